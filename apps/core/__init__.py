@@ -1,0 +1,1 @@
+"""The base every app builds on: model mixins, querysets, repository, context, errors."""

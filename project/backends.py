@@ -1,0 +1,87 @@
+"""Choose each backing service: the real one when its URL is set, the embedded default otherwise.
+
+Embedded default (no environment at all): SQLite in `var/`, the local-memory cache,
+eager Celery. Setting `DATABASE_URL`, `REDIS_URL` or `CELERY_BROKER_URL` switches that
+one dependency to PostgreSQL, Redis or RabbitMQ. Nothing here opens a connection, so a
+dependency that is down never blocks start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from project.environment import EnvReader
+
+__all__ = ["broker_settings", "cache_settings", "database_settings"]
+
+
+def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
+    config = env.database("DATABASE_URL", f"sqlite:///{base_dir / 'var' / 'db.sqlite3'}")
+    # Read every tuning variable whichever engine is chosen, so a bad value is reported now.
+    connect_timeout = env.integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    config["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    config["CONN_HEALTH_CHECKS"] = True
+    config["ATOMIC_REQUESTS"] = False
+    # Parallel test runs on one server (several checkouts, CI) each need their own test database.
+    test_name = env.optional_string("DATABASE_TEST_NAME")
+    if test_name:
+        config["TEST"] = {"NAME": test_name}
+    options = config.setdefault("OPTIONS", {})
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        options.setdefault("connect_timeout", connect_timeout)
+        options.setdefault("application_name", env.string("SERVICE_NAME", "service"))
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        if config["NAME"] not in ("", ":memory:"):
+            Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # WAL lets the dev server and a Celery worker share the file without "database is locked".
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL;")
+        options.setdefault("transaction_mode", "IMMEDIATE")
+    return {"default": config}
+
+
+def cache_settings(env: EnvReader) -> dict[str, Any]:
+    prefix = env.string("CACHE_KEY_PREFIX", env.string("SERVICE_NAME", "service"))
+    redis_url = env.url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
+    connect_timeout = env.number("REDIS_CONNECT_TIMEOUT", 1.0)
+    socket_timeout = env.number("REDIS_SOCKET_TIMEOUT", 1.0)
+    max_connections = env.integer("REDIS_MAX_CONNECTIONS", 50, minimum=1)
+    locmem_max_entries = env.integer("CACHE_LOCMEM_MAX_ENTRIES", 10_000, minimum=1)
+    if redis_url is None:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "service-default",
+                "KEY_PREFIX": prefix,
+                "OPTIONS": {"MAX_ENTRIES": locmem_max_entries},
+            }
+        }
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": prefix,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": connect_timeout,
+                "SOCKET_TIMEOUT": socket_timeout,
+                "CONNECTION_POOL_KWARGS": {
+                    "max_connections": max_connections,
+                    "health_check_interval": 30,
+                    "retry_on_timeout": False,
+                },
+            },
+        }
+    }
+
+
+def broker_settings(env: EnvReader) -> dict[str, Any]:
+    """Celery settings (without the `CELERY_` prefix) for the broker choice."""
+    broker_url = env.url("CELERY_BROKER_URL", None, schemes={"amqp", "amqps", "pyamqp", "redis", "rediss", "memory"})
+    force_eager = env.boolean("CELERY_TASK_ALWAYS_EAGER", False)
+    eager = broker_url is None or force_eager
+    return {
+        "broker_url": broker_url or "memory://",
+        "task_always_eager": eager,
+        "task_eager_propagates": eager,
+    }

@@ -1,0 +1,189 @@
+"""Django settings, every value from the environment (12-factor).
+
+Each variable is documented in `.env.example` and `docs/configuration.md`. With no
+environment at all the service runs on its embedded default (SQLite, local-memory
+cache, eager Celery, Accent-Auth disabled); see `project/backends.py`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apps.observability.logging import build_logging_config, configure_structlog
+from project.backends import broker_settings, cache_settings, database_settings
+from project.environment import ConfigurationError, EnvReader
+
+env = EnvReader()
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# ---------------------------------------------------------------------------
+# Core — https://docs.djangoproject.com/en/5.2/ref/settings/#core-settings
+# ---------------------------------------------------------------------------
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-never-use-in-production"  # noqa: S105
+DEBUG = env.boolean("DJANGO_DEBUG", True)
+SECRET_KEY = env.string("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+SERVICE_NAME = env.string("SERVICE_NAME", "service")
+if not DEBUG and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50):
+    raise ConfigurationError(
+        "DJANGO_SECRET_KEY",
+        "production mode (DJANGO_DEBUG=false) needs a unique secret of at least 50 characters",
+    )
+ALLOWED_HOSTS = env.strings("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ConfigurationError("DJANGO_ALLOWED_HOSTS", "production mode needs the host names the service answers to")
+CSRF_TRUSTED_ORIGINS = env.strings("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "apps.core",
+    "apps.observability",
+    "apps.health",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Backing services — https://docs.djangoproject.com/en/5.2/ref/settings/#databases
+# ---------------------------------------------------------------------------
+DATABASES = database_settings(env, BASE_DIR)
+CACHES = cache_settings(env)
+
+# Celery reads every CELERY_* setting below (project/celery.py).
+_celery = broker_settings(env)
+CELERY_BROKER_URL = _celery["broker_url"]
+CELERY_TASK_ALWAYS_EAGER = _celery["task_always_eager"]
+CELERY_TASK_EAGER_PROPAGATES = _celery["task_eager_propagates"]
+CELERY_BROKER_CONNECTION_TIMEOUT = env.number("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
+
+# Accent-Auth: unset means disabled (the admin's session login still works).
+ACCENT_AUTH_URL = env.url("ACCENT_AUTH_URL", None, schemes={"http", "https"})
+AUTH_HEALTH_CHECKS_ENABLED = env.boolean("AUTH_HEALTH_CHECKS_ENABLED", ACCENT_AUTH_URL is not None)
+
+# ---------------------------------------------------------------------------
+# Authentication — https://docs.djangoproject.com/en/5.2/topics/auth/passwords/
+# ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# ---------------------------------------------------------------------------
+# Internationalisation and static files
+# ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the apps' static folders when collectstatic has not run
+# (development, tests); production images run collectstatic at build time.
+WHITENOISE_USE_FINDERS = env.boolean("WHITENOISE_USE_FINDERS", DEBUG)
+
+# ---------------------------------------------------------------------------
+# Security — https://docs.djangoproject.com/en/5.2/ref/checks/#security
+# ---------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.boolean("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env.integer("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.boolean("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Preloading binds every subdomain of the registrable domain for years: an explicit
+# choice (DJANGO_SECURE_HSTS_PRELOAD), so its deploy-check reminder is silenced.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SESSION_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = not DEBUG
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("REQUEST_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+
+# ---------------------------------------------------------------------------
+# REST framework and OpenAPI — https://www.django-rest-framework.org/api-guide/settings/
+# ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": env.string("SERVICE_TITLE", "Service API"),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# ---------------------------------------------------------------------------
+# Logging — structlog for every line, stdlib logging routed through it
+# ---------------------------------------------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+LOG_FORMAT = env.choice("LOG_FORMAT", "console" if DEBUG else "json", ["console", "json"])
+LOGGING = build_logging_config(level=LOG_LEVEL, json=LOG_FORMAT == "json")
+configure_structlog(json=LOG_FORMAT == "json")
+
+# Development superuser that `make run` creates (never in production mode).
+DEV_SUPERUSER_USERNAME = env.string("DEV_SUPERUSER_USERNAME", "admin")
+DEV_SUPERUSER_PASSWORD = env.string("DEV_SUPERUSER_PASSWORD", "admin")

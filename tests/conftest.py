@@ -1,0 +1,62 @@
+"""Fixtures that start or reach real things: backing services, server processes.
+
+Tests that need a real service take one of the `*_url` fixtures below. In the
+embedded run (no service URLs in the environment) such a test is skipped; with
+`TEST_REQUIRE_SERVICES=1` (CI's real-service run) a missing service fails the test
+instead, and any skip at all fails the session.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
+
+
+def _need(variable: str, what: str) -> str:
+    value = os.environ.get(variable, "").strip()
+    if value:
+        return value
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required in this run but {variable} is not set")
+    pytest.skip(f"needs {what}: set {variable}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the real Redis the suite may use (its test keys are namespaced and removed)."""
+    return _need("REDIS_URL", "Redis")
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    """URL of the real RabbitMQ broker."""
+    return _need("CELERY_BROKER_URL", "RabbitMQ")
+
+
+@pytest.fixture
+def postgres(db: None) -> None:
+    """Marks a test that proves PostgreSQL-only behaviour (EXPLAIN plans, ON CONFLICT)."""
+    if connection.vendor != "postgresql":
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: SettingsWrapper) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not REQUIRE_SERVICES:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"TEST_REQUIRE_SERVICES=1: {len(skipped)} test(s) skipped; every test must run here")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
