@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.observability",
     "apps.health",
+    "apps.accent_auth",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +107,22 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 240, mi
 # Accent-Auth: unset means disabled (the admin's session login still works).
 ACCENT_AUTH_URL = env.url("ACCENT_AUTH_URL", None, schemes={"http", "https"})
 AUTH_HEALTH_CHECKS_ENABLED = env.boolean("AUTH_HEALTH_CHECKS_ENABLED", ACCENT_AUTH_URL is not None)
+
+# ---------------------------------------------------------------------------
+# Health probes (apps.health; docs/health.md)
+# ---------------------------------------------------------------------------
+# Checks: database, cache, broker, accent_auth. Optional ones only degrade readiness.
+HEALTH_OPTIONAL_CHECKS = env.strings("HEALTH_OPTIONAL_CHECKS", ["cache", "broker"])
+HEALTH_CHECK_TIMEOUT = env.number("HEALTH_CHECK_TIMEOUT", 2.0)
+HEALTH_CACHE_SECONDS = env.number("HEALTH_CACHE_SECONDS", 3.0)
+# The client is built on first use (apps/accent_auth/client.py); see docs/accent-auth.md.
+ACCENT_AUTH_TIMEOUT = env.number("ACCENT_AUTH_TIMEOUT", 2.0, minimum=0.1)
+ACCENT_AUTH_CONNECT_TIMEOUT = env.number("ACCENT_AUTH_CONNECT_TIMEOUT", 1.0, minimum=0.1)
+ACCENT_AUTH_MAX_CONNECTIONS = env.integer("ACCENT_AUTH_MAX_CONNECTIONS", 20, minimum=1)
+# A validated token is cached for at most this long, and never past its expiry.
+ACCENT_AUTH_CACHE_TTL = env.integer("ACCENT_AUTH_CACHE_TTL", 60, minimum=1)
+# An unknown token is remembered this long, so a bad token cannot hammer Accent-Auth.
+ACCENT_AUTH_NEGATIVE_CACHE_TTL = env.integer("ACCENT_AUTH_NEGATIVE_CACHE_TTL", 5, minimum=0)
 
 # ---------------------------------------------------------------------------
 # Authentication — https://docs.djangoproject.com/en/5.2/topics/auth/passwords/
@@ -163,7 +180,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Token first: it answers 401 with a WWW-Authenticate challenge. With ACCENT_AUTH_URL
+    # unset it lets session callers through and refuses tokens with a clear 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accent_auth.authentication.AccentAuthTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,

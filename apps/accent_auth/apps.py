@@ -1,0 +1,16 @@
+import logging
+
+from django.apps import AppConfig
+
+
+class AccentAuthConfig(AppConfig):
+    name = "apps.accent_auth"
+    label = "accent_auth"
+    verbose_name = "Accent-Auth"
+
+    def ready(self) -> None:
+        # httpx logs every request URL at INFO, and Accent-Auth URLs carry the token:
+        # keep credentials out of the logs.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        # Connects the setting_changed receiver that drops the on-demand HTTP client.
+        from apps.accent_auth import client  # noqa: F401, PLC0415

@@ -1,0 +1,349 @@
+"""A stand-in Accent-Auth: a real HTTP server speaking the contract (docs/accent-auth.md).
+
+For tests (started on a free port in a thread) and local development
+(`manage.py run_accent_auth`). It implements, under `/0.1`:
+
+- `POST /token` (HTTP Basic login:password; JSON `expiration` 1..315360000, default 7200)
+- `GET|HEAD|DELETE /token/{token}` (`?scope=ACL&tenant=UUID` on GET/HEAD)
+- `POST /token/{token}/scopes/check`
+- `HEAD|GET /status` (503 after `set_healthy(False)`)
+
+Users, their ACLs and the tenant tree come from a config dict or JSON file
+(`DEFAULT_CONFIG` shows the shape). Everything is in memory. `set_unavailable(True)`
+makes every endpoint answer 503, as an Accent-Auth whose database is down would.
+Never expose it: passwords are compared in plain text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from apps.accent_auth.acl import AccessCheck
+
+__all__ = ["DEFAULT_CONFIG", "MASTER_TENANT", "StandInAccentAuth", "load_config"]
+
+API_PREFIX = "/0.1"
+MAX_EXPIRATION = 315_360_000
+DEFAULT_EXPIRATION = 7200
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+
+MASTER_TENANT = "00000000-0000-4000-8000-000000000001"
+# A ready-made world for local development and tests: a master tenant with two
+# sub-tenants (acme, globex), one user per role. Passwords are the usernames.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "tenants": [
+        {"uuid": MASTER_TENANT, "name": "master", "parent_uuid": None},
+        {"uuid": "00000000-0000-4000-8000-00000000000a", "name": "acme", "parent_uuid": MASTER_TENANT},
+        {"uuid": "00000000-0000-4000-8000-00000000000b", "name": "globex", "parent_uuid": MASTER_TENANT},
+    ],
+    "users": [
+        {
+            "username": "root",
+            "password": "root",
+            "uuid": "00000000-0000-4000-9000-000000000001",
+            "tenant_uuid": MASTER_TENANT,
+            "acl": ["#"],
+        },
+        {
+            "username": "alice",
+            "password": "alice",
+            "uuid": "00000000-0000-4000-9000-00000000000a",
+            "tenant_uuid": "00000000-0000-4000-8000-00000000000a",
+            "acl": ["documents.#", "!documents.*.delete", "users.me.read"],
+        },
+        {
+            "username": "bob",
+            "password": "bob",
+            "uuid": "00000000-0000-4000-9000-00000000000b",
+            "tenant_uuid": "00000000-0000-4000-8000-00000000000b",
+            "acl": ["documents.read", "documents.*.read"],
+        },
+    ],
+}
+
+
+def load_config(path: str | Path | None) -> dict[str, Any]:
+    """The config in the JSON file at `path`, or `DEFAULT_CONFIG`."""
+    if path is None:
+        copied: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))  # a private deep copy
+        return copied
+    loaded: dict[str, Any] = json.loads(Path(path).read_text())
+    return loaded
+
+
+@dataclass
+class _Token:
+    token: str
+    user: Mapping[str, Any]
+    session_uuid: str
+    issued: datetime
+    expires: datetime
+    remote_addr: str
+    user_agent: str
+    purpose: str = "user"
+
+    def as_data(self) -> dict[str, Any]:
+        user_uuid = str(self.user["uuid"])
+        return {
+            "token": self.token,
+            "auth_id": user_uuid,
+            "accent_user_uuid": user_uuid,
+            "accent_uuid": StandInAccentAuth.ACCENT_UUID,
+            # The platform gives local times without offset beside the UTC ones.
+            "issued_at": self.issued.astimezone().replace(tzinfo=None).isoformat(),
+            "expires_at": self.expires.astimezone().replace(tzinfo=None).isoformat(),
+            "utc_issued_at": self.issued.strftime(_UTC_FORMAT),
+            "utc_expires_at": self.expires.strftime(_UTC_FORMAT),
+            "acl": list(self.user.get("acl", [])),
+            "session_uuid": self.session_uuid,
+            "remote_addr": self.remote_addr,
+            "user_agent": self.user_agent,
+            "metadata": {
+                "uuid": user_uuid,
+                "tenant_uuid": self.user.get("tenant_uuid"),
+                "auth_id": user_uuid,
+                "pbx_user_uuid": user_uuid,
+                "accent_uuid": StandInAccentAuth.ACCENT_UUID,
+                "purpose": self.purpose,
+            },
+        }
+
+
+@dataclass
+class _State:
+    users: dict[str, Mapping[str, Any]]
+    parents: dict[str, str | None]
+    tokens: dict[str, _Token] = field(default_factory=dict)
+    healthy: bool = True
+    unavailable: bool = False
+    calls: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class StandInAccentAuth:
+    """The server and its controls. `start()` serves in a daemon thread; `stop()` ends it."""
+
+    ACCENT_UUID = "00000000-0000-4000-a000-000000000000"
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        config = config if config is not None else load_config(None)
+        self.state = _State(
+            users={str(u["username"]): u for u in config.get("users", [])},
+            parents={str(t["uuid"]): t.get("parent_uuid") for t in config.get("tenants", [])},
+        )
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL to put in `ACCENT_AUTH_URL` (with the `/0.1` prefix)."""
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    def start(self) -> StandInAccentAuth:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="accent-auth-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # Controls for tests ---------------------------------------------------------
+    def set_healthy(self, healthy: bool) -> None:
+        """`HEAD /status` answers 200 when healthy, 503 otherwise."""
+        self.state.healthy = healthy
+
+    def set_unavailable(self, unavailable: bool) -> None:
+        """Every endpoint answers 503 (status included) while set."""
+        self.state.unavailable = unavailable
+
+    def revoke_all(self) -> None:
+        with self.state.lock:
+            self.state.tokens.clear()
+
+    def calls(self, kind: str) -> int:
+        """How many requests of `kind` (e.g. `GET /token`, `POST /token`) were served."""
+        return self.state.calls[kind]
+
+    def reset(self) -> None:
+        self.set_healthy(True)
+        self.set_unavailable(False)
+        self.state.calls.clear()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: _State
+    protocol_version = "HTTP/1.1"
+    server_version = "AccentAuthStandIn/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and `run_accent_auth` print their own lines."""
+
+    # Plumbing ---------------------------------------------------------------------
+    def _send(self, status: int, body: Mapping[str, Any] | None = None) -> None:
+        payload = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _error(self, status: int, reason: str) -> None:
+        self._send(status, {"reason": [reason], "timestamp": [_now().isoformat()], "status_code": status})
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        return json.loads(raw) if raw.strip() else {}
+
+    def _route(self) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if not parts.path.startswith(API_PREFIX + "/"):
+            self._error(404, "Not found")
+            return
+        segments = parts.path[len(API_PREFIX) + 1 :].strip("/").split("/")
+        kind = f"{self.command} /{segments[0]}"
+        with self.state.lock:
+            self.state.calls[kind] += 1
+        if self.state.unavailable:
+            self._error(503, "Service unavailable")
+            return
+        match (self.command, segments):
+            case ("HEAD" | "GET", ["status"]):
+                self._send(200 if self.state.healthy else 503, None if self.command == "HEAD" else {})
+            case ("POST", ["token"]):
+                self._create_token()
+            case ("GET" | "HEAD", ["token", token]):
+                self._check_token(token, query)
+            case ("DELETE", ["token", token]):
+                with self.state.lock:
+                    self.state.tokens.pop(token, None)
+                self._send(200, {"data": {"message": "success"}})
+            case ("POST", ["token", token, "scopes", "check"]):
+                self._check_scopes(token)
+            case _:
+                self._error(405 if segments[0] in {"token", "status"} else 404, "Not found")
+
+    do_GET = do_HEAD = do_POST = do_DELETE = do_PUT = _route
+
+    # Endpoints --------------------------------------------------------------------
+    def _create_token(self) -> None:
+        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
+        try:
+            login, _, password = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            login = password = ""
+        user = self.state.users.get(login)
+        if scheme.lower() != "basic" or user is None or not secrets.compare_digest(str(user["password"]), password):
+            self._error(401, "Authentication Failed")
+            return
+        try:
+            body = self._body()
+            expiration = body.get("expiration", DEFAULT_EXPIRATION) if isinstance(body, dict) else None
+        except ValueError:
+            expiration = None
+        if isinstance(expiration, bool) or not isinstance(expiration, int) or not 1 <= expiration <= MAX_EXPIRATION:
+            self._error(400, f"Invalid expiration: expected a whole number of seconds in 1..{MAX_EXPIRATION}")
+            return
+        issued = _now()
+        token = _Token(
+            token=str(uuid.uuid4()),
+            user=user,
+            session_uuid=str(uuid.uuid4()),
+            issued=issued,
+            expires=issued + timedelta(seconds=expiration),
+            remote_addr=self.client_address[0],
+            user_agent=self.headers.get("User-Agent", ""),
+        )
+        with self.state.lock:
+            self.state.tokens[token.token] = token
+        self._send(200, {"data": token.as_data()})
+
+    def _valid_token(self, token: str) -> _Token | None:
+        with self.state.lock:
+            found = self.state.tokens.get(token)
+            if found is not None and found.expires <= _now():
+                del self.state.tokens[token]
+                found = None
+        if found is None:
+            self._error(404, "No such token")
+        return found
+
+    def _in_tenant(self, token: _Token, tenant: str | None) -> bool:
+        """`tenant` is the token's tenant or one of its sub-tenants (at any depth)."""
+        if not tenant:
+            return True
+        own = token.user.get("tenant_uuid")
+        seen: set[str] = set()
+        current: str | None = tenant
+        while current is not None and current not in seen:
+            if current == own:
+                return True
+            seen.add(current)
+            current = self.state.parents.get(current)
+        return False
+
+    def _check_token(self, token: str, query: Mapping[str, str]) -> None:
+        found = self._valid_token(token)
+        if found is None:
+            return
+        scope = query.get("scope")
+        check = AccessCheck(str(found.user["uuid"]), found.session_uuid, found.user.get("acl", []))
+        if scope and not check.matches_required_access(scope):
+            self._error(403, f"Unauthorized for {scope}")
+            return
+        if not self._in_tenant(found, query.get("tenant")):
+            self._error(403, f"Unauthorized for tenant {query.get('tenant')}")
+            return
+        if self.command == "HEAD":
+            self._send(204)
+        else:
+            self._send(200, {"data": found.as_data()})
+
+    def _check_scopes(self, token: str) -> None:
+        found = self._valid_token(token)
+        if found is None:
+            return
+        try:
+            body = self._body()
+            scopes = body["scopes"]
+            if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            self._error(400, "Invalid body: expected {'scopes': [ACL, ...]}")
+            return
+        if not self._in_tenant(found, body.get("tenant_uuid")):
+            self._error(403, f"Unauthorized for tenant {body.get('tenant_uuid')}")
+            return
+        check = AccessCheck(str(found.user["uuid"]), found.session_uuid, found.user.get("acl", []))
+        self._send(200, {"scopes": {scope: check.matches_required_access(scope) for scope in scopes}})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
