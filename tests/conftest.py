@@ -9,6 +9,10 @@ instead, and any skip at all fails the session.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -60,3 +64,51 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped:
         reporter.write_line(f"TEST_REQUIRE_SERVICES=1: {len(skipped)} test(s) skipped; every test must run here")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+class OwnRedisServer:
+    """A private `redis-server` on a free port that a test may stop and start (never the shared one)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import socket
+
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[OwnRedisServer]:
+    """A running private Redis (needs the `redis-server` binary) that the test can stop."""
+    if shutil.which("redis-server") is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("redis-server is required in this run")
+        pytest.skip("needs the redis-server binary")
+    server = OwnRedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,4 +1,8 @@
-"""Probe endpoints: unauthenticated, cheap, never cached by intermediaries."""
+"""Probe endpoints: unauthenticated, cheap, never cached by intermediaries.
+
+The bodies are plain JSON for people and dashboards; Kubernetes reads only the status
+code (200 ready or degraded, 503 not ready).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,34 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.health.configuration import cache_seconds, readiness_specs
+from apps.health.runner import HealthReport, evaluate
+
+__all__ = ["detail", "live", "ready"]
+
+
+def _report() -> HealthReport:
+    return evaluate(readiness_specs(), cache_seconds=cache_seconds())
+
 
 @never_cache
 @require_GET
 def live(request: HttpRequest) -> JsonResponse:
     """200 while the process can serve; touches no dependency."""
     return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """200 when every required check passes (`ok` or `degraded`), 503 otherwise."""
+    report = _report()
+    return JsonResponse(report.summary(), status=report.http_status)
+
+
+@never_cache
+@require_GET
+def detail(request: HttpRequest) -> JsonResponse:
+    """Each check's status, latency, error and whether it came from the result cache."""
+    report = _report()
+    return JsonResponse(report.detail(), status=report.http_status)

@@ -1,0 +1,49 @@
+"""Which checks readiness runs, built from settings (every value from the environment).
+
+- `HEALTH_OPTIONAL_CHECKS`: names whose failure only degrades (200, `"degraded"`);
+  every other check is required (failure: 503).
+- `HEALTH_CHECK_TIMEOUT`: each check's budget in seconds; `HEALTH_CHECK_TIMEOUTS`
+  (a settings dict, `{"accent_auth": 1.0}`) overrides it per check.
+- `HEALTH_CACHE_SECONDS`: how long a result is reused by every probe of the process.
+- Accent-Auth is checked only when `AUTH_HEALTH_CHECKS_ENABLED`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from apps.health.checks import AccentAuthCheck, BrokerCheck, CacheCheck, Database
+from apps.health.runner import CheckSpec, RunnableCheck
+
+__all__ = ["CHECK_NAMES", "cache_seconds", "readiness_specs"]
+
+CHECK_NAMES = ("database", "cache", "broker", "accent_auth")
+
+
+def cache_seconds() -> float:
+    return float(getattr(settings, "HEALTH_CACHE_SECONDS", 3.0))
+
+
+def _timeout(name: str) -> float:
+    overrides: dict[str, float] = getattr(settings, "HEALTH_CHECK_TIMEOUTS", {})
+    return float(overrides.get(name, getattr(settings, "HEALTH_CHECK_TIMEOUT", 2.0)))
+
+
+def readiness_specs() -> list[CheckSpec]:
+    optional = set(getattr(settings, "HEALTH_OPTIONAL_CHECKS", ()))
+    checks: list[tuple[str, RunnableCheck]] = [
+        ("database", Database(alias="default")),
+        ("cache", CacheCheck(alias="default")),
+        (
+            "broker",
+            BrokerCheck(
+                broker_url=None if settings.CELERY_TASK_ALWAYS_EAGER else settings.CELERY_BROKER_URL,
+                connect_timeout=_timeout("broker"),
+            ),
+        ),
+    ]
+    if settings.AUTH_HEALTH_CHECKS_ENABLED:
+        checks.append(
+            ("accent_auth", AccentAuthCheck(base_url=settings.ACCENT_AUTH_URL, request_timeout=_timeout("accent_auth")))
+        )
+    return [CheckSpec(name, check, required=name not in optional, timeout=_timeout(name)) for name, check in checks]

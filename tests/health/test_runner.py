@@ -1,0 +1,154 @@
+"""Concurrency, per-check timeouts, required vs optional, the result cache and the gauges."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from health_check.exceptions import ServiceUnavailable
+from prometheus_client import REGISTRY
+
+from apps.health.checks import AccentAuthCheck, CheckSkipped
+from apps.health.runner import CheckSpec, evaluate
+from tests.health.conftest import StatusServer
+
+
+@dataclass
+class CountingCheck:
+    """Counts its runs; sleeps `delay`; fails when `failing` is set."""
+
+    delay: float = 0.0
+    failing: bool = False
+    runs: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self) -> None:
+        with self.lock:
+            self.runs += 1
+        time.sleep(self.delay)
+        if self.failing:
+            raise ServiceUnavailable("down for the test")
+
+
+class SkippedCheck:
+    def run(self) -> None:
+        raise CheckSkipped("not configured")
+
+
+class BrokenCheck:
+    def run(self) -> None:
+        raise KeyError("a bug in the check")
+
+
+class AsyncCheck:
+    async def run(self) -> None:
+        return None
+
+
+def test_checks_run_concurrently() -> None:
+    specs = [CheckSpec(f"slow{i}", CountingCheck(delay=0.3), timeout=2) for i in range(3)]
+    started = time.monotonic()
+    report = evaluate(specs, cache_seconds=0)
+    assert time.monotonic() - started < 0.8, "three 0.3 s checks must overlap"
+    assert report.status == "ok"
+
+
+def test_a_hanging_check_costs_at_most_its_timeout(status_server: StatusServer) -> None:
+    status_server.mode = "hang"
+    hanging = CheckSpec("accent_auth", AccentAuthCheck(base_url=status_server.base_url, request_timeout=5), timeout=0.3)
+    fast = CheckSpec("fast", CountingCheck(), timeout=2)
+    started = time.monotonic()
+    report = evaluate([hanging, fast], cache_seconds=0)
+    assert time.monotonic() - started < 1.0
+    by_name = {r.name: r for r in report.results}
+    assert by_name["accent_auth"].status == "failing"
+    assert by_name["accent_auth"].error == "timed out after 0.3s"
+    assert by_name["fast"].status == "ok"
+    assert report.http_status == 503
+
+    # While it still hangs, the next probe waits on the same run instead of starting another.
+    evaluate([hanging], cache_seconds=0)
+    assert status_server.requests == ["/0.1/status"]
+
+
+def test_a_failing_required_check_makes_the_service_unhealthy() -> None:
+    report = evaluate([CheckSpec("db", CountingCheck(failing=True)), CheckSpec("x", CountingCheck())], cache_seconds=0)
+    assert report.status == "unhealthy"
+    assert report.http_status == 503
+    assert report.summary() == {"status": "unhealthy", "checks": {"db": "failing", "x": "ok"}}
+
+
+def test_a_failing_optional_check_only_degrades() -> None:
+    report = evaluate(
+        [CheckSpec("cache", CountingCheck(failing=True), required=False), CheckSpec("db", CountingCheck())],
+        cache_seconds=0,
+    )
+    assert report.status == "degraded"
+    assert report.http_status == 200
+    detail = report.detail()["checks"]
+    assert isinstance(detail, dict)
+    assert detail["cache"]["error"] == "down for the test"
+    assert detail["cache"]["required"] is False
+
+
+def test_skipped_checks_do_not_fail_readiness() -> None:
+    report = evaluate([CheckSpec("broker", SkippedCheck())], cache_seconds=0)
+    assert report.status == "ok"
+    assert report.results[0].status == "skipped"
+    assert report.results[0].error == "not configured"
+
+
+def test_a_check_with_a_bug_reports_failing_instead_of_raising() -> None:
+    report = evaluate([CheckSpec("broken", BrokenCheck())], cache_seconds=0)
+    assert report.results[0].status == "failing"
+    assert report.results[0].error == "KeyError: 'a bug in the check'"
+
+
+def test_async_checks_are_run() -> None:
+    assert evaluate([CheckSpec("async", AsyncCheck())], cache_seconds=0).status == "ok"
+
+
+def test_results_are_reused_within_the_cache_window_and_say_so() -> None:
+    now = [100.0]
+    check = CountingCheck()
+    spec = CheckSpec("counted", check)
+    first = evaluate([spec], cache_seconds=5, clock=lambda: now[0])
+    now[0] += 4.9
+    second = evaluate([spec], cache_seconds=5, clock=lambda: now[0])
+    assert check.runs == 1
+    assert (first.results[0].cached, second.results[0].cached) == (False, True)
+    now[0] += 0.2
+    third = evaluate([spec], cache_seconds=5, clock=lambda: now[0])
+    assert check.runs == 2
+    assert third.results[0].cached is False
+
+
+def test_a_probe_storm_reaches_the_dependency_once() -> None:
+    check = CountingCheck(delay=0.2)
+    spec = CheckSpec("stormed", check)
+    barrier = threading.Barrier(10)
+    statuses: list[str] = []
+
+    def probe() -> None:
+        barrier.wait(timeout=5)
+        statuses.append(evaluate([spec], cache_seconds=5).status)
+
+    threads = [threading.Thread(target=probe) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert check.runs == 1
+    assert statuses == ["ok"] * 10
+
+
+def test_each_check_is_a_prometheus_gauge() -> None:
+    evaluate(
+        [CheckSpec("gauge_up", CountingCheck()), CheckSpec("gauge_down", CountingCheck(failing=True))], cache_seconds=0
+    )
+    assert REGISTRY.get_sample_value("health_check_status", {"check": "gauge_up"}) == 1
+    assert REGISTRY.get_sample_value("health_check_status", {"check": "gauge_down"}) == 0
+    latency = REGISTRY.get_sample_value("health_check_latency_seconds", {"check": "gauge_up"})
+    assert latency is not None
+    assert latency >= 0
