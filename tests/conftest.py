@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -112,3 +113,48 @@ def own_redis_server() -> Iterator[OwnRedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def accent_auth_standin() -> Iterator[Any]:
+    """The stand-in Accent-Auth (apps.accent_auth.standin), served over real HTTP on a free port."""
+    from apps.accent_auth.standin import StandInAccentAuth
+
+    server = StandInAccentAuth().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def accent_auth(accent_auth_standin: Any, settings: SettingsWrapper) -> Iterator[Any]:
+    """Point ACCENT_AUTH_URL at the stand-in (healthy, counters at zero) for one test.
+
+    `accent_auth.login("alice", expiration=60)` returns a fresh token over HTTP; what the
+    tokens left in the cache is dropped afterwards (the suite may share a Redis).
+    """
+    import httpx
+
+    from apps.accent_auth import token_cache
+
+    issued: list[str] = []
+
+    def login(username: str, *, expiration: int = 300) -> str:
+        response = httpx.post(
+            f"{accent_auth_standin.url}/token", auth=(username, username), json={"expiration": expiration}
+        )
+        response.raise_for_status()
+        token = str(response.json()["data"]["token"])
+        issued.append(token)
+        return token
+
+    accent_auth_standin.reset()
+    settings.ACCENT_AUTH_URL = accent_auth_standin.url
+    accent_auth_standin.login = login
+    try:
+        yield accent_auth_standin
+    finally:
+        accent_auth_standin.reset()
+        for token in issued:
+            token_cache.forget_token(token)
