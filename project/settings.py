@@ -50,15 +50,20 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
     "apps.core",
     "apps.observability",
+    "apps.caching",
     "apps.health",
     "apps.accent_auth",
 ]
 
 MIDDLEWARE = [
+    # First and last: django-prometheus times the whole stack (docs/observability.md).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
+    "apps.observability.middleware.RequestLoggingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -165,7 +171,7 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
 SESSION_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = not DEBUG
@@ -207,6 +213,8 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"
 LOG_FORMAT = env.choice("LOG_FORMAT", "console" if DEBUG else "json", ["console", "json"])
 LOGGING = build_logging_config(level=LOG_LEVEL, json=LOG_FORMAT == "json")
 configure_structlog(json=LOG_FORMAT == "json")
+# Metrics at /metrics (apps.observability); never query the database at start-up.
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Development superuser that `make run` creates (never in production mode).
 DEV_SUPERUSER_USERNAME = env.string("DEV_SUPERUSER_USERNAME", "admin")

@@ -1,0 +1,389 @@
+"""The Redis store: django-redis's connection pool, one GET per hit, Lua for every multi-key write.
+
+Layout under `<CACHE_KEY_PREFIX>:c:` (see `KeyLayout`):
+  e:<key>   the entry (SET ... PX ttl)
+  t:<tag>   sorted set of entry keys scored by their expiry (ms), expiring after its last member
+  gt:<tag>  tag generation, INCR'd by each invalidation of the tag
+  gk:<key>  key generation, INCR'd by `invalidate_cache(key)` and write-through stores
+  l:/r:     stampede lock / refresh-ahead token; x:<tag>:<id>  a tag set being drained
+
+Every script touches a bounded number of keys (a fill: its own tags; a drain step: CHUNK members),
+so no single call blocks Redis for more than a few milliseconds, whatever the data size.
+Not Redis Cluster ready: an entry and its tag sets live in different hash slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, cast
+
+from django_redis import get_redis_connection  # type: ignore[import-untyped]
+from redis import Redis
+from redis.commands.core import Script
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from apps.caching.errors import CacheUnavailable
+from apps.caching.keys import KeyLayout
+from apps.caching.outage import OutageTracker
+from apps.caching.store import KeysFound, PruneReport, StoreStats
+
+__all__ = ["CHUNK", "RedisStore"]
+
+logger = logging.getLogger("apps.caching")
+
+CHUNK = 1000
+# Tag sets and generation keys outlive the entries they describe by this much.
+TAG_GRACE_MS = 60_000
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+
+T = TypeVar("T")
+
+# KEYS: entry, key generation, tag sets (m), tag generations (m)
+# ARGV: payload, ttl ms, expiry score ms, now ms, mode (c: check, b: bump key gen, n: no guard),
+#       generation ttl ms, key generation seen, tag generations seen (m)
+_FILL = """
+local m = (#KEYS - 2) / 2
+local mode = ARGV[5]
+if mode == 'c' and (redis.call('GET', KEYS[2]) or '0') ~= ARGV[7] then return 0 end
+if mode ~= 'n' then
+  for i = 1, m do
+    if (redis.call('GET', KEYS[2 + m + i]) or '0') ~= ARGV[7 + i] then return 0 end
+  end
+end
+local ttl = tonumber(ARGV[2])
+if mode == 'b' then
+  redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+for i = 1, m do
+  local tag = KEYS[2 + i]
+  redis.call('ZADD', tag, ARGV[3], KEYS[1])
+  -- drop a few expired members on every fill, so busy tags stay small without the prune command
+  local old = redis.call('ZRANGEBYSCORE', tag, '-inf', ARGV[4], 'LIMIT', 0, 8)
+  if #old > 0 then redis.call('ZREM', tag, unpack(old)) end
+  if redis.call('PTTL', tag) < ttl + 60000 then redis.call('PEXPIRE', tag, ttl + 60000) end
+end
+return 1
+"""
+
+# KEYS: pairs of (tag generation, tag set), then the drain names (one per pair)
+# ARGV: generation ttl ms. Returns the drain keys that now hold members to delete.
+_BUMP_TAGS = """
+local n = #KEYS / 3
+local draining = {}
+for i = 1, n do
+  local generation, set, drain = KEYS[2 * i - 1], KEYS[2 * i], KEYS[2 * n + i]
+  redis.call('INCR', generation)
+  redis.call('PEXPIRE', generation, ARGV[1])
+  if redis.call('EXISTS', set) == 1 then
+    redis.call('RENAME', set, drain)
+    redis.call('PEXPIRE', drain, 3600000)
+    draining[#draining + 1] = drain
+  end
+end
+return draining
+"""
+
+# KEYS: a drain set. ARGV: chunk size. Pops one chunk and unlinks its entries.
+_DRAIN_CHUNK = """
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
+if #popped == 0 then return {0, {}} end
+local members = {}
+for i = 1, #popped, 2 do members[#members + 1] = popped[i] end
+return {redis.call('UNLINK', unpack(members)), members}
+"""
+
+# KEYS: pairs of (entry, key generation). ARGV: generation ttl ms.
+_INVALIDATE_KEYS = """
+local removed = 0
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
+  removed = removed + redis.call('UNLINK', KEYS[i])
+end
+return removed
+"""
+
+# KEYS: a tag set. ARGV: now ms, chunk. Removes up to one chunk of expired members.
+_PRUNE_CHUNK = """
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #old > 0 then redis.call('ZREM', KEYS[1], unpack(old)) end
+return #old
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+class RedisStore:
+    backend_name = "redis"
+
+    def __init__(self, alias: str, layout: KeyLayout, *, generation_ttl: float, outage_backoff: float) -> None:
+        self.alias = alias
+        self.layout = layout
+        self.generation_ttl_ms = int(generation_ttl * 1000)
+        self.outage = OutageTracker(outage_backoff)
+        self._client: Redis | None = None
+        self._scripts: dict[str, Script] = {}
+        self._policy_checked = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def client(self) -> Redis:
+        client = self._client
+        if client is None:
+            client = self._client = get_redis_connection(self.alias)
+            for name, source in (
+                ("fill", _FILL),
+                ("bump_tags", _BUMP_TAGS),
+                ("drain", _DRAIN_CHUNK),
+                ("invalidate_keys", _INVALIDATE_KEYS),
+                ("prune", _PRUNE_CHUNK),
+                ("release", _RELEASE),
+            ):
+                self._scripts[name] = client.register_script(source)
+        return client
+
+    def _run(self, operation: str, call: Callable[[Redis], T]) -> T:
+        """Run `call`, turning connection and timeout errors into `CacheUnavailable` (others propagate)."""
+        if self.outage.should_skip():
+            raise CacheUnavailable("Redis is down (backing off)")
+        try:
+            result = call(self.client)
+        except _UNAVAILABLE as error:
+            self.outage.failed(operation, error)
+            raise CacheUnavailable(str(error)) from error
+        self.outage.succeeded()
+        return result
+
+    def _run_script(self, operation: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        def call(client: Redis) -> Any:
+            return self._scripts[name](keys=list(keys), args=list(args), client=client)
+
+        return self._run(operation, call)
+
+    # -- reads ------------------------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        # The hot path: one GET, no wrapper layers.
+        if self.outage.down:
+            return cast("bytes | None", self._run("get", lambda client: client.get(self.layout.entry(key))))
+        try:
+            return cast("bytes | None", self.client.get(self.layout.entry(key)))
+        except _UNAVAILABLE as error:
+            self.outage.failed("get", error)
+            raise CacheUnavailable(str(error)) from error
+
+    def snapshot(self, key: str, tags: Sequence[str]) -> list[bytes]:
+        if not self._policy_checked:
+            self._warn_on_eviction_policy()
+        names = [self.layout.key_generation(key), *(self.layout.tag_generation(tag) for tag in tags)]
+        values = self._run("snapshot", lambda client: client.mget(names))
+        return [cast("bytes", value) if value is not None else b"0" for value in values]
+
+    # -- fills ------------------------------------------------------------------------------
+    def fill(
+        self,
+        key: str,
+        payload: bytes,
+        ttl: float,
+        tags: Sequence[str],
+        snapshot: Sequence[bytes] | None,
+        *,
+        bump_key: bool = False,
+    ) -> bool:
+        now_ms = int(time.time() * 1000)
+        ttl_ms = max(1, int(ttl * 1000))
+        mode = "n" if snapshot is None else ("b" if bump_key else "c")
+        seen = list(snapshot) if snapshot is not None else [b"0"] * (len(tags) + 1)
+        keys = [
+            self.layout.entry(key),
+            self.layout.key_generation(key),
+            *(self.layout.tag_set(tag) for tag in tags),
+            *(self.layout.tag_generation(tag) for tag in tags),
+        ]
+        args = [payload, ttl_ms, now_ms + ttl_ms, now_ms, mode, self.generation_ttl_ms, *seen]
+        return bool(self._run_script("fill", "fill", keys, args))
+
+    # -- locks ------------------------------------------------------------------------------
+    def acquire(self, name: str, ttl: float) -> str | None:
+        token = uuid.uuid4().hex
+        acquired = self._run("lock", lambda client: client.set(name, token, nx=True, px=max(1, int(ttl * 1000))))
+        return token if acquired else None
+
+    def release(self, name: str, token: str) -> None:
+        self._run_script("lock", "release", [name], [token])
+
+    # -- invalidation -----------------------------------------------------------------------
+    def invalidate_keys(self, keys: Sequence[str], *, dry_run: bool = False, found: KeysFound | None = None) -> int:
+        removed = 0
+        for start in range(0, len(keys), CHUNK):
+            chunk = list(keys[start : start + CHUNK])
+            entries = [self.layout.entry(key) for key in chunk]
+            if dry_run or found is not None:
+                live = self._existing(entries)
+                if found is not None and live:
+                    found([self.layout.logical(entry) for entry in live])
+                if dry_run:
+                    removed += len(live)
+                    continue
+            pairs = [name for key in chunk for name in (self.layout.entry(key), self.layout.key_generation(key))]
+            removed += int(self._run_script("invalidate", "invalidate_keys", pairs, [self.generation_ttl_ms]))
+        return removed
+
+    def _existing(self, entries: Sequence[str]) -> list[str]:
+        def check(client: Redis) -> list[Any]:
+            pipeline = client.pipeline(transaction=False)
+            for entry in entries:
+                pipeline.exists(entry)
+            return pipeline.execute()
+
+        return [entry for entry, exists in zip(entries, self._run("invalidate", check), strict=True) if exists]
+
+    def invalidate_tags(self, tags: Sequence[str], *, dry_run: bool = False, found: KeysFound | None = None) -> int:
+        if dry_run:
+            return self._count_tag_members(tags, found)
+        removed = 0
+        for start in range(0, len(tags), CHUNK // 3):
+            chunk = list(tags[start : start + CHUNK // 3])
+            unique = uuid.uuid4().hex
+            keys = [name for tag in chunk for name in (self.layout.tag_generation(tag), self.layout.tag_set(tag))]
+            keys += [self.layout.draining(tag, unique) for tag in chunk]
+            draining = self._run_script("invalidate", "bump_tags", keys, [self.generation_ttl_ms])
+            for drain in draining:
+                removed += self._drain(drain.decode() if isinstance(drain, bytes) else str(drain), found)
+        return removed
+
+    def _drain(self, drain: str, found: KeysFound | None) -> int:
+        """Delete the entries of a renamed tag set, one bounded chunk per call."""
+        removed = 0
+        while True:
+            count, members = self._run_script("invalidate", "drain", [drain], [CHUNK])
+            if not members:
+                return removed
+            removed += int(count)
+            if found is not None:
+                found([self.layout.logical(member.decode()) for member in members])
+
+    def _count_tag_members(self, tags: Sequence[str], found: KeysFound | None) -> int:
+        seen: set[str] = set()
+        for tag in tags:
+            for batch in self._zscan(self.layout.tag_set(tag)):
+                fresh = [entry for entry in batch if entry not in seen]
+                live = self._existing(fresh)
+                seen.update(live)
+                if found is not None and live:
+                    found([self.layout.logical(entry) for entry in live])
+        return len(seen)
+
+    def _zscan(self, name: str) -> Iterator[list[str]]:
+        cursor = 0
+        while True:
+            cursor, items = self._run(
+                "scan",
+                lambda client, c=cursor: client.zscan(name, c, count=CHUNK),  # type: ignore[misc]
+            )
+            if items:
+                yield [member.decode() for member, _ in items]
+            if cursor == 0:
+                return
+
+    def _scan(self, match: str) -> Iterator[list[str]]:
+        cursor = 0
+        while True:
+            cursor, keys = self._run(
+                "scan",
+                lambda client, c=cursor: client.scan(c, match=match, count=CHUNK),  # type: ignore[misc]
+            )
+            if keys:
+                yield [key.decode() for key in keys]
+            if cursor == 0:
+                return
+
+    def invalidate_pattern(self, pattern: str, *, dry_run: bool = False, found: KeysFound | None = None) -> int:
+        """SCAN the namespace in chunks and UNLINK what matches. Not generation-guarded: use tags for that."""
+        removed = 0
+        for batch in self._scan(_glob_escape(self.layout.entry("")) + pattern):
+            if found is not None:
+                found([self.layout.logical(entry) for entry in batch])
+            if dry_run:
+                removed += len(batch)
+            else:
+                removed += int(self._run("invalidate", lambda client, b=batch: client.unlink(*b)))  # type: ignore[misc]
+        return removed
+
+    # -- maintenance ------------------------------------------------------------------------
+    def prune(self) -> PruneReport:
+        """Remove expired members from every tag set; finish drains an interrupted invalidation left."""
+        report = PruneReport()
+        now_ms = int(time.time() * 1000)
+        for batch in self._scan(_glob_escape(self.layout.namespace) + "t:*"):
+            for tag_set in batch:
+                report.tag_sets += 1
+                while True:
+                    removed = int(self._run_script("prune", "prune", [tag_set], [now_ms, CHUNK]))
+                    report.members_removed += removed
+                    if removed < CHUNK:
+                        break
+        for batch in self._scan(_glob_escape(self.layout.namespace) + "x:*"):
+            for drain in batch:
+                report.orphaned_drains += 1
+                report.entries_removed += self._drain(drain, None)
+        return report
+
+    def stats(self) -> StoreStats:
+        counts = {"entries": 0, "tag_sets": 0, "tag_members": 0, "generations": 0, "locks": 0, "draining": 0}
+        kinds = {"e": "entries", "t": "tag_sets", "gt": "generations", "gk": "generations", "l": "locks"}
+        kinds |= {"r": "locks", "x": "draining"}
+        start = len(self.layout.namespace)
+        for batch in self._scan(_glob_escape(self.layout.namespace) + "*"):
+            tag_sets = []
+            for key in batch:
+                kind = kinds.get(key[start:].split(":", 1)[0])
+                if kind is not None:
+                    counts[kind] += 1
+                if kind == "tag_sets":
+                    tag_sets.append(key)
+            if tag_sets:
+
+                def cards(client: Redis, names: list[str] = tag_sets) -> list[Any]:
+                    pipeline = client.pipeline(transaction=False)
+                    for name in names:
+                        pipeline.zcard(name)
+                    return pipeline.execute()
+
+                counts["tag_members"] += sum(int(n) for n in self._run("stats", cards))
+        memory = self._run("stats", lambda client: client.info("memory"))
+        server = {
+            "used_memory_human": str(memory.get("used_memory_human", "")),
+            "maxmemory_policy": str(memory.get("maxmemory_policy", "")),
+        }
+        return StoreStats(backend=self.backend_name, namespace=self.layout.namespace, counts=counts, server=server)
+
+    def _warn_on_eviction_policy(self) -> None:
+        """Once per process, on the first miss (never at start-up): see apps.caching.checks."""
+        self._policy_checked = True
+        try:
+            policy = self.eviction_policy()
+        except CacheUnavailable:
+            self._policy_checked = False  # ask again once Redis answers
+            raise
+        if policy is not None and policy.startswith("allkeys-"):
+            logger.warning(
+                "Redis maxmemory-policy is %s: it may evict tag sets before their entries; use volatile-lru", policy
+            )
+
+    def eviction_policy(self) -> str | None:
+        memory = self._run("info", lambda client: client.info("memory"))
+        policy = memory.get("maxmemory_policy")
+        return str(policy) if policy is not None else None

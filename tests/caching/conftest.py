@@ -1,0 +1,77 @@
+"""Fixtures of the cache tests: a private namespace on whichever backend this run has.
+
+With `REDIS_URL` set the tests run on that Redis under a unique `KEY_PREFIX` (removed afterwards,
+never FLUSHDB); without it they run on the local-memory store. The same test checks both.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from apps.caching.store import CacheStore, get_store, reset_store
+
+REDIS_BACKEND = "django_redis.cache.RedisCache"
+
+
+def uses_redis() -> bool:
+    return bool(django_settings.CACHES["default"]["BACKEND"] == REDIS_BACKEND)
+
+
+def redis_cache_settings(url: str, prefix: str) -> dict[str, Any]:
+    return {
+        "default": {
+            "BACKEND": REDIS_BACKEND,
+            "LOCATION": url,
+            "KEY_PREFIX": prefix,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+
+
+def remove_namespace(prefix: str) -> None:
+    store = get_store()
+    client = getattr(store, "client", None)
+    if client is None:
+        return
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.unlink(key)
+
+
+@pytest.fixture
+def namespace(settings: SettingsWrapper) -> Iterator[str]:
+    """A unique KEY_PREFIX for this test; the store is rebuilt for it and emptied afterwards."""
+    prefix = f"test-cache-{uuid.uuid4().hex[:12]}"
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = prefix
+    settings.CACHES = caches
+    settings.CACHING_OUTAGE_BACKOFF = 0.05
+    try:
+        yield prefix
+    finally:
+        if uses_redis():
+            remove_namespace(prefix)
+        reset_store()
+
+
+@pytest.fixture
+def store(namespace: str) -> CacheStore:
+    return get_store()
+
+
+@pytest.fixture
+def redis_store(redis_url: str, namespace: str) -> CacheStore:
+    """The Redis store (tests that prove Redis-only behaviour)."""
+    store = get_store()
+    assert store.backend_name == "redis"
+    return store
