@@ -172,8 +172,14 @@ class AccentAuthClient:
         return {str(k): bool(v) for k, v in response.json()["scopes"].items()}
 
     def is_healthy(self) -> bool:
-        """`HEAD /status`: True on 200. Raises `AccentAuthUnavailable` when unreachable or 5xx."""
-        return self._request("HEAD", "status").status_code == 200
+        """`HEAD /status`: True on 200, False on any other answer (503: a component is down).
+
+        Raises `AccentAuthUnavailable` when it cannot be reached at all.
+        """
+        try:
+            return self._http.head("status").status_code == 200
+        except httpx.HTTPError as error:
+            raise AccentAuthUnavailable(f"{type(error).__name__}: {error}") from error
 
 
 _lock = threading.Lock()

@@ -196,6 +196,7 @@ class StandInAccentAuth:
 
 class _Handler(BaseHTTPRequestHandler):
     state: _State
+    _raw_body: bytes = b""
     protocol_version = "HTTP/1.1"
     server_version = "AccentAuthStandIn/1.0"
 
@@ -217,11 +218,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"reason": [reason], "timestamp": [_now().isoformat()], "status_code": status})
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        return json.loads(raw) if raw.strip() else {}
+        return json.loads(self._raw_body) if self._raw_body.strip() else {}
 
     def _route(self) -> None:
+        # Read the whole body first, even when answering early: on a kept-alive connection
+        # unread bytes would be taken for the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._raw_body = self.rfile.read(length) if length > 0 else b""
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if not parts.path.startswith(API_PREFIX + "/"):
