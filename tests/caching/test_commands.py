@@ -1,0 +1,78 @@
+"""The management commands, run in-process (the local-memory store is per process) on this run's backend."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.caching import cached
+
+pytestmark = pytest.mark.usefixtures("namespace")
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def entries(namespace: str) -> list[int]:
+    calls: list[int] = []
+
+    @cached(key_prefix="cmd", ttl=60, tags=lambda n: [f"cmd:{n}", "cmd:all"])
+    def value(n: int) -> int:
+        calls.append(n)
+        return n
+
+    for n in range(4):
+        value(n)
+    return calls
+
+
+@pytest.mark.usefixtures("entries")
+def test_invalidate_cache_dry_run_reports_and_keeps_everything() -> None:
+    output = run(
+        "invalidate_cache", "--tag", "cmd:all", "--key", "cmd:1", "--pattern", "cmd:[23]", "--dry-run", "-v", "2"
+    )
+    assert "key cmd:1: would remove 1" in output
+    assert "tag cmd:all: would remove 4" in output
+    assert "pattern cmd:[23]: would remove 2" in output
+    assert "  cmd:3" in output
+    assert "total: would remove 7 entries" in output
+    assert "tag cmd:all: would remove 4" in run("invalidate_cache", "--tag", "cmd:all", "--dry-run")
+
+
+@pytest.mark.usefixtures("entries")
+def test_invalidate_cache_removes_and_says_what() -> None:
+    output = run("invalidate_cache", "--key", "cmd:0", "--tag", "cmd:1", "--tag", "cmd:2", "--pattern", "cmd:*")
+    assert output.splitlines() == [
+        "key cmd:0: removed 1",
+        "tag cmd:1: removed 1",
+        "tag cmd:2: removed 1",
+        "pattern cmd:*: removed 1",
+        output.splitlines()[-1],
+    ]
+    assert output.splitlines()[-1].startswith("total: removed 4 entries")
+    assert "total: removed 0 entries" in run("invalidate_cache", "--tag", "cmd:all")
+
+
+def test_invalidate_cache_needs_a_selector() -> None:
+    with pytest.raises(CommandError, match="at least one"):
+        run("invalidate_cache")
+
+
+@pytest.mark.usefixtures("entries")
+def test_cache_stats_counts_entries_and_tags() -> None:
+    output = run("cache_stats")
+    assert "entries: 4" in output
+    assert "tag_sets: 5" in output
+    assert "tag_members: 8" in output
+
+
+@pytest.mark.usefixtures("entries")
+def test_prune_cache_tags_reports_its_work() -> None:
+    output = run("prune_cache_tags")
+    assert output.startswith("pruned 0 expired member(s) from 5 tag set(s)")
