@@ -1,0 +1,40 @@
+"""The token cache on real Redis: TTL bounded by the token's life; a Redis that is down is skipped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from apps.accent_auth import token_cache
+from tests.processes import free_port
+
+pytestmark = pytest.mark.urls("tests.accent_auth.urls")
+
+
+def test_the_redis_ttl_never_exceeds_the_tokens_life(
+    client: Client, accent_auth: Any, redis_url: str, settings: SettingsWrapper
+) -> None:
+    settings.ACCENT_AUTH_CACHE_TTL = 3600
+    long_lived, short_lived = accent_auth.login("alice", expiration=7200), accent_auth.login("alice", expiration=30)
+    for token in (long_lived, short_lived):
+        assert client.get("/api/v1/probe/whoami/", headers={"X-Auth-Token": token}).status_code == 200
+    assert 3590 <= cache.ttl(token_cache.token_key(long_lived)) <= 3600  # type: ignore[attr-defined]
+    assert 0 < cache.ttl(token_cache.token_key(short_lived)) <= 30  # type: ignore[attr-defined]
+
+
+def test_a_redis_that_is_down_is_skipped(client: Client, accent_auth: Any, settings: SettingsWrapper) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    token = accent_auth.login("alice")
+    for _ in range(2):
+        assert client.get("/api/v1/probe/whoami/", headers={"X-Auth-Token": token}).status_code == 200
+    assert accent_auth.calls("GET /token") == 2  # no cache: each request validated at Accent-Auth
