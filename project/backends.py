@@ -15,6 +15,15 @@ from project.environment import EnvReader
 
 __all__ = ["broker_settings", "cache_settings", "database_settings"]
 
+# Same engines, wrapped by django-prometheus to count connections, queries and errors
+# (`connection.vendor` is unchanged: "postgresql", "sqlite").
+METERED_DATABASE_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+METERED_REDIS_CACHE = "django_prometheus.cache.backends.redis.RedisCache"
+METERED_LOCMEM_CACHE = "apps.observability.cache_backends.LocMemCache"
+
 
 def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
     config = env.database("DATABASE_URL", f"sqlite:///{base_dir / 'var' / 'db.sqlite3'}")
@@ -37,6 +46,7 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
         # WAL lets the dev server and a Celery worker share the file without "database is locked".
         options.setdefault("init_command", "PRAGMA journal_mode=WAL;")
         options.setdefault("transaction_mode", "IMMEDIATE")
+    config["ENGINE"] = METERED_DATABASE_ENGINES.get(config["ENGINE"], config["ENGINE"])
     return {"default": config}
 
 
@@ -50,7 +60,7 @@ def cache_settings(env: EnvReader) -> dict[str, Any]:
     if redis_url is None:
         return {
             "default": {
-                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "BACKEND": METERED_LOCMEM_CACHE,
                 "LOCATION": "service-default",
                 "KEY_PREFIX": prefix,
                 "OPTIONS": {"MAX_ENTRIES": locmem_max_entries},
@@ -58,7 +68,7 @@ def cache_settings(env: EnvReader) -> dict[str, Any]:
         }
     return {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": METERED_REDIS_CACHE,
             "LOCATION": redis_url,
             "KEY_PREFIX": prefix,
             "OPTIONS": {

@@ -109,6 +109,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
+# Workers log through LOGGING (structlog, with the task's request context), not Celery's own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Accent-Auth: unset means disabled (the admin's session login still works).
 ACCENT_AUTH_URL = env.url("ACCENT_AUTH_URL", None, schemes={"http", "https"})

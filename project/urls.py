@@ -4,9 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.observability.metrics_view import metrics
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", include("apps.health.urls")),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/auth/", include("apps.accent_auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

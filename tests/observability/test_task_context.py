@@ -1,0 +1,97 @@
+"""The caller's request id, actor and tenant reach the task: eagerly, and through RabbitMQ to a real worker."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from apps.core.context import RequestScope, acting_as, current_request_id, in_tenant, request_scope
+from apps.observability.task_context import ACTOR_HEADER, REQUEST_ID_HEADER, TENANT_HEADER, context_headers
+from project.celery import app
+from tests.observability.tasks import report_context
+from tests.processes import ROOT, clean_env
+
+
+def test_context_headers_carry_only_what_is_set() -> None:
+    assert context_headers() == {}
+    tenant = uuid.uuid4()
+    with request_scope(RequestScope(request_id="r-1")), acting_as("user-1"), in_tenant(tenant):
+        assert context_headers() == {REQUEST_ID_HEADER: "r-1", ACTOR_HEADER: "user-1", TENANT_HEADER: str(tenant)}
+
+
+def test_an_eager_task_runs_in_the_callers_context() -> None:
+    tenant = uuid.uuid4()
+    with request_scope(RequestScope(request_id="eager-1")), acting_as("user-2"), in_tenant(tenant):
+        result = report_context.apply(args=["eager"]).get()
+    assert result == {"request_id": "eager-1", "actor": "user-2", "tenant": str(tenant)}
+    assert current_request_id() is None, "nothing leaks out of the task"
+
+
+@pytest.fixture
+def worker(broker_url: str) -> Iterator[tuple[str, queue.Queue[str]]]:
+    """A real Celery worker process on a queue of its own; yields the queue name and its output lines."""
+    queue_name = f"observability-test-{uuid.uuid4().hex[:8]}"
+    env = clean_env(CELERY_BROKER_URL=broker_url, LOG_FORMAT="json", DJANGO_SETTINGS_MODULE="project.settings")
+    command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", queue_name]
+    command += ["--include", "tests.observability.tasks", "-l", "INFO", "--without-gossip", "--without-mingle"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        yield queue_name, lines
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_event(lines: queue.Queue[str], event: str, marker: str, timeout: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if line.startswith("{"):
+            parsed = json.loads(line)
+            if parsed.get("event") == event and parsed.get("marker") == marker:
+                return dict(parsed)
+    raise AssertionError(f"no {event!r} line within {timeout}s; worker said:\n{''.join(seen[-40:])}")
+
+
+def test_a_real_worker_logs_with_the_publishers_context(worker: tuple[str, queue.Queue[str]]) -> None:
+    assert not app.conf.task_always_eager, "this test needs a broker"
+    queue_name, lines = worker
+    tenant = uuid.uuid4()
+    marker = uuid.uuid4().hex
+    with request_scope(RequestScope(request_id="via-rabbitmq")), acting_as("user-3"), in_tenant(tenant):
+        report_context.apply_async(args=[marker], queue=queue_name, ignore_result=True)
+    line = _wait_for_event(lines, "inside_task", marker)
+    assert (line["request_id"], line["actor"], line["tenant"]) == ("via-rabbitmq", "user-3", str(tenant))
+
+
+def test_a_task_nobody_requested_gets_its_task_id_as_request_id(worker: tuple[str, queue.Queue[str]]) -> None:
+    queue_name, lines = worker
+    marker = uuid.uuid4().hex
+    sent = report_context.apply_async(args=[marker], queue=queue_name, ignore_result=True)
+    line = _wait_for_event(lines, "inside_task", marker)
+    assert (line["request_id"], line["actor"], line["tenant"]) == (sent.id, None, None)
