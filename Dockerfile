@@ -28,4 +28,5 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/health/live', timeout=2)"]
-CMD ["gunicorn", "project.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Bind, workers, Prometheus multiprocess directory, post-fork tracing: project/gunicorn_config.py.
+CMD ["gunicorn", "--config", "python:project.gunicorn_config", "project.wsgi:application"]
