@@ -16,12 +16,13 @@ pytestmark = pytest.mark.django_db
 
 
 def _sample(body: str, name: str, **labels: str) -> float:
-    """The value of one series in the Prometheus text format (0 when absent)."""
+    """The sum of the series `name` whose labels include `labels`, in the Prometheus text format."""
+    total = 0.0
     for line in body.splitlines():
         match = re.match(rf"^{name}\{{(?P<labels>[^}}]*)\}} (?P<value>\S+)$", line)
         if match and all(f'{k}="{v}"' in match.group("labels") for k, v in labels.items()):
-            return float(match.group("value"))
-    return 0.0
+            total += float(match.group("value"))
+    return total
 
 
 def test_metrics_show_http_database_and_cache_series_after_requests(client: Client, settings: SettingsWrapper) -> None:

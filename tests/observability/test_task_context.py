@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 
 from apps.core.context import RequestScope, acting_as, current_request_id, in_tenant, request_scope
 from apps.observability.task_context import ACTOR_HEADER, REQUEST_ID_HEADER, TENANT_HEADER, context_headers
@@ -39,7 +41,12 @@ def test_an_eager_task_runs_in_the_callers_context() -> None:
 def worker(broker_url: str) -> Iterator[tuple[str, queue.Queue[str]]]:
     """A real Celery worker process on a queue of its own; yields the queue name and its output lines."""
     queue_name = f"observability-test-{uuid.uuid4().hex[:8]}"
-    env = clean_env(CELERY_BROKER_URL=broker_url, LOG_FORMAT="json", DJANGO_SETTINGS_MODULE="project.settings")
+    env = clean_env(
+        CELERY_BROKER_URL=broker_url,
+        LOG_FORMAT="json",
+        DJANGO_SETTINGS_MODULE="project.settings",
+        OTEL_TRACES_EXPORTER="console",  # tracing on in the worker, so its lines carry the trace id
+    )
     command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", queue_name]
     command += ["--include", "tests.observability.tasks", "-l", "INFO", "--without-gossip", "--without-mingle"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -95,3 +102,18 @@ def test_a_task_nobody_requested_gets_its_task_id_as_request_id(worker: tuple[st
     sent = report_context.apply_async(args=[marker], queue=queue_name, ignore_result=True)
     line = _wait_for_event(lines, "inside_task", marker)
     assert (line["request_id"], line["actor"], line["tenant"]) == (sent.id, None, None)
+
+
+def test_a_real_worker_continues_the_publishers_trace(worker: tuple[str, queue.Queue[str]]) -> None:
+    queue_name, lines = worker
+    provider = TracerProvider()
+    CeleryInstrumentor().instrument(tracer_provider=provider)
+    marker = uuid.uuid4().hex
+    try:
+        with provider.get_tracer("test").start_as_current_span("request") as span:
+            report_context.apply_async(args=[marker], queue=queue_name, ignore_result=True)
+    finally:
+        CeleryInstrumentor().uninstrument()
+    line = _wait_for_event(lines, "inside_task", marker)
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["span_id"] not in (None, format(span.get_span_context().span_id, "016x"))
