@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
+
+    def ready(self) -> None:
+        from apps.core import checks  # noqa: F401, PLC0415 - registers the system checks
+        from apps.core.hard_delete_audit import connect_hard_delete_audit  # noqa: PLC0415
+
+        connect_hard_delete_audit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -9,6 +10,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import SimpleLazyObject
 
 from apps.core.context import RequestScope, actor_for_user, request_scope
 
@@ -24,10 +26,30 @@ def _request_id(request: HttpRequest) -> str:
     return given if _ACCEPTABLE_REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _authenticated_user(request: HttpRequest) -> Any:
+    """The request's user if it is known without blocking the event loop."""
+    state = vars(request)
+    for cached in ("_acached_user", "_cached_user"):  # set by request.auser() / evaluating request.user
+        if cached in state:
+            return state[cached]
+    user = state.get("user")
+    if isinstance(user, SimpleLazyObject) and _in_event_loop():
+        return None  # an async view that never awaited request.auser() has no user yet
+    return user
+
+
 def _scope_for(request: HttpRequest) -> RequestScope:
     # Resolved on demand: DRF authenticates inside the view and sets request.user then.
     return RequestScope(
-        request_id=_request_id(request), resolve_actor=lambda: actor_for_user(getattr(request, "user", None))
+        request_id=_request_id(request), resolve_actor=lambda: actor_for_user(_authenticated_user(request))
     )
 
 

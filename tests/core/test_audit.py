@@ -1,0 +1,162 @@
+"""Audit columns and the append-only audit log, on save and on every bulk path."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from apps.core.context import acting_as, in_tenant
+from apps.core.models import AuditEvent, AuditLogIsAppendOnly
+from tests.factories import TENANT_A, TENANT_B, FolderFactory, NoteFactory
+from tests.testapp.models import Folder, Plain
+
+pytestmark = pytest.mark.django_db
+
+
+def events_for(obj: object) -> list[AuditEvent]:
+    return list(AuditEvent.objects.for_object(type(obj), obj.pk).order_by("id"))  # type: ignore[attr-defined]
+
+
+def test_create_stamps_columns_and_records_the_full_snapshot() -> None:
+    with acting_as("admin:alice"), in_tenant(TENANT_A):
+        folder = Folder.objects.create(name="q3")
+    assert (folder.created_by, folder.updated_by, folder.tenant_id) == ("admin:alice", "admin:alice", TENANT_A)
+    assert folder.created_at == folder.updated_at
+    [event] = events_for(folder)
+    assert (event.action, event.actor, event.tenant_id) == ("create", "admin:alice", TENANT_A)
+    assert event.changes["name"] == [None, "q3"]
+    assert event.model_label == "testapp.folder"
+
+
+def test_update_records_only_the_diff_and_never_changes_creation_stamps() -> None:
+    with acting_as("admin:alice"):
+        folder = FolderFactory(status="draft")
+    created_at = folder.created_at
+    with acting_as("3f0c7f66-user-uuid"):
+        folder.status = "published"
+        folder.created_by = "forged"
+        folder.save()
+    stored = Folder.objects.get(pk=folder.pk)
+    assert stored.created_by == "admin:alice"
+    assert stored.created_at == created_at
+    assert stored.updated_by == "3f0c7f66-user-uuid"
+    assert stored.updated_at > created_at
+    update = events_for(folder)[-1]
+    assert (update.action, update.actor) == ("update", "3f0c7f66-user-uuid")
+    assert update.changes == {"status": ["draft", "published"]}
+
+
+def test_a_save_that_changes_nothing_records_nothing() -> None:
+    folder = FolderFactory()
+    reloaded = Folder.objects.get(pk=folder.pk)
+    reloaded.save()
+    assert [e.action for e in events_for(folder)] == ["create"]
+
+
+def test_queryset_update_records_a_diff_per_row_with_the_actor() -> None:
+    first, second = FolderFactory(status="draft"), FolderFactory(status="review")
+    with acting_as("admin:bob"):
+        assert Folder.objects.filter(pk__in=[first.pk, second.pk]).update(status="published") == 2
+    assert events_for(first)[-1].changes == {"status": ["draft", "published"]}
+    assert events_for(second)[-1].changes == {"status": ["review", "published"]}
+    assert {e.actor for e in (events_for(first)[-1], events_for(second)[-1])} == {"admin:bob"}
+    assert Folder.objects.get(pk=first.pk).updated_by == "admin:bob"
+
+
+def test_bulk_create_stamps_and_audits_every_row() -> None:
+    with acting_as("svc:importer"), in_tenant(TENANT_B):
+        created = Folder.objects.bulk_create([Folder(name=f"bulk-{i}") for i in range(5)])
+    assert {f.created_by for f in created} == {"svc:importer"}
+    assert {f.tenant_id for f in created} == {TENANT_B}
+    events = AuditEvent.objects.filter(model_label="testapp.folder", action="create", actor="svc:importer")
+    assert sorted(e.object_pk for e in events) == sorted(str(f.pk) for f in created)
+
+
+def test_bulk_update_records_the_diff_of_a_bulk_change() -> None:
+    folders = FolderFactory.create_batch(3, status="draft")
+    for index, folder in enumerate(folders):
+        folder.status = f"state-{index}"
+    with acting_as("admin:carol"):
+        Folder.objects.bulk_update(folders, ["status"])
+    for index, folder in enumerate(folders):
+        last = events_for(folder)[-1]
+        assert (last.action, last.actor) == ("update", "admin:carol")
+        assert last.changes == {"status": ["draft", f"state-{index}"]}
+    assert Folder.objects.get(pk=folders[0].pk).updated_by == "admin:carol"
+
+
+def test_soft_delete_cascade_and_restore_are_recorded_with_their_batch() -> None:
+    folder = FolderFactory()
+    note = NoteFactory(folder=folder)
+    with acting_as("admin:alice"):
+        folder.delete()
+    deleted = events_for(note)[-1]
+    assert (deleted.action, deleted.actor, deleted.batch) == ("soft_delete", "admin:alice", folder.delete_batch)
+    with acting_as("admin:bob"):
+        folder.restore()
+    restored = events_for(folder)[-1]
+    assert (restored.action, restored.actor) == ("restore", "admin:bob")
+    assert restored.changes["deleted_by"] == ["admin:alice", ""]
+
+
+def test_hard_delete_records_the_last_values_of_every_row_removed() -> None:
+    folder = FolderFactory(name="to-purge")
+    note = NoteFactory(folder=folder)
+    folder_pk, note_pk = folder.pk, note.pk
+    with acting_as("admin:root"):
+        folder.hard_delete()
+    last = AuditEvent.objects.for_object(Folder, folder_pk).first()
+    assert last is not None
+    assert (last.action, last.actor) == ("hard_delete", "admin:root")
+    assert last.changes["name"] == ["to-purge", None]
+    cascaded = AuditEvent.objects.filter(model_label="testapp.note", object_pk=str(note_pk)).first()
+    assert cascaded is not None
+    assert cascaded.action == "hard_delete", "cascaded rows are recorded too"
+
+
+def test_audit_rows_roll_back_with_the_change() -> None:
+    created: list[Folder] = []
+
+    def create_then_fail() -> None:
+        with transaction.atomic():
+            created.append(FolderFactory())
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        create_then_fail()
+    assert not AuditEvent.objects.filter(object_pk=str(created[0].pk)).exists()
+    assert not Folder.all_objects.filter(pk=created[0].pk).exists()
+
+
+def test_models_without_audit_columns_write_no_events_but_still_stamp_times() -> None:
+    from tests.factories import LabelFactory
+
+    label = LabelFactory()
+    assert label.created_at is not None
+    assert not AuditEvent.objects.filter(model_label="testapp.label").exists()
+
+
+def test_audit_log_is_append_only_through_the_orm() -> None:
+    FolderFactory()
+    event = AuditEvent.objects.first()
+    assert event is not None
+    event.actor = "tampered"
+    with pytest.raises(AuditLogIsAppendOnly):
+        event.save()
+    with pytest.raises(AuditLogIsAppendOnly):
+        event.delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEvent.objects.all().update(actor="tampered")
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.get(pk=event.pk).actor == ""
+
+
+def test_queryable_by_actor_across_models() -> None:
+    with acting_as("admin:dana"):
+        folder = FolderFactory()
+        plain = Plain.objects.create(value=3)
+    labels = {e.model_label for e in AuditEvent.objects.by_actor("admin:dana")}
+    assert labels == {"testapp.folder", "testapp.plain"}
+    assert events_for(plain)[0].changes["value"] == [None, 3]
+    assert folder.created_by == "admin:dana"

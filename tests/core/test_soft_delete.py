@@ -1,0 +1,255 @@
+"""Soft delete done right: each failure of django-safedelete, proven absent here."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, ProtectedError
+from django.test.utils import CaptureQueriesContext
+
+from apps.core.context import acting_as
+from apps.core.errors import Conflict
+from tests.factories import (
+    TENANT_A,
+    CommentFactory,
+    FolderFactory,
+    LabelFactory,
+    NoteFactory,
+    PinFactory,
+    RetentionFactory,
+)
+from tests.testapp.models import Comment, Folder, Label, Note, Pin
+
+pytestmark = pytest.mark.django_db
+QUERIES_FOR_THREE_MODEL_DELETE = 14  # the same for 3 rows and 30: protect checks, updates, audit reads/inserts
+
+
+def _updates(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+
+
+def test_managers_split_alive_deleted_and_all() -> None:
+    alive, gone = FolderFactory(), FolderFactory()
+    gone.delete()
+    assert list(Folder.objects.all()) == [alive]
+    assert list(Folder.deleted_objects.all()) == [gone]
+    assert set(Folder.all_objects.all()) == {alive, gone}
+    assert set(Folder.objects.with_deleted()) == {alive, gone}
+    assert list(Folder.all_objects.alive()) == [alive]
+    assert list(Folder.all_objects.deleted()) == [gone]
+    assert list(Folder.objects.filter(name=gone.name).with_deleted()) == [gone]
+
+
+def test_deleted_row_is_stamped_with_actor_time_and_batch() -> None:
+    folder = FolderFactory()
+    with acting_as("admin:alice"):
+        folder.delete()
+    assert folder.is_deleted
+    assert folder.deleted_by == "admin:alice"
+    assert folder.delete_batch is not None
+    stored = Folder.all_objects.get(pk=folder.pk)
+    assert (stored.deleted_by, stored.delete_batch) == ("admin:alice", folder.delete_batch)
+
+
+@pytest.mark.parametrize("rows", [3, 30])
+def test_queryset_delete_is_one_update_per_model_whatever_the_row_count(rows: int) -> None:
+    folders = FolderFactory.create_batch(rows)
+    for folder in folders:
+        CommentFactory(note=NoteFactory(folder=folder))
+    with CaptureQueriesContext(connection) as queries:
+        total, counts = Folder.objects.all().delete()
+    assert counts == {"testapp.Folder": rows, "testapp.Note": rows, "testapp.Comment": rows}
+    assert total == 3 * rows
+    updates = _updates(queries)
+    per_table = {
+        table: sum(f'UPDATE "{table}"' in sql for sql in updates) for table in ("testapp_note", "testapp_comment")
+    }
+    assert per_table == {"testapp_note": 1, "testapp_comment": 1}, updates  # never a row loop
+    # Folder is a self-referential tree: one UPDATE per level (here the rows, then their empty subfolder level).
+    assert sum('UPDATE "testapp_folder"' in sql for sql in updates) == 2
+    assert len(queries.captured_queries) == QUERIES_FOR_THREE_MODEL_DELETE
+
+
+def test_update_through_objects_never_touches_deleted_rows() -> None:
+    alive, gone = FolderFactory(status="draft"), FolderFactory(status="draft")
+    gone.delete()
+    assert Folder.objects.update(status="published") == 1
+    assert Folder.all_objects.get(pk=gone.pk).status == "draft"
+    assert Folder.objects.get(pk=alive.pk).status == "published"
+
+
+def test_save_of_a_stale_instance_never_undeletes() -> None:
+    folder = FolderFactory()
+    stale = Folder.objects.get(pk=folder.pk)
+    folder.delete()
+    stale.status = "edited"
+    stale.save()
+    stored = Folder.all_objects.get(pk=folder.pk)
+    assert stored.is_deleted
+    assert stored.status == "edited"
+
+
+def test_saving_a_deleted_row_works_and_keeps_it_deleted() -> None:
+    folder = FolderFactory()
+    folder.delete()
+    folder.status = "archived"
+    folder.save()
+    stored = Folder.all_objects.get(pk=folder.pk)
+    assert (stored.status, stored.is_deleted) == ("archived", True)
+
+
+def test_explicit_update_fields_cannot_undelete_either() -> None:
+    folder = FolderFactory()
+    stale = Folder.objects.get(pk=folder.pk)
+    folder.delete()
+    stale.deleted_at = None
+    stale.save(update_fields=["deleted_at", "status"])
+    assert Folder.all_objects.get(pk=folder.pk).is_deleted
+
+
+def test_reverse_fk_manager_and_prefetch_hide_deleted_children() -> None:
+    folder = FolderFactory()
+    kept, dropped = NoteFactory(folder=folder), NoteFactory(folder=folder)
+    dropped.delete()
+    assert list(folder.notes.all()) == [kept]
+    assert folder.notes.count() == 1
+    assert list(folder.notes.with_deleted().order_by("text")) == sorted([kept, dropped], key=lambda n: n.text)
+    prefetched = Folder.objects.prefetch_related("notes").get(pk=folder.pk)
+    assert list(prefetched.notes.all()) == [kept]
+    annotated = Folder.objects.annotate(n=Count("notes")).get(pk=folder.pk)
+    assert annotated.n == 2, "annotations count the join; documented: filter them with Q(notes__deleted_at=None)"
+
+
+def test_m2m_manager_and_prefetch_hide_deleted_targets() -> None:
+    folder = FolderFactory()
+    kept, dropped = LabelFactory(), LabelFactory()
+    folder.labels.add(kept, dropped)
+    dropped.delete()
+    assert list(folder.labels.all()) == [kept]
+    assert list(Folder.objects.prefetch_related("labels").get(pk=folder.pk).labels.all()) == [kept]
+    assert list(kept.folders.all()) == [folder]
+    folder.delete()
+    assert list(kept.folders.all()) == []
+
+
+def test_forward_fk_to_a_deleted_parent_still_resolves() -> None:
+    note = NoteFactory()
+    folder_id = note.folder_id
+    Folder.objects.filter(pk=folder_id).delete()
+    reloaded = Note.all_objects.get(pk=note.pk)
+    assert reloaded.folder.pk == folder_id
+    assert reloaded.folder.is_deleted
+
+
+def test_cascade_soft_deletes_children_under_one_batch_and_leaves_plain_children() -> None:
+    folder = FolderFactory()
+    sub = FolderFactory(parent=folder)
+    note = NoteFactory(folder=sub)
+    comment = CommentFactory(note=note)
+    pin = PinFactory(folder=folder)
+    _, counts = folder.delete()
+    assert counts == {"testapp.Folder": 2, "testapp.Note": 1, "testapp.Comment": 1}
+    batches = {
+        Folder.all_objects.get(pk=sub.pk).delete_batch,
+        Note.all_objects.get(pk=note.pk).delete_batch,
+        Comment.all_objects.get(pk=comment.pk).delete_batch,
+    }
+    assert batches == {folder.delete_batch}
+    assert Pin.objects.filter(pk=pin.pk).exists(), "a non-soft-deletable child stays while its parent exists"
+
+
+def test_restore_brings_back_exactly_what_that_delete_removed() -> None:
+    folder = FolderFactory()
+    earlier = NoteFactory(folder=folder)
+    earlier.delete()  # its own batch, before the folder's
+    later = NoteFactory(folder=folder)
+    comment = CommentFactory(note=later)
+    folder.delete()
+    counts = Folder.deleted_objects.filter(pk=folder.pk).restore()
+    assert counts == {"testapp.Folder": 1, "testapp.Note": 1, "testapp.Comment": 1}
+    assert Note.objects.filter(pk=later.pk).exists()
+    assert Comment.objects.filter(pk=comment.pk).exists()
+    assert Note.deleted_objects.filter(pk=earlier.pk).exists(), "deleted before, in another batch: stays deleted"
+
+
+def test_restoring_a_child_brings_back_its_whole_batch() -> None:
+    note = NoteFactory()
+    note.folder.delete()
+    Note.deleted_objects.filter(pk=note.pk).restore()
+    assert Folder.objects.filter(pk=note.folder_id).exists()
+
+
+def test_instance_restore_updates_the_instance() -> None:
+    folder = FolderFactory()
+    folder.delete()
+    folder.restore()
+    assert not folder.is_deleted
+    assert folder.delete_batch is None
+    assert Folder.objects.filter(pk=folder.pk).exists()
+
+
+def test_protect_is_honoured_and_nothing_is_written() -> None:
+    retention = RetentionFactory()
+    folder = retention.folder
+    note = NoteFactory(folder=folder)
+    with pytest.raises(ProtectedError) as caught:
+        Folder.objects.filter(pk=folder.pk).delete()
+    assert retention in caught.value.protected_objects
+    assert Folder.objects.filter(pk=folder.pk).exists()
+    assert Note.objects.filter(pk=note.pk).exists()
+    retention.delete()  # a deleted protector no longer protects
+    folder.delete()
+    assert Folder.deleted_objects.filter(pk=folder.pk).exists()
+
+
+def test_partial_unique_constraint_lets_a_deleted_value_be_created_again() -> None:
+    first = FolderFactory(name="reports")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FolderFactory(name="reports")
+    first.delete()
+    again = FolderFactory(name="reports")
+    assert Folder.objects.get(name="reports") == again
+
+
+def test_restore_onto_a_recreated_unique_value_is_a_conflict_and_writes_nothing() -> None:
+    first = FolderFactory(name="reports")
+    note = NoteFactory(folder=first)
+    first.delete()
+    FolderFactory(name="reports")
+    with pytest.raises(Conflict, match="a live row now holds one of their unique values"):
+        Folder.deleted_objects.filter(pk=first.pk).restore()
+    assert Folder.deleted_objects.filter(pk=first.pk).exists()
+    assert Note.deleted_objects.filter(pk=note.pk).exists()
+
+
+def test_hard_delete_removes_rows_and_applies_real_cascades() -> None:
+    folder = FolderFactory()
+    note = NoteFactory(folder=folder)
+    pin = PinFactory(folder=folder)
+    folder.delete()
+    Folder.deleted_objects.filter(pk=folder.pk).hard_delete()
+    assert not Folder.all_objects.filter(pk=folder.pk).exists()
+    assert not Note.all_objects.filter(pk=note.pk).exists()
+    assert not Pin.objects.filter(pk=pin.pk).exists()
+
+
+def test_hard_delete_still_honours_protect() -> None:
+    retention = RetentionFactory()
+    with pytest.raises(ProtectedError):
+        retention.folder.hard_delete()
+
+
+def test_delete_of_already_deleted_rows_changes_nothing() -> None:
+    folder = FolderFactory()
+    folder.delete()
+    batch = folder.delete_batch
+    assert Folder.all_objects.filter(pk=folder.pk).delete() == (0, {})
+    assert Folder.all_objects.get(pk=folder.pk).delete_batch == batch
+
+
+def test_tenant_scoping_fails_closed() -> None:
+    mine = FolderFactory(tenant_id=TENANT_A)
+    assert list(Folder.objects.for_tenant(TENANT_A)) == [mine]
+    assert list(Folder.objects.for_tenant(None)) == []
+    assert list(Folder.objects.for_current_tenant()) == []
+    assert Label.objects.for_tenant(None).model is Label, "models without a tenant are not scoped"

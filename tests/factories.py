@@ -1,0 +1,64 @@
+"""factory-boy factories for the models tests create."""
+
+from __future__ import annotations
+
+import uuid
+
+import factory
+
+from tests.testapp.models import Comment, Folder, Label, Note, Pin, Plain, Retention
+
+TENANT_A = uuid.UUID("aaaaaaaa-0000-4000-8000-000000000001")
+TENANT_B = uuid.UUID("bbbbbbbb-0000-4000-8000-000000000002")
+
+
+class FolderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Folder
+
+    name = factory.Sequence(lambda n: f"folder-{n}")
+    tenant_id = TENANT_A
+
+
+class NoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Note
+
+    folder = factory.SubFactory(FolderFactory)
+    text = factory.Sequence(lambda n: f"note {n}")
+
+
+class CommentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Comment
+
+    note = factory.SubFactory(NoteFactory)
+    body = "a comment"
+
+
+class LabelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Label
+
+    name = factory.Sequence(lambda n: f"label-{n}")
+
+
+class RetentionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Retention
+
+    folder = factory.SubFactory(FolderFactory)
+
+
+class PinFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Pin
+
+    folder = factory.SubFactory(FolderFactory)
+
+
+class PlainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Plain
+
+    value = 1
