@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from apps.events.topology import dead_lettered_queue
 from apps.observability.logging import build_logging_config, configure_structlog
 from project.backends import broker_settings, cache_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "apps.caching",
     "apps.health",
     "apps.accent_auth",
+    "apps.events",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +113,46 @@ CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
 # Workers log through LOGGING (structlog, with the task's request context), not Celery's own handler.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The broker confirms each publish before it returns: the outbox relay marks a row sent only then.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+
+# ---------------------------------------------------------------------------
+# Events: outbox, relay, consumers, dead letters (apps.events; docs/events.md)
+# ---------------------------------------------------------------------------
+# Every work queue dead-letters a rejected message (its final failure) to this exchange,
+# bound to the dead-letter queue: `manage.py events_dead_letters` lists and replays it.
+EVENTS_DEAD_LETTER_EXCHANGE = env.string("EVENTS_DEAD_LETTER_EXCHANGE", "dead-letters")
+EVENTS_DEAD_LETTER_QUEUE = env.string("EVENTS_DEAD_LETTER_QUEUE", "dead-letters")
+EVENTS_QUEUE = env.string("EVENTS_QUEUE", "events")
+# Not "celery": queue arguments cannot change on an existing queue, and this one dead-letters.
+CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_TASK_DEFAULT_QUEUE", "tasks")
+CELERY_TASK_QUEUES = [
+    dead_lettered_queue(
+        name, dead_letter_exchange=EVENTS_DEAD_LETTER_EXCHANGE, dead_letter_routing_key=EVENTS_DEAD_LETTER_QUEUE
+    )
+    for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, EVENTS_QUEUE])
+]
+CELERY_TASK_ROUTES = {"apps.events.deliver": {"queue": EVENTS_QUEUE}}
+# Publish events when their transaction commits; the periodic relay (beat, or
+# `manage.py events_relay`) publishes what that could not, every EVENTS_RELAY_INTERVAL seconds.
+EVENTS_RELAY_ON_COMMIT = env.boolean("EVENTS_RELAY_ON_COMMIT", True)
+EVENTS_RELAY_INTERVAL = env.number("EVENTS_RELAY_INTERVAL", 5.0, minimum=0.1)
+EVENTS_RELAY_BATCH_SIZE = env.integer("EVENTS_RELAY_BATCH_SIZE", 200, minimum=1)
+EVENTS_RELAY_MAX_ATTEMPTS = env.integer("EVENTS_RELAY_MAX_ATTEMPTS", 10, minimum=1)
+# Handler retries for transient errors, then the message is dead-lettered.
+EVENTS_HANDLER_MAX_RETRIES = env.integer("EVENTS_HANDLER_MAX_RETRIES", 5, minimum=0)
+# Backoff (seconds) of both: base * 2**attempt, capped, with jitter.
+EVENTS_RETRY_BACKOFF = env.number("EVENTS_RETRY_BACKOFF", 2.0, minimum=0.01)
+EVENTS_RETRY_BACKOFF_MAX = env.number("EVENTS_RETRY_BACKOFF_MAX", 300.0, minimum=0.01)
+CELERY_BEAT_SCHEDULE = {
+    "events-relay": {
+        "task": "apps.events.relay_outbox",
+        "schedule": EVENTS_RELAY_INTERVAL,
+        "options": {"expires": EVENTS_RELAY_INTERVAL},
+    }
+}
+
 
 # Accent-Auth: unset means disabled (the admin's session login still works).
 ACCENT_AUTH_URL = env.url("ACCENT_AUTH_URL", None, schemes={"http", "https"})

@@ -1,0 +1,33 @@
+"""Domain events: a transactional outbox, a relay to RabbitMQ, idempotent consumers, dead letters.
+
+    from apps.events import publish, handles
+
+    with transaction.atomic():
+        document = Document.objects.create(...)
+        publish("document.created", aggregate="document", aggregate_id=document.pk,
+                payload={"title": document.title})
+
+    @handles("document.created")          # in <app>/event_handlers.py, one handler per type
+    def on_document_created(event: Event) -> None: ...
+
+See docs/events.md for the guarantees, the failure modes and the dead-letter commands.
+This package is importable before the app registry is ready (settings use `topology`).
+"""
+
+from apps.events.errors import HandlerAlreadyRegistered, PermanentError, TransientError, UnknownEventType
+from apps.events.event import Event, Payload
+from apps.events.handlers import invalidate_tags_on
+from apps.events.outbox import publish
+from apps.events.registry import handles
+
+__all__ = [
+    "Event",
+    "HandlerAlreadyRegistered",
+    "Payload",
+    "PermanentError",
+    "TransientError",
+    "UnknownEventType",
+    "handles",
+    "invalidate_tags_on",
+    "publish",
+]
