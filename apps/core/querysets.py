@@ -196,13 +196,20 @@ class SoftDeleteQuerySet(CoreQuerySet[_M]):
 class CoreManager(models.Manager[_M]):
     """The manager of models without soft delete; bulk paths stamp and audit."""
 
+    # Read by get_queryset(), so `CoreManager.from_queryset(MyQuerySet)` really uses MyQuerySet.
+    _queryset_class = CoreQuerySet
+
     def get_queryset(self) -> CoreQuerySet[_M]:
-        return CoreQuerySet(self.model, using=self._db)
+        queryset: CoreQuerySet[_M] = self._queryset_class(model=self.model, using=self._db)
+        return queryset
 
 
 class _SoftDeleteManagerBase(models.Manager[_M]):
+    _queryset_class = SoftDeleteQuerySet  # as in CoreManager: from_queryset() must be honoured
+
     def get_queryset(self) -> SoftDeleteQuerySet[_M]:
-        return SoftDeleteQuerySet(self.model, using=self._db)
+        queryset: SoftDeleteQuerySet[_M] = self._queryset_class(model=self.model, using=self._db)
+        return queryset
 
     def with_deleted(self) -> SoftDeleteQuerySet[_M]:
         return self.get_queryset().with_deleted()
