@@ -1,0 +1,45 @@
+"""Test-only event types and their handlers, imported by the test process and by the real worker.
+
+Effects are rows of `tests.testapp.Label` named after the event id, written in the handler's
+transaction, so a test counts effects in the database the worker shares with it.
+"""
+
+from __future__ import annotations
+
+from apps.events import Event, PermanentError, TransientError, handles, invalidate_tags_on
+from tests.testapp.models import Label
+
+RECORD = "test.events.record"
+FLAKY = "test.events.flaky"
+BROKEN = "test.events.broken"
+INVALIDATE = "test.events.invalidate"
+
+
+def failure_switch(aggregate_id: str) -> str:
+    """While a Label of this name exists, FLAKY events about `aggregate_id` fail transiently."""
+    return f"fail:{aggregate_id}"
+
+
+@handles(RECORD)
+def record(event: Event) -> None:
+    Label.objects.create(name=str(event.id))
+
+
+@handles(FLAKY)
+def flaky(event: Event) -> None:
+    if Label.objects.filter(name=failure_switch(event.aggregate_id)).exists():
+        raise TransientError("the dependency is down (test switch)")
+    Label.objects.create(name=str(event.id))
+
+
+@handles(BROKEN)
+def broken(event: Event) -> None:
+    Label.objects.create(name=str(event.id))  # rolled back with the failure
+    raise PermanentError("this event can never be handled")
+
+
+invalidate_tags_on(INVALIDATE, lambda event: [str(event.payload["tag"])])
+
+
+def effects(event: Event) -> int:
+    return Label.objects.filter(name=str(event.id)).count()

@@ -1,0 +1,293 @@
+"""End to end through real RabbitMQ and a real `celery -A project worker` process.
+
+Every name this module declares on the shared broker carries a per-run suffix and is
+deleted at the end; nothing else on the broker is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from kombu import Connection
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from apps.core.context import RequestScope, acting_as, in_tenant, request_scope
+from apps.events import Event, publish
+from apps.events.dead_letters import DeadLetter, dead_letters, declare_topology
+from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
+from apps.events.relay import broker_marked_down, relay_outbox
+from project.celery import app
+from tests.conftest import REQUIRE_SERVICES
+from tests.events.handlers import BROKEN, FLAKY, INVALIDATE, RECORD, effects, failure_switch
+from tests.processes import ROOT, clean_env, free_port
+from tests.testapp.models import Label
+
+WAIT = 45.0  # seconds: bound of every wait on the worker
+MAX_RETRIES = 2
+
+
+@dataclass
+class Worker:
+    names: dict[str, str]
+    lines: queue.Queue[str]
+    seen: list[str]
+
+    def wait_for_log(self, event: str, event_id: str, timeout: float = WAIT) -> dict[str, object]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if line.startswith("{"):
+                parsed = json.loads(line)
+                if parsed.get("event") == event and parsed.get("event_id") == event_id:
+                    return dict(parsed)
+        raise AssertionError(f"no {event} for {event_id} in {timeout}s; worker said:\n{''.join(self.seen[-40:])}")
+
+
+def _test_database_url() -> str:
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
+
+
+@pytest.fixture(scope="module")
+def worker(broker_url: str, django_db_setup: None, django_db_blocker: object) -> Iterator[Worker]:
+    if connection.vendor != "postgresql":
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
+        pytest.skip("needs PostgreSQL shared with the worker: set DATABASE_URL=postgres://...")
+    suffix = uuid.uuid4().hex[:10]
+    names = {
+        "EVENTS_QUEUE": f"test-events-{suffix}",
+        "EVENTS_DEAD_LETTER_EXCHANGE": f"test-dlx-{suffix}",
+        "EVENTS_DEAD_LETTER_QUEUE": f"test-dlq-{suffix}",
+        "CELERY_TASK_DEFAULT_QUEUE": f"test-tasks-{suffix}",
+    }
+    env = clean_env(
+        **names,
+        CELERY_BROKER_URL=broker_url,
+        DATABASE_URL=_test_database_url(),
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        LOG_FORMAT="json",
+        EVENTS_HANDLER_MAX_RETRIES=str(MAX_RETRIES),
+        EVENTS_RETRY_BACKOFF="0.2",
+        EVENTS_RETRY_BACKOFF_MAX="1",
+        PYTHONPATH=str(ROOT),
+    )
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+    command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", names["EVENTS_QUEUE"]]
+    command += ["--include", "tests.events.handlers", "-l", "INFO", "--without-gossip", "--without-mingle"]
+    command += ["--without-heartbeat", "-n", f"events-test-{suffix}@%h"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        yield Worker(names, lines, [])
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        _delete_declared(broker_url, names)
+
+
+def _delete_declared(broker_url: str, names: dict[str, str]) -> None:
+    with Connection(broker_url, connect_timeout=5) as broker:
+        channel = broker.channel()
+        for name in (names["EVENTS_QUEUE"], names["EVENTS_DEAD_LETTER_QUEUE"], names["CELERY_TASK_DEFAULT_QUEUE"]):
+            channel.queue_delete(name)
+        for name in (names["EVENTS_QUEUE"], names["EVENTS_DEAD_LETTER_EXCHANGE"], names["CELERY_TASK_DEFAULT_QUEUE"]):
+            channel.exchange_delete(name)
+        channel.close()
+
+
+@pytest.fixture
+def names(worker: Worker, settings: SettingsWrapper, transactional_db: None) -> dict[str, str]:
+    """This run's queue names in the test process too (the relay and the commands read them)."""
+    for name, value in worker.names.items():
+        setattr(settings, name, value)
+    assert not app.conf.task_always_eager, "these tests need a broker"
+    declare_topology()
+    return worker.names
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.1)
+
+
+def queue_depth(name: str) -> int:
+    with Connection(app.conf.broker_url, connect_timeout=5) as broker:
+        return int(broker.default_channel.queue_declare(name, passive=True).message_count)
+
+
+def publish_record(**payload: object) -> Event:
+    return publish(RECORD, aggregate="label", aggregate_id=uuid.uuid4(), payload=payload)
+
+
+def test_an_event_is_published_only_after_commit(worker: Worker, names: dict[str, str]) -> None:
+    with transaction.atomic():
+        event = publish_record(step="committed")
+        time.sleep(0.5)  # a relay that ignored the transaction would have published by now
+        assert queue_depth(names["EVENTS_QUEUE"]) == 0
+        assert OutboxEvent.objects.get(pk=event.id).status == OutboxStatus.PENDING
+    wait_until(lambda: effects(event) == 1, "the committed event handled by the worker")
+    assert OutboxEvent.objects.get(pk=event.id).status == OutboxStatus.SENT
+
+
+def test_nothing_is_published_after_a_rollback(worker: Worker, names: dict[str, str]) -> None:
+    rolled_back: list[Event] = []
+
+    def failing_change() -> None:
+        with transaction.atomic():
+            rolled_back.append(publish_record(step="rolled back"))
+            raise RuntimeError("the change fails")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
+    later = publish_record(step="after")
+    # One queue, one worker, in order: once the later event is handled, an earlier one would have been.
+    wait_until(lambda: effects(later) == 1, "the later event handled")
+    assert effects(rolled_back[0]) == 0
+    assert not OutboxEvent.objects.filter(pk=rolled_back[0].id).exists()
+    assert not ProcessedEvent.objects.filter(event_id=rolled_back[0].id).exists()
+
+
+def test_broker_down_during_the_write_keeps_the_events_and_delivers_them_once(
+    worker: Worker, names: dict[str, str], settings: SettingsWrapper
+) -> None:
+    broker_url = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = f"amqp://guest:guest@127.0.0.1:{free_port()}//"  # nothing listens there
+    with transaction.atomic():
+        events = [publish_record(n=n) for n in range(5)]
+    rows = OutboxEvent.objects.filter(pk__in=[event.id for event in events])
+    assert [row.status for row in rows] == [OutboxStatus.PENDING] * 5
+    assert {row.attempts for row in rows} == {0}, "an unreachable broker is not the rows' fault"
+    assert broker_marked_down()
+
+    with transaction.atomic():  # while marked down, commits do not wait on the broker again
+        waiting = publish_record(n="while down")
+    assert OutboxEvent.objects.get(pk=waiting.id).status == OutboxStatus.PENDING
+
+    settings.CELERY_BROKER_URL = broker_url  # the broker is back: the periodic relay runs
+    report = relay_outbox()
+    assert (report.sent, report.broker_unavailable) == (6, False)
+    assert not broker_marked_down()
+    for event in [*events, waiting]:
+        wait_until(lambda event=event: effects(event) == 1, f"event {event.id} handled")
+    assert relay_outbox().sent == 0, "a sent row is not published again"
+
+    # A relay that crashed after publishing but before marking the row sent publishes it again:
+    OutboxEvent.objects.filter(pk=events[0].id).update(status=OutboxStatus.PENDING)
+    assert relay_outbox().sent == 1
+    worker.wait_for_log("event_duplicate_skipped", str(events[0].id))
+    assert [effects(event) for event in [*events, waiting]] == [1] * 6
+
+
+def test_a_redelivered_message_is_processed_once(worker: Worker, names: dict[str, str]) -> None:
+    tenant = uuid.uuid4()
+    with request_scope(RequestScope(request_id="req-redelivery")), acting_as("user-7"), in_tenant(tenant):
+        event = publish_record(step="redelivered")
+    worker.wait_for_log("event_handled", str(event.id))
+    # The same message again, straight onto the queue (as RabbitMQ redelivers an unacknowledged one).
+    OutboxEvent.objects.filter(pk=event.id).update(status=OutboxStatus.PENDING)
+    relay_outbox(ids=[event.id])
+    line = worker.wait_for_log("event_duplicate_skipped", str(event.id))
+    assert (line["request_id"], line["actor"], line["tenant"]) == ("req-redelivery", "user-7", str(tenant))
+    assert effects(event) == 1
+    assert ProcessedEvent.objects.filter(event_id=event.id).count() == 1
+
+
+def _dead_letter(event: Event) -> DeadLetter:
+    found: list[DeadLetter] = []
+
+    def arrived() -> bool:
+        found[:] = [letter for letter in dead_letters() if letter.id == str(event.id)]
+        return bool(found)
+
+    wait_until(arrived, f"{event.type} {event.id} in the dead-letter queue")
+    return found[0]
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_with_its_headers_and_replay_delivers_it(
+    worker: Worker, names: dict[str, str]
+) -> None:
+    aggregate_id = str(uuid.uuid4())
+    Label.objects.create(name=failure_switch(aggregate_id))
+    tenant = uuid.uuid4()
+    with request_scope(RequestScope(request_id="req-dead")), acting_as("user-9"), in_tenant(tenant):
+        event = publish(FLAKY, aggregate="label", aggregate_id=aggregate_id, payload={"a": 1})
+
+    letter = _dead_letter(event)
+    assert letter.task == "apps.events.deliver"
+    assert letter.event_type == FLAKY
+    assert (letter.reason, letter.queue) == ("rejected", names["EVENTS_QUEUE"])
+    headers = letter.headers
+    assert headers["retries"] == MAX_RETRIES, "dead only after its retries"
+    assert (headers["x_request_id"], headers["x_actor"], headers["x_tenant"]) == ("req-dead", "user-9", str(tenant))
+    assert headers["event_id"] == str(event.id)
+    assert json.loads(letter.body)[0][0]["payload"] == {"a": 1}
+    assert effects(event) == 0
+
+    Label.objects.filter(name=failure_switch(aggregate_id)).delete()  # the dependency is back
+    call_command("events_dead_letters", "--replay", str(event.id))
+    wait_until(lambda: effects(event) == 1, "the replayed event handled")
+    assert not [letter for letter in dead_letters() if letter.id == str(event.id)]
+
+
+def test_a_permanent_failure_is_dead_lettered_without_retries_and_purge_drops_it(
+    worker: Worker, names: dict[str, str]
+) -> None:
+    event = publish(BROKEN, aggregate="label", aggregate_id=1, payload={})
+    letter = _dead_letter(event)
+    assert letter.headers["retries"] == 0
+    assert effects(event) == 0, "the handler's write was rolled back with its failure"
+    assert not ProcessedEvent.objects.filter(event_id=event.id).exists()
+    call_command("events_dead_letters", "--purge")
+    assert queue_depth(names["EVENTS_DEAD_LETTER_QUEUE"]) == 0
+
+
+def test_a_consumer_in_the_worker_invalidates_cache_tags_for_every_process(
+    worker: Worker, names: dict[str, str], redis_url: str
+) -> None:
+    from apps.caching import cached
+
+    tag = f"events-test:{uuid.uuid4().hex}"
+    computed: list[int] = []
+
+    @cached(key_prefix="events-test", ttl=60, tags=lambda: [tag])
+    def value() -> int:
+        computed.append(1)
+        return len(computed)
+
+    assert (value(), value()) == (1, 1), "the second call is a hit"
+    event = publish(INVALIDATE, aggregate="cache", aggregate_id=tag, payload={"tag": tag})
+    worker.wait_for_log("event_handled", str(event.id))
+    wait_until(lambda: value() == 2, "the entry invalidated by the worker", timeout=10)
