@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.observability",
     "apps.caching",
     "apps.health",
+    "apps.documents",
     "apps.accent_auth",
     "apps.events",
 ]
@@ -153,7 +154,6 @@ CELERY_BEAT_SCHEDULE = {
     }
 }
 
-
 # Accent-Auth: unset means disabled (the admin's session login still works).
 ACCENT_AUTH_URL = env.url("ACCENT_AUTH_URL", None, schemes={"http", "https"})
 AUTH_HEALTH_CHECKS_ENABLED = env.boolean("AUTH_HEALTH_CHECKS_ENABLED", ACCENT_AUTH_URL is not None)
@@ -227,7 +227,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("REQUEST_MAX_BODY_BYTES", 1_048_576, m
 # ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    "DEFAULT_RENDERER_CLASSES": ["apps.core.api.renderers.FastJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # Token first: it answers 401 with a WWW-Authenticate challenge. With ACCENT_AUTH_URL

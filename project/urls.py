@@ -9,8 +9,9 @@ from apps.observability.metrics_view import metrics
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", include("apps.health.urls")),
-    path("metrics", metrics, name="metrics"),
     path("api/v1/auth/", include("apps.accent_auth.urls")),
+    path("api/v1/documents/", include("apps.documents.api.urls")),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -37,6 +37,11 @@ class InvalidInput(ServiceError):
     code = "invalid"
     title = "Invalid input"
 
+    @classmethod
+    def from_form_errors(cls, detail: str, errors: Mapping[str, Sequence[object]]) -> InvalidInput:
+        """From a Django form's (or django-filter's) `errors`: plain message strings per field."""
+        return cls(detail, errors={field: [str(message) for message in messages] for field, messages in errors.items()})
+
 
 class NotAuthenticated(ServiceError):
     status = 401

@@ -23,11 +23,13 @@ class Label(IntegerPKMixin, TimestampMixin, SoftDeleteMixin):
 class Folder(UUIDv7PKMixin, TimestampMixin, AuditColumnsMixin, SoftDeleteMixin, TenantMixin):
     name = models.CharField(max_length=100)
     status = models.CharField(max_length=20, default="draft")
+    due_at = models.DateTimeField(null=True, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="subfolders")
     labels = models.ManyToManyField(Label, blank=True, related_name="folders")
 
     class Meta:
         constraints = [unique_for_alive_rows("tenant_id", "name", name="folder_name_alive_unique")]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="folder_created_keyset")]
 
 
 class Note(UUIDPKMixin, TimestampMixin, AuditColumnsMixin, SoftDeleteMixin):

@@ -170,7 +170,7 @@ class SoftDeleteMixin(CoreModel):
     deleted_by = models.CharField(max_length=255, blank=True, default="", editable=False)
     delete_batch = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
 
-    objects = AliveManager()  # type: ignore[assignment]  # narrower than CoreModel's: alive rows only
+    objects = AliveManager()  # type: ignore[assignment,misc]  # narrower than CoreModel's: alive rows only
     all_objects = AllObjectsManager()
     deleted_objects = DeletedManager()
 

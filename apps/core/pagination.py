@@ -1,0 +1,225 @@
+"""Offset and keyset (cursor) pagination over any queryset.
+
+Cursor pagination orders by the given fields plus the primary key, so the order is
+total and stable under concurrent inserts. The "rows after the cursor" condition is
+written so PostgreSQL can range-scan a matching index:
+
+- non-null fields all in one direction: one row-value comparison,
+  `(created_at, id) < (%s, %s)`, which an index on `(created_at, id)` answers with
+  an index range scan (the OR-expanded form most ORMs write cannot);
+- nullable fields or mixed directions: the OR-expanded form with explicit
+  `NULLS LAST` handling, so NULLs are neither skipped nor repeated.
+
+Cursors are opaque and signed (`django.core.signing`), bound to the model and the
+ordering they were made for: a tampered or foreign cursor is `InvalidInput`, never a
+wrong page.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.core import signing
+from django.db import models
+from django.db.models import F, Func, Q, Value
+from django.db.models.expressions import OrderBy
+
+from apps.core.errors import InvalidInput
+
+__all__ = ["CursorPage", "OffsetPage", "Ordering", "paginate_cursor", "paginate_offset"]
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 500
+_SALT = "apps.core.pagination.cursor"
+
+
+@dataclass(frozen=True)
+class OffsetPage(Generic[T]):
+    items: list[T]
+    offset: int
+    limit: int
+    total: int | None
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class CursorPage(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """Field names with an optional leading `-`; the primary key is appended to break ties."""
+
+    fields: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, raw: str | Sequence[str], *, allowed: Sequence[str]) -> Ordering:
+        names = [part.strip() for part in (raw.split(",") if isinstance(raw, str) else raw) if part.strip()]
+        unknown = [name for name in names if name.lstrip("-") not in allowed]
+        if unknown or not names:
+            choices = ", ".join(f"{name}, -{name}" for name in allowed)
+            raise InvalidInput(
+                f"Cannot order by {', '.join(unknown) or 'nothing'}; choose from {choices}.",
+                errors={"ordering": [f"Unknown ordering field: {name}" for name in unknown] or ["Empty ordering."]},
+            )
+        return cls(tuple(names))
+
+    def key(self) -> str:
+        return ",".join(self.fields)
+
+
+class _Row(Func):
+    """A SQL row value `(a, b, ...)`, compared element by element."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = ", "
+    output_field = models.Field()
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    descending: bool
+    nullable: bool
+    field: models.Field[Any, Any]
+
+
+def _columns(model: type[models.Model], ordering: Ordering) -> list[_Column]:
+    columns = []
+    for spec in ordering.fields:
+        name = spec.lstrip("-")
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        columns.append(_Column(name, spec.startswith("-"), bool(field.null), field))
+    pk = model._meta.pk
+    assert pk is not None
+    if pk.name not in {column.name for column in columns}:
+        descending = columns[-1].descending if columns else False
+        columns.append(_Column(pk.name, descending, False, pk))
+    return columns
+
+
+def _order_by(columns: list[_Column], *, reverse: bool) -> list[OrderBy]:
+    expressions = []
+    for column in columns:
+        descending = column.descending != reverse
+        # NULLs last in the forward order; reversing the order reverses that too.
+        nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+        expressions.append(F(column.name).desc(**nulls) if descending else F(column.name).asc(**nulls))
+    return expressions
+
+
+def _after(columns: list[_Column], values: list[Any], *, reverse: bool) -> Q:
+    """Rows strictly after `values` in the (possibly reversed) order, NULLs included: the OR-expanded form."""
+    condition = Q(pk__in=[])
+    equal_so_far = Q()
+    for column, value in zip(columns, values, strict=True):
+        descending = column.descending != reverse
+        if value is None:
+            # Forward: NULLs come last, nothing non-null follows them. Reversed: every non-null follows.
+            step = Q(**{f"{column.name}__isnull": False}) if reverse else Q(pk__in=[])
+            same = Q(**{f"{column.name}__isnull": True})
+        else:
+            step = Q(**{f"{column.name}__{'lt' if descending else 'gt'}": value})
+            if column.nullable and not reverse:
+                step |= Q(**{f"{column.name}__isnull": True})
+            same = Q(**{column.name: value})
+        condition |= equal_so_far & step
+        equal_so_far &= same
+    return condition
+
+
+def _to_json(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return str(value)  # UUID, Decimal: the field's to_python parses it back
+
+
+def _encode(model: type[models.Model], ordering: Ordering, columns: list[_Column], row: Any, direction: str) -> str:
+    values = [_to_json(row[c.name] if isinstance(row, dict) else getattr(row, c.field.attname)) for c in columns]
+    return signing.dumps({"v": values, "d": direction}, salt=f"{_SALT}:{model._meta.label}:{ordering.key()}")
+
+
+def _decode(
+    model: type[models.Model], ordering: Ordering, columns: list[_Column], cursor: str
+) -> tuple[list[Any], str]:
+    try:
+        data = signing.loads(cursor, salt=f"{_SALT}:{model._meta.label}:{ordering.key()}")
+        raw, direction = data["v"], data["d"]
+        if direction not in {"next", "prev"} or len(raw) != len(columns):
+            raise ValueError(direction)
+        values = [
+            None if value is None else column.field.to_python(value) for column, value in zip(columns, raw, strict=True)
+        ]
+    except Exception as error:  # BadSignature, a malformed payload, a value the field rejects
+        raise InvalidInput(
+            "The cursor is invalid: it was altered, or made for another list or ordering. Start again without it.",
+            errors={"cursor": [f"Invalid cursor ({type(error).__name__})."]},
+        ) from None
+    return values, direction
+
+
+def paginate_cursor(
+    queryset: models.QuerySet[Any, T],
+    *,
+    ordering: Ordering,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> CursorPage[T]:
+    """One page of `queryset` after (or before) `cursor`, in `ordering` + pk order."""
+    model = queryset.model
+    columns = _columns(model, ordering)
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    direction = "next"
+    page_qs = queryset
+    if cursor:
+        values, direction = _decode(model, ordering, columns, cursor)
+        page_qs = _apply_after(page_qs, columns, values, reverse=direction == "prev")
+    rows = list(page_qs.order_by(*_order_by(columns, reverse=direction == "prev"))[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if direction == "prev":
+        rows.reverse()
+    has_next = more if direction == "next" else bool(cursor)
+    has_previous = bool(cursor) if direction == "next" else more
+    return CursorPage(
+        items=rows,
+        next_cursor=_encode(model, ordering, columns, rows[-1], "next") if rows and has_next else None,
+        previous_cursor=_encode(model, ordering, columns, rows[0], "prev") if rows and has_previous else None,
+    )
+
+
+def _apply_after(queryset: models.QuerySet[Any], columns: list[_Column], values: list[Any], *, reverse: bool) -> Any:
+    if all(not c.nullable for c in columns) and len({c.descending for c in columns}) == 1:
+        row = _Row(*(F(c.name) for c in columns))
+        bound = _Row(*(Value(v, output_field=c.field) for c, v in zip(columns, values, strict=True)))
+        lookup = "lt" if columns[0].descending != reverse else "gt"
+        return queryset.alias(_keyset=row).filter(**{f"_keyset__{lookup}": bound})
+    return queryset.filter(_after(columns, values, reverse=reverse))
+
+
+def paginate_offset(
+    queryset: models.QuerySet[Any, T],
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    with_total: bool = False,
+) -> OffsetPage[T]:
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    offset = max(0, offset)
+    rows = list(queryset[offset : offset + limit + 1])
+    return OffsetPage(
+        items=rows[:limit],
+        offset=offset,
+        limit=limit,
+        total=queryset.count() if with_total else None,
+        has_next=len(rows) > limit,
+    )

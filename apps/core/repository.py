@@ -1,0 +1,195 @@
+"""`BaseRepository[T]`: the typed data access every service uses.
+
+A repository wraps one model's default manager (alive rows for soft-deletable
+models) and applies tenant scoping automatically for `TenantMixin` models: with no
+tenant in `apps.core.context` it sees no rows and refuses to write (fail closed).
+Writes go through the core models and querysets, so audit columns and the audit log
+follow on every path, bulk ones included.
+
+    class DocumentRepository(BaseRepository[Document]):
+        model = Document
+        search_fields = ("title", "body")
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import connections, models, transaction
+from django.db.models import Q
+
+from apps.core.context import current_tenant
+from apps.core.errors import NotFound, PermissionDenied
+from apps.core.pagination import CursorPage, OffsetPage, Ordering, paginate_cursor, paginate_offset
+from apps.core.upsert import UpsertResult, upsert_rows
+
+__all__ = ["BaseRepository", "UpsertResult"]
+
+T = TypeVar("T", bound=models.Model)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    tenant_id: uuid.UUID | None
+
+
+class BaseRepository(Generic[T]):
+    model: ClassVar[type[Any]]
+    search_fields: ClassVar[Sequence[str]] = ()
+    default_ordering: ClassVar[Sequence[str]] = ("-created_at",)
+
+    def __init__(self, *, using: str = "default") -> None:
+        self.using = using
+
+    # -- reads -----------------------------------------------------------------------
+    @property
+    def _tenant_scoped(self) -> bool:
+        return any(field.name == "tenant_id" for field in self.model._meta.concrete_fields)
+
+    def _scope(self) -> _Scope:
+        return _Scope(current_tenant())
+
+    def queryset(self) -> models.QuerySet[T]:
+        """Every row this caller may see: alive rows, of the current tenant for tenant models."""
+        queryset: models.QuerySet[T] = self.model._default_manager.using(self.using).all()
+        if self._tenant_scoped:
+            tenant = self._scope().tenant_id
+            queryset = queryset.filter(tenant_id=tenant) if tenant is not None else queryset.none()
+        return queryset
+
+    def deleted_queryset(self) -> models.QuerySet[T]:
+        """Soft-deleted rows this caller may see (for restore)."""
+        queryset: models.QuerySet[T] = self.model.deleted_objects.using(self.using).all()
+        if self._tenant_scoped:
+            tenant = self._scope().tenant_id
+            queryset = queryset.filter(tenant_id=tenant) if tenant is not None else queryset.none()
+        return queryset
+
+    def get(self, pk: Any) -> T | None:
+        try:
+            return self.queryset().filter(pk=pk).first()
+        except (ValueError, ValidationError):  # a malformed key (e.g. not a UUID) is simply not found
+            return None
+
+    def get_or_raise(self, pk: Any) -> T:
+        instance = self.get(pk)
+        if instance is None:
+            raise NotFound(f"No {self.model._meta.verbose_name} with id {pk}.")
+        return instance
+
+    def list(self, *, filters: Mapping[str, Any] | None = None, ordering: Sequence[str] | None = None) -> list[T]:
+        return list(self.queryset().filter(**(filters or {})).order_by(*(ordering or self.default_ordering)))
+
+    def search(self, text: str, queryset: models.QuerySet[T] | None = None) -> models.QuerySet[T]:
+        """Rows matching `text` in `search_fields`: full-text on PostgreSQL, `icontains` elsewhere."""
+        base = self.queryset() if queryset is None else queryset
+        if not text.strip() or not self.search_fields:
+            return base
+        if connections[self.using].vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery, SearchVector  # noqa: PLC0415
+
+            vector = SearchVector(*self.search_fields, config="simple")
+            query = SearchQuery(text, config="simple", search_type="websearch")
+            matches: models.QuerySet[T] = base.annotate(_search=vector).filter(_search=query)
+            return matches
+        condition = Q()
+        for name in self.search_fields:
+            condition |= Q(**{f"{name}__icontains": text})
+        return base.filter(condition)
+
+    def exists(self, **filters: Any) -> bool:
+        return self.queryset().filter(**filters).exists()
+
+    def count(self, **filters: Any) -> int:
+        return self.queryset().filter(**filters).count()
+
+    def paginate_offset(
+        self, queryset: models.QuerySet[T] | None = None, *, offset: int = 0, limit: int = 50, with_total: bool = False
+    ) -> OffsetPage[T]:
+        base = (self.queryset() if queryset is None else queryset).order_by(*self.default_ordering, "pk")
+        return paginate_offset(base, offset=offset, limit=limit, with_total=with_total)
+
+    def paginate_cursor(
+        self,
+        queryset: models.QuerySet[Any, Any] | None = None,
+        *,
+        ordering: Ordering | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> CursorPage[Any]:
+        base = self.queryset() if queryset is None else queryset
+        return paginate_cursor(
+            base, ordering=ordering or Ordering(tuple(self.default_ordering)), cursor=cursor, limit=limit
+        )
+
+    # -- writes ----------------------------------------------------------------------
+    def _require_tenant(self) -> dict[str, Any]:
+        if not self._tenant_scoped:
+            return {}
+        tenant = self._scope().tenant_id
+        if tenant is None:
+            raise PermissionDenied(f"No tenant in context: {self.model._meta.verbose_name_plural} belong to a tenant.")
+        return {"tenant_id": tenant}
+
+    def create(self, **values: Any) -> T:
+        instance = self.model(**{**values, **self._require_tenant()})
+        instance.full_clean(validate_unique=False, validate_constraints=False)
+        with transaction.atomic(using=self.using):
+            instance.save(using=self.using)
+        return instance  # type: ignore[no-any-return]
+
+    def update(self, instance: T, **values: Any) -> T:
+        """Partial update: writes only `values` (plus the update stamps)."""
+        for name, value in values.items():
+            setattr(instance, name, value)
+        instance.full_clean(
+            exclude=[f.name for f in self.model._meta.fields if f.name not in values],
+            validate_unique=False,
+            validate_constraints=False,
+        )
+        with transaction.atomic(using=self.using):
+            instance.save(using=self.using, update_fields=list(values))
+        return instance
+
+    def delete(self, instance: T) -> None:
+        """Soft delete (with its cascade) for soft-deletable models, a real delete otherwise."""
+        instance.delete()
+
+    def restore(self, pk: Any) -> T:
+        deleted = self.deleted_queryset().filter(pk=pk)
+        if not deleted.exists():
+            raise NotFound(f"No deleted {self.model._meta.verbose_name} with id {pk}.")
+        deleted.restore()  # type: ignore[attr-defined]
+        return self.get_or_raise(pk)
+
+    def bulk_create(self, instances: Iterable[T], *, batch_size: int = 1000) -> builtins.list[T]:
+        stamps = self._require_tenant()
+        items = list(instances)
+        for item in items:
+            for name, value in stamps.items():
+                setattr(item, name, value)
+        with transaction.atomic(using=self.using):
+            return self.model._default_manager.using(self.using).bulk_create(items, batch_size=batch_size)  # type: ignore[no-any-return]
+
+    def upsert(
+        self, rows: Sequence[Mapping[str, Any]], *, conflict_fields: Sequence[str], update_fields: Sequence[str]
+    ) -> UpsertResult:
+        """Insert or update `rows` by `conflict_fields` (a live-rows unique constraint); counts both."""
+        stamps = self._require_tenant()
+        return upsert_rows(
+            self.model,
+            [{**row, **stamps} for row in rows],
+            conflict_fields=[*stamps, *(f for f in conflict_fields if f not in stamps)],
+            update_fields=update_fields,
+            using=self.using,
+        )
+
+    def delete_many(self, **filters: Any) -> int:
+        """Delete every visible row matching `filters`, set-based (soft for soft-deletable models)."""
+        total, _ = self.queryset().filter(**filters).delete()
+        return total

@@ -1,0 +1,1 @@
+"""The example feature: documents, using every pattern of the template. Copy it (docs/new-feature.md)."""

@@ -1,0 +1,68 @@
+"""Input and output shapes of the documents API. Validation only: no business logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.documents.models import DocumentStatus
+
+__all__ = ["DocumentCreateInput", "DocumentOutput", "DocumentUpdateInput", "DocumentUpsertInput", "UpsertOutput"]
+
+MAX_TAGS = 20
+MAX_UPSERT_ROWS = 1000
+
+
+class _DocumentFields(serializers.Serializer[Any]):
+    title = serializers.CharField(max_length=200, trim_whitespace=True)
+    body = serializers.CharField(allow_blank=True, required=False, max_length=100_000, trim_whitespace=False)
+    status = serializers.ChoiceField(choices=DocumentStatus.choices, required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=MAX_TAGS, required=False, allow_empty=True
+    )
+
+
+class DocumentCreateInput(_DocumentFields):
+    pass
+
+
+class DocumentUpdateInput(_DocumentFields):
+    """Every field optional (PATCH)."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in sorted(unknown)})
+        return attrs
+
+
+class DocumentUpsertInput(serializers.Serializer[Any]):
+    documents = serializers.ListField(child=_DocumentFields(), min_length=1, max_length=MAX_UPSERT_ROWS)
+
+
+class DocumentOutput(serializers.Serializer[Any]):
+    """What the API returns for a document (the schema; rows are rendered from selector dicts)."""
+
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    status = serializers.ChoiceField(choices=DocumentStatus.choices)
+    tags = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    created_by = serializers.CharField()
+    updated_by = serializers.CharField()
+
+
+class DocumentPageOutput(serializers.Serializer[Any]):
+    results = DocumentOutput(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    previous_cursor = serializers.CharField(allow_null=True)
+
+
+class UpsertOutput(serializers.Serializer[Any]):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()

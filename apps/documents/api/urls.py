@@ -1,0 +1,11 @@
+from django.urls import path
+
+from apps.documents.api import views
+
+app_name = "documents"
+urlpatterns = [
+    path("", views.DocumentCollectionApi.as_view(), name="collection"),
+    path("bulk-upsert/", views.DocumentBulkUpsertApi.as_view(), name="bulk-upsert"),
+    path("<str:pk>/", views.DocumentDetailApi.as_view(), name="detail"),
+    path("<str:pk>/restore/", views.DocumentRestoreApi.as_view(), name="restore"),
+]

@@ -1,0 +1,184 @@
+"""The documents API, v1: thin views that validate input, call a service or selector, render output.
+
+| method and path | ACL | does |
+|---|---|---|
+| GET /api/v1/documents/ | documents.read | cursor page (or `?offset=` page), filters, `?ordering=` |
+| POST /api/v1/documents/ | documents.create | `document_create` |
+| GET /api/v1/documents/{pk}/ | documents.{pk}.read | `document_detail` (cached) |
+| PATCH /api/v1/documents/{pk}/ | documents.{pk}.update | `document_update` |
+| DELETE /api/v1/documents/{pk}/ | documents.{pk}.delete | `document_delete` (soft) |
+| POST /api/v1/documents/{pk}/restore/ | documents.{pk}.restore | `document_restore` |
+| POST /api/v1/documents/bulk-upsert/ | documents.upsert | `document_bulk_upsert` |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accent_auth.permissions import HasRequiredAcl
+from apps.core.errors import InvalidInput
+from apps.core.pagination import MAX_PAGE_SIZE, Ordering, paginate_offset
+from apps.documents.api.serializers import (
+    DocumentCreateInput,
+    DocumentOutput,
+    DocumentPageOutput,
+    DocumentUpdateInput,
+    DocumentUpsertInput,
+    UpsertOutput,
+)
+from apps.documents.filters import DocumentFilter
+from apps.documents.repositories import ORDERING_FIELDS, DocumentRepository
+from apps.documents.selectors import OUTPUT_FIELDS, document_detail, document_list
+from apps.documents.services import (
+    document_bulk_upsert,
+    document_create,
+    document_delete,
+    document_restore,
+    document_update,
+)
+
+__all__ = ["DocumentBulkUpsertApi", "DocumentCollectionApi", "DocumentDetailApi", "DocumentRestoreApi"]
+
+FILTER_PARAMS = ("status", "tag", "created_after", "created_before", "q")
+LIST_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="Opaque cursor from next_cursor / previous_cursor."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Page size, 1 to {MAX_PAGE_SIZE} (default 50)."),
+    OpenApiParameter("offset", OpenApiTypes.INT, description="Offset pagination instead of cursors."),
+    OpenApiParameter("total", OpenApiTypes.BOOL, description="With offset: include the total count."),
+    OpenApiParameter(
+        "ordering", OpenApiTypes.STR, description=f"One of {', '.join(ORDERING_FIELDS)}, '-' for descending."
+    ),
+    OpenApiParameter("status", OpenApiTypes.STR),
+    OpenApiParameter("tag", OpenApiTypes.STR),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+    OpenApiParameter("q", OpenApiTypes.STR, description="Full-text search in title and body."),
+]
+
+
+def _int_param(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if not minimum <= value <= maximum:
+        raise InvalidInput(
+            f"{name} must be a whole number from {minimum} to {maximum}.", errors={name: [f"Got {raw!r}."]}
+        )
+    return value
+
+
+def _page_url(request: Request, **changes: str) -> str:
+    params = {key: value for key, value in request.query_params.items() if key not in {"cursor", "offset"}}
+    params.update(changes)
+    return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
+
+
+def _document_body(document: Any) -> dict[str, Any]:
+    return {name: getattr(document, name) for name in OUTPUT_FIELDS}
+
+
+class DocumentCollectionApi(APIView):
+    permission_classes = [HasRequiredAcl]
+    required_acl = {"GET": "documents.read", "POST": "documents.create"}
+
+    @extend_schema(parameters=LIST_PARAMETERS, responses=DocumentPageOutput, operation_id="documents_list")
+    def get(self, request: Request) -> Response:
+        limit = _int_param(request, "limit", default=50, minimum=1, maximum=MAX_PAGE_SIZE)
+        if "offset" in request.query_params:
+            return self._offset_page(request, limit)
+        page = document_list(
+            filters={name: request.query_params[name] for name in FILTER_PARAMS if name in request.query_params},
+            ordering=request.query_params.get("ordering") or "-created_at",
+            cursor=request.query_params.get("cursor") or None,
+            limit=limit,
+        )
+        next_cursor, previous_cursor = page["next_cursor"], page["previous_cursor"]
+        return Response(
+            {
+                "results": page["results"],
+                "next": _page_url(request, cursor=next_cursor) if next_cursor else None,
+                "previous": _page_url(request, cursor=previous_cursor) if previous_cursor else None,
+                "next_cursor": next_cursor,
+                "previous_cursor": previous_cursor,
+            }
+        )
+
+    def _offset_page(self, request: Request, limit: int) -> Response:
+        offset = _int_param(request, "offset", default=0, minimum=0, maximum=1_000_000_000)
+        repository = DocumentRepository()
+        filters = DocumentFilter(request.query_params, queryset=repository.queryset())
+        if not filters.is_valid():
+            raise InvalidInput.from_form_errors("The filters are invalid; see errors.", filters.errors)
+        ordering = Ordering.parse(request.query_params.get("ordering") or "-created_at", allowed=ORDERING_FIELDS)
+        queryset = filters.qs.order_by(*ordering.fields, "pk").values(*OUTPUT_FIELDS)
+        with_total = request.query_params.get("total", "").lower() in {"1", "true", "yes"}
+        page = paginate_offset(queryset, offset=offset, limit=limit, with_total=with_total)
+        return Response(
+            {
+                "results": page.items,
+                "offset": page.offset,
+                "limit": page.limit,
+                "total": page.total,
+                "next": _page_url(request, offset=str(offset + limit)) if page.has_next else None,
+            }
+        )
+
+    @extend_schema(request=DocumentCreateInput, responses={201: DocumentOutput}, operation_id="documents_create")
+    def post(self, request: Request) -> Response:
+        payload = DocumentCreateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        document = document_create(**payload.validated_data)
+        location = request.build_absolute_uri(f"{request.path}{document.pk}/")
+        return Response(_document_body(document), status=201, headers={"Location": location})
+
+
+class DocumentDetailApi(APIView):
+    permission_classes = [HasRequiredAcl]
+    required_acl = {"GET": "documents.{pk}.read", "PATCH": "documents.{pk}.update", "DELETE": "documents.{pk}.delete"}
+
+    @extend_schema(responses=DocumentOutput, operation_id="documents_retrieve")
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(document_detail(pk))
+
+    @extend_schema(request=DocumentUpdateInput, responses=DocumentOutput, operation_id="documents_partial_update")
+    def patch(self, request: Request, pk: str) -> Response:
+        payload = DocumentUpdateInput(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        return Response(_document_body(document_update(document_id=pk, changes=payload.validated_data)))
+
+    @extend_schema(responses={204: None}, operation_id="documents_destroy")
+    def delete(self, request: Request, pk: str) -> Response:
+        document_delete(document_id=pk)
+        return Response(status=204)
+
+
+class DocumentRestoreApi(APIView):
+    permission_classes = [HasRequiredAcl]
+    required_acl = {"POST": "documents.{pk}.restore"}
+
+    @extend_schema(request=None, responses=DocumentOutput, operation_id="documents_restore")
+    def post(self, request: Request, pk: str) -> Response:
+        return Response(_document_body(document_restore(document_id=pk)))
+
+
+class DocumentBulkUpsertApi(APIView):
+    permission_classes = [HasRequiredAcl]
+    required_acl = {"POST": "documents.upsert"}
+
+    @extend_schema(request=DocumentUpsertInput, responses=UpsertOutput, operation_id="documents_bulk_upsert")
+    def post(self, request: Request) -> Response:
+        payload = DocumentUpsertInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = document_bulk_upsert(rows=payload.validated_data["documents"])
+        return Response({"created": result.created, "updated": result.updated})

@@ -1,0 +1,35 @@
+"""Query-string filters for the document list (django-filter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db import connection
+from django.db.models import QuerySet
+
+from apps.documents.models import Document, DocumentStatus
+from apps.documents.repositories import DocumentRepository
+
+__all__ = ["DocumentFilter"]
+
+
+class DocumentFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
+    status = django_filters.ChoiceFilter(choices=DocumentStatus.choices)
+    tag = django_filters.CharFilter(method="filter_tag", max_length=50)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    q = django_filters.CharFilter(method="filter_search", max_length=200)
+
+    class Meta:
+        model = Document
+        fields = ["status"]
+
+    def filter_tag(self, queryset: QuerySet[Document], name: str, value: str) -> QuerySet[Document]:
+        if connection.vendor == "postgresql":
+            return queryset.filter(tags__contains=[value])
+        # SQLite has no JSON containment: match the quoted element in the stored JSON text.
+        return queryset.filter(tags__icontains=f'"{value}"')
+
+    def filter_search(self, queryset: QuerySet[Document], name: str, value: Any) -> QuerySet[Document]:
+        return DocumentRepository().search(str(value), queryset)

@@ -1,0 +1,89 @@
+"""Writes of documents: `document_<action>`, keyword-only, one transaction each.
+
+Every write stamps audit columns and the audit log (through the core models),
+invalidates the cache tags it affects after commit, and emits its domain event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from apps.caching import invalidate_tags
+from apps.core.errors import Conflict
+from apps.core.repository import UpsertResult
+from apps.documents.models import Document, DocumentStatus
+from apps.documents.repositories import DocumentRepository
+from apps.documents.selectors import DETAIL_TAG, LIST_TAG, document_tag
+
+__all__ = [
+    "document_bulk_upsert",
+    "document_create",
+    "document_delete",
+    "document_restore",
+    "document_update",
+]
+
+
+def _title_taken(repository: DocumentRepository, title: str, *, other_than: uuid.UUID | None = None) -> bool:
+    queryset = repository.queryset().filter(title=title)
+    if other_than is not None:
+        queryset = queryset.exclude(pk=other_than)
+    return queryset.exists()
+
+
+def document_create(
+    *, title: str, body: str = "", status: str = DocumentStatus.DRAFT, tags: Iterable[str] = ()
+) -> Document:
+    repository = DocumentRepository()
+    with transaction.atomic():
+        if _title_taken(repository, title):
+            raise Conflict(f"A document titled {title!r} already exists.", errors={"title": ["Already in use."]})
+        document = repository.create(title=title, body=body, status=status, tags=list(tags))
+        invalidate_tags([LIST_TAG])
+    return document
+
+
+def document_update(*, document_id: uuid.UUID | str, changes: Mapping[str, Any]) -> Document:
+    repository = DocumentRepository()
+    with transaction.atomic():
+        document = repository.get_or_raise(document_id)
+        if "title" in changes and _title_taken(repository, changes["title"], other_than=document.pk):
+            raise Conflict(
+                f"A document titled {changes['title']!r} already exists.", errors={"title": ["Already in use."]}
+            )
+        if changes:
+            repository.update(document, **changes)
+        invalidate_tags([document_tag(document.pk), LIST_TAG])
+    return document
+
+
+def document_delete(*, document_id: uuid.UUID | str) -> None:
+    repository = DocumentRepository()
+    with transaction.atomic():
+        document = repository.get_or_raise(document_id)
+        repository.delete(document)
+        invalidate_tags([document_tag(document.pk), LIST_TAG])
+
+
+def document_restore(*, document_id: uuid.UUID | str) -> Document:
+    repository = DocumentRepository()
+    with transaction.atomic():
+        document = repository.restore(document_id)
+        invalidate_tags([document_tag(document.pk), LIST_TAG])
+    return document
+
+
+def document_bulk_upsert(*, rows: Sequence[Mapping[str, Any]]) -> UpsertResult:
+    """Create or update documents by title (unique per tenant among live rows)."""
+    with transaction.atomic():
+        result = DocumentRepository().upsert(
+            [{"body": "", "status": DocumentStatus.DRAFT, "tags": [], **row} for row in rows],
+            conflict_fields=["title"],
+            update_fields=["body", "status", "tags"],
+        )
+        invalidate_tags([LIST_TAG, DETAIL_TAG])  # rows were updated in bulk: drop every cached detail too
+    return result

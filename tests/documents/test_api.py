@@ -1,0 +1,258 @@
+"""The documents API over the real stack: Accent-Auth tokens (stand-in over HTTP), ACLs, tenancy, errors."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from apps.core.models import AuditEvent
+from apps.documents.models import Document
+
+pytestmark = pytest.mark.django_db
+
+ACME = uuid.UUID("00000000-0000-4000-8000-00000000000a")
+GLOBEX = uuid.UUID("00000000-0000-4000-8000-00000000000b")
+ALICE = "00000000-0000-4000-9000-00000000000a"
+URL = "/api/v1/documents/"
+
+
+class Api:
+    """A test client that authenticates as one stand-in user."""
+
+    def __init__(self, client: Client, token: str, tenant: uuid.UUID | None = None) -> None:
+        self.client = client
+        self.headers = {"HTTP_X_AUTH_TOKEN": token}
+        if tenant:
+            self.headers["HTTP_ACCENT_TENANT"] = str(tenant)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(path, params, **self.headers)
+
+    def post(self, path: str, body: Any = None, **extra: Any) -> Any:
+        return self.client.post(path, json.dumps(body), content_type="application/json", **self.headers, **extra)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.client.patch(path, json.dumps(body), content_type="application/json", **self.headers)
+
+    def delete(self, path: str) -> Any:
+        return self.client.delete(path, **self.headers)
+
+
+@pytest.fixture
+def alice(client: Client, accent_auth: Any) -> Api:
+    """acme tenant; documents.# except delete."""
+    return Api(client, accent_auth.login("alice"))
+
+
+@pytest.fixture
+def bob(client: Client, accent_auth: Any) -> Api:
+    """globex tenant; read only."""
+    return Api(client, accent_auth.login("bob"))
+
+
+@pytest.fixture
+def root_in_acme(client: Client, accent_auth: Any) -> Api:
+    """master tenant, every ACL, acting in the acme sub-tenant."""
+    return Api(client, accent_auth.login("root"), tenant=ACME)
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def create(api: Api, title: str, **fields: Any) -> dict[str, Any]:
+    response = api.post(URL, {"title": title, **fields})
+    assert response.status_code == 201, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_create_returns_the_document_with_audit_stamps_and_location(alice: Api) -> None:
+    response = alice.post(URL, {"title": "Q3 report", "body": "text", "tags": ["finance"]})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert response["Location"].endswith(f"{URL}{body['id']}/")
+    assert uuid.UUID(body["id"]).version == 7
+    assert (body["title"], body["status"], body["tags"]) == ("Q3 report", "draft", ["finance"])
+    assert (body["created_by"], body["updated_by"]) == (ALICE, ALICE)
+    document = Document.objects.get(pk=body["id"])
+    assert document.tenant_id == ACME
+    event = AuditEvent.objects.for_object(Document, document.pk).get()
+    assert (event.action, event.actor, event.tenant_id) == ("create", ALICE, ACME)
+
+
+def test_validation_errors_are_problems_with_per_field_messages(alice: Api) -> None:
+    body = problem(alice.post(URL, {"title": "", "status": "lost", "tags": ["x" * 51]}), 400)
+    assert set(body["errors"]) == {"title", "status", "tags"}
+    assert body["code"] == "invalid"
+    assert Document.all_objects.count() == 0
+
+
+def test_malformed_json_and_unsupported_media_types(alice: Api) -> None:
+    malformed = alice.client.post(URL, "{not json", content_type="application/json", **alice.headers)
+    assert problem(malformed, 400)["code"] == "malformed_request"
+    form = alice.client.post(URL, "title=x", content_type="application/x-www-form-urlencoded", **alice.headers)
+    assert problem(form, 415)["code"] == "unsupported_media_type"
+
+
+def test_duplicate_titles_conflict_but_a_deleted_title_can_be_reused(alice: Api, root_in_acme: Api) -> None:
+    first = create(alice, "Roadmap")
+    assert problem(alice.post(URL, {"title": "Roadmap"}), 409)["errors"] == {"title": ["Already in use."]}
+    assert root_in_acme.delete(f"{URL}{first['id']}/").status_code == 204
+    create(alice, "Roadmap")
+    assert problem(root_in_acme.post(f"{URL}{first['id']}/restore/"), 409)["code"] == "conflict"
+
+
+def test_retrieve_update_and_not_found(alice: Api) -> None:
+    document = create(alice, "Draft plan")
+    detail = alice.get(f"{URL}{document['id']}/")
+    assert detail.status_code == 200
+    assert detail.json() == document
+    patched = alice.patch(f"{URL}{document['id']}/", {"status": "published"})
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["status"] == "published"
+    assert alice.get(f"{URL}{document['id']}/").json()["status"] == "published"
+    assert problem(alice.get(f"{URL}{uuid.uuid4()}/"), 404)["code"] == "not_found"
+    assert problem(alice.get(f"{URL}not-a-uuid/"), 404)["code"] == "not_found"
+    unknown_field = problem(alice.patch(f"{URL}{document['id']}/", {"tenant_id": str(GLOBEX)}), 400)
+    assert unknown_field["errors"] == {"tenant_id": ["Unknown or read-only field."]}
+
+
+def test_update_to_a_taken_title_conflicts(alice: Api) -> None:
+    create(alice, "One")
+    two = create(alice, "Two")
+    assert problem(alice.patch(f"{URL}{two['id']}/", {"title": "One"}), 409)["code"] == "conflict"
+    assert alice.get(f"{URL}{two['id']}/").json()["title"] == "Two"
+
+
+def test_another_tenants_document_is_not_found_never_shown(alice: Api, bob: Api) -> None:
+    secret = create(alice, "acme secret")
+    assert problem(bob.get(f"{URL}{secret['id']}/"), 404)["code"] == "not_found"
+    assert bob.get(URL).json()["results"] == []
+    assert alice.get(URL).json()["results"][0]["id"] == secret["id"]
+
+
+def test_acls_are_enforced_per_method(alice: Api, bob: Api) -> None:
+    document = create(alice, "guarded")
+    denied = problem(alice.delete(f"{URL}{document['id']}/"), 403)
+    assert denied["errors"] == {"required_acl": [f"documents.{document['id']}.delete"]}
+    assert problem(bob.post(URL, {"title": "nope"}), 403)["errors"] == {"required_acl": ["documents.create"]}
+
+
+def test_missing_or_unknown_token_is_401(client: Client, accent_auth: Any) -> None:
+    assert problem(client.get(URL), 401)["code"] == "not_authenticated"
+    assert problem(client.get(URL, HTTP_X_AUTH_TOKEN=str(uuid.uuid4())), 401)["code"] == "not_authenticated"
+
+
+def test_delete_and_restore_round_trip(root_in_acme: Api, alice: Api) -> None:
+    document = create(alice, "temporary")
+    assert root_in_acme.delete(f"{URL}{document['id']}/").status_code == 204
+    assert problem(alice.get(f"{URL}{document['id']}/"), 404)
+    assert problem(root_in_acme.delete(f"{URL}{document['id']}/"), 404)
+    restored = root_in_acme.post(f"{URL}{document['id']}/restore/")
+    assert restored.status_code == 200, restored.content
+    assert restored.json()["id"] == document["id"]
+    assert alice.get(f"{URL}{document['id']}/").status_code == 200
+    assert problem(root_in_acme.post(f"{URL}{document['id']}/restore/"), 404)
+
+
+def test_list_pages_forward_and_backward_with_cursors(alice: Api) -> None:
+    titles = [f"doc {index:02d}" for index in range(7)]
+    for title in titles:
+        create(alice, title)
+    first = alice.get(URL, ordering="title", limit=3).json()
+    assert [d["title"] for d in first["results"]] == titles[:3]
+    assert first["previous"] is None
+    second = alice.get(URL, ordering="title", limit=3, cursor=first["next_cursor"]).json()
+    third = alice.get(URL, ordering="title", limit=3, cursor=second["next_cursor"]).json()
+    assert [d["title"] for d in third["results"]] == titles[6:]
+    assert third["next"] is None
+    back = alice.get(URL, ordering="title", limit=3, cursor=third["previous_cursor"]).json()
+    assert back["results"] == second["results"]
+    assert "cursor=" in second["next"]
+    assert "ordering=title" in second["next"]
+
+
+def test_default_order_is_newest_first(alice: Api) -> None:
+    for index in range(3):
+        create(alice, f"n{index}")
+    assert [d["title"] for d in alice.get(URL).json()["results"]] == ["n2", "n1", "n0"]
+
+
+def test_bad_list_parameters_are_400_problems(alice: Api) -> None:
+    create(alice, "a")
+    create(alice, "b")
+    cursor = alice.get(URL, limit=1).json()["next_cursor"]
+    tampered = cursor[:-3] + ("xyz" if not cursor.endswith("xyz") else "abc")
+    assert problem(alice.get(URL, cursor=tampered), 400)["errors"]["cursor"]
+    assert problem(alice.get(URL, cursor=cursor, ordering="title"), 400)["code"] == "invalid"
+    assert problem(alice.get(URL, ordering="tenant_id"), 400)["errors"] == {
+        "ordering": ["Unknown ordering field: tenant_id"]
+    }
+    assert problem(alice.get(URL, limit="zero"), 400)["errors"]["limit"]
+    assert problem(alice.get(URL, limit=100000), 400)["errors"]["limit"]
+    assert problem(alice.get(URL, status="lost"), 400)["errors"]["status"]
+    assert problem(alice.get(URL, created_after="yesterday"), 400)["errors"]["created_after"]
+
+
+def test_filters_by_status_tag_and_search(alice: Api) -> None:
+    create(alice, "Budget 2027", status="published", tags=["finance", "plan"])
+    create(alice, "Team offsite", tags=["people"])
+    assert [d["title"] for d in alice.get(URL, status="published").json()["results"]] == ["Budget 2027"]
+    assert [d["title"] for d in alice.get(URL, tag="people").json()["results"]] == ["Team offsite"]
+    assert [d["title"] for d in alice.get(URL, q="budget").json()["results"]] == ["Budget 2027"]
+
+
+def test_offset_pages_with_total(alice: Api) -> None:
+    for index in range(5):
+        create(alice, f"o{index}")
+    page = alice.get(URL, offset=1, limit=2, total="true", ordering="title").json()
+    assert [d["title"] for d in page["results"]] == ["o1", "o2"]
+    assert (page["total"], page["offset"], page["limit"]) == (5, 1, 2)
+    assert "offset=3" in page["next"]
+
+
+def test_list_query_count_is_constant_in_page_size(alice: Api) -> None:
+    for index in range(30):
+        create(alice, f"q{index:02d}")
+    counts = []
+    for limit in (5, 30):
+        with CaptureQueriesContext(connection) as queries:
+            assert len(alice.get(URL, limit=limit).json()["results"]) == limit
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1] <= 3
+
+
+def test_list_items_have_the_same_shape_as_the_detail(alice: Api) -> None:
+    created = create(alice, "shape", tags=["a"])
+    assert alice.get(URL).json()["results"][0] == alice.get(f"{URL}{created['id']}/").json() == created
+
+
+def test_bulk_upsert_reports_created_and_updated(alice: Api) -> None:
+    rows = [{"title": "u1", "body": "one"}, {"title": "u2", "status": "published"}]
+    first = alice.post(f"{URL}bulk-upsert/", {"documents": rows})
+    assert first.status_code == 200, first.content
+    assert first.json() == {"created": 2, "updated": 0}
+    again = alice.post(f"{URL}bulk-upsert/", {"documents": [{"title": "u1", "body": "changed"}, {"title": "u3"}]})
+    assert again.json() == {"created": 1, "updated": 1}
+    u1 = Document.objects.get(title="u1")
+    assert (u1.body, u1.tenant_id, u1.created_by, u1.updated_by) == ("changed", ACME, ALICE, ALICE)
+    invalid = problem(alice.post(f"{URL}bulk-upsert/", {"documents": [{"body": "no title"}]}), 400)
+    assert "documents" in invalid["errors"]
+    assert problem(alice.post(f"{URL}bulk-upsert/", {"documents": []}), 400)
+
+
+def test_unknown_api_urls_are_problems(alice: Api) -> None:
+    assert problem(alice.get("/api/v1/nothing-here/"), 404)["instance"] == "/api/v1/nothing-here/"
