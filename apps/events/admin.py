@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from apps.events.dead_letters import replay_dead_rows
 from apps.events.models import OutboxEvent, OutboxStatus
@@ -55,9 +55,14 @@ class OutboxEventAdmin(_OutboxAdminBase):
             message += f"; {skipped} selected event(s) were not dead and were left alone"
         self.message_user(request, message, messages.SUCCESS)
 
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         # Read-only: the change page is a detail view with no save buttons.
-        extra = kwargs.setdefault("extra_context", None) or {}
-        extra.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
-        kwargs["extra_context"] = extra
-        return super().changeform_view(request, *args, **kwargs)
+        extra = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False}
+        extra["show_save_and_add_another"] = False
+        return super().changeform_view(request, object_id, form_url, extra)

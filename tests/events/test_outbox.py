@@ -1,0 +1,88 @@
+"""publish(): one outbox row in the caller's transaction, with the caller's context; relayed on commit."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from apps.core.context import RequestScope, acting_as, in_tenant, request_scope
+from apps.events import publish
+from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
+from tests.events.handlers import RECORD, effects
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
+
+
+def test_publish_records_the_event_with_the_callers_context() -> None:
+    tenant = uuid.uuid4()
+    with request_scope(RequestScope(request_id="req-1")), acting_as("user-1"), in_tenant(tenant):
+        event = publish(RECORD, aggregate="label", aggregate_id=42, payload={"title": "a"}, version=2)
+    row = OutboxEvent.objects.get(pk=event.id)
+    assert (row.event_type, row.version, row.aggregate, row.aggregate_id) == (RECORD, 2, "label", "42")
+    assert (row.actor, row.tenant_id, row.request_id) == ("user-1", tenant, "req-1")
+    assert row.payload == {"title": "a"}
+    assert row.to_event() == event
+    assert event.id.version == 7, "time-ordered ids"
+
+
+def test_the_payload_is_normalised_to_what_consumers_receive() -> None:
+    when = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    key = uuid.uuid4()
+    event = publish(RECORD, aggregate="a", aggregate_id=1, payload={"at": when, "key": key, "price": Decimal("1.50")})
+    assert event.payload == {"at": "2025-01-02T03:04:05Z", "key": str(key), "price": "1.50"}
+
+
+def test_a_payload_that_is_not_json_is_refused_before_anything_is_written() -> None:
+    with pytest.raises(TypeError):
+        publish(RECORD, aggregate="a", aggregate_id=1, payload={"bad": object()})
+    assert not OutboxEvent.objects.exists()
+
+
+def test_the_events_of_a_transaction_are_handled_after_it_commits() -> None:
+    with transaction.atomic():
+        first = publish(RECORD, aggregate="a", aggregate_id=1, payload={})
+        second = publish(RECORD, aggregate="a", aggregate_id=2, payload={})
+        assert (effects(first), effects(second)) == (0, 0), "nothing runs before the commit"
+    assert (effects(first), effects(second)) == (1, 1)
+    assert set(OutboxEvent.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
+
+
+def test_a_rolled_back_transaction_leaves_no_event() -> None:
+    def change() -> None:
+        with transaction.atomic():
+            publish(RECORD, aggregate="a", aggregate_id=1, payload={})
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        change()
+    assert not OutboxEvent.objects.exists()
+    assert not ProcessedEvent.objects.exists()
+
+
+def test_an_event_of_a_rolled_back_savepoint_is_dropped_and_the_rest_relayed() -> None:
+    with transaction.atomic():
+        kept = publish(RECORD, aggregate="a", aggregate_id=1, payload={})
+        try:
+            with transaction.atomic():
+                publish(RECORD, aggregate="a", aggregate_id=2, payload={})
+                raise RuntimeError("inner change fails")
+        except RuntimeError:
+            pass
+        after = publish(RECORD, aggregate="a", aggregate_id=3, payload={})
+    assert OutboxEvent.objects.count() == 2
+    assert (effects(kept), effects(after)) == (1, 1)
+
+
+def test_with_relay_on_commit_off_rows_wait_for_the_periodic_relay(settings: SettingsWrapper) -> None:
+    from apps.events.relay import relay_outbox
+
+    settings.EVENTS_RELAY_ON_COMMIT = False
+    event = publish(RECORD, aggregate="a", aggregate_id=1, payload={})
+    assert OutboxEvent.objects.get(pk=event.id).status == OutboxStatus.PENDING
+    assert relay_outbox().sent == 1
+    assert effects(event) == 1
