@@ -27,11 +27,23 @@ $(BIN)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(BIN)/.installed ## Create .venv with exactly the locked dependencies
 
-run: install ## Migrate, create the development superuser, serve with hot reload on 127.0.0.1:8000
+STANDIN_PORT ?= 9497
+
+run: install ## Migrate, create the dev superuser, serve with hot reload on 127.0.0.1:8000 (+ a stand-in Accent-Auth)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_dev_superuser
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  API docs: http://$(HOST):$(PORT)/api/docs/"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@# Without ACCENT_AUTH_URL, serve the stand-in Accent-Auth beside the app (docs/accent-auth.md);
+	@# it stops with `make run`. STANDIN=0 keeps token authentication off (the embedded default).
+	@if [ -z "$$ACCENT_AUTH_URL" ] && [ "$(STANDIN)" != "0" ]; then \
+	  $(BIN)/python manage.py run_accent_auth --port $(STANDIN_PORT) & standin=$$!; \
+	  trap 'kill $$standin 2>/dev/null' EXIT INT TERM; \
+	  export ACCENT_AUTH_URL=http://127.0.0.1:$(STANDIN_PORT)/0.1; \
+	  echo "Get a token: curl -s -u alice:alice -H 'Content-Type: application/json' -d '{}' $$ACCENT_AUTH_URL/token"; \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
+	else \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
+	fi
 
 worker: install ## Run a Celery worker (needs CELERY_BROKER_URL)
 	$(BIN)/celery -A project worker --loglevel INFO
