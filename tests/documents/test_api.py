@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.core.models import AuditEvent
 from apps.documents.models import Document
+from tests.docs_snippets import DOCS
 
 pytestmark = pytest.mark.django_db
 
@@ -256,3 +258,15 @@ def test_bulk_upsert_reports_created_and_updated(alice: Api) -> None:
 
 def test_unknown_api_urls_are_problems(alice: Api) -> None:
     assert problem(alice.get("/api/v1/nothing-here/"), 404)["instance"] == "/api/v1/nothing-here/"
+
+
+def test_the_documented_problem_example_has_the_real_shape(alice: Api) -> None:
+    documented = json.loads(
+        re.search(r"## Errors.*?```json\n(.*?)```", (DOCS / "api.md").read_text(), flags=re.DOTALL).group(1)  # type: ignore[union-attr]
+    )
+    actual = problem(alice.get(URL, ordering="password"), 400)
+    assert set(actual) == set(documented)
+    assert {key: actual[key] for key in ("title", "status", "code", "errors")} == {
+        key: documented[key] for key in ("title", "status", "code", "errors")
+    }
+    assert actual["detail"] == documented["detail"]
