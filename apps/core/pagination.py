@@ -109,8 +109,10 @@ def _order_by(columns: list[_Column], *, reverse: bool) -> list[OrderBy]:
     expressions = []
     for column in columns:
         descending = column.descending != reverse
-        # NULLs last in the forward order; reversing the order reverses that too.
-        nulls = {"nulls_first": True} if reverse else {"nulls_last": True}
+        # NULLs last in the forward order; reversing the order reverses that too. Only for
+        # nullable columns: PostgreSQL cannot read `DESC NULLS LAST` from a DESC index (NULLS
+        # FIRST) even when the column is NOT NULL, and would sort every matching row per page.
+        nulls = {} if not column.nullable else {"nulls_first": True} if reverse else {"nulls_last": True}
         expressions.append(F(column.name).desc(**nulls) if descending else F(column.name).asc(**nulls))
     return expressions
 

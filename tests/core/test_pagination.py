@@ -171,6 +171,28 @@ def test_keyset_filter_is_a_row_comparison_the_index_can_range_scan(postgres: No
     assert "Sort" not in plan, plan
 
 
+def test_pages_are_read_in_index_order_without_a_sort(postgres: None) -> None:
+    """The ORDER BY paginate_cursor sends must match the index: `DESC NULLS LAST` on a NOT NULL
+    column does not (a DESC index is NULLS FIRST), and would make every page sort the whole tenant."""
+    from django.test.utils import CaptureQueriesContext
+
+    FolderFactory.create_batch(3)
+    ordering = Ordering.parse("-created_at", allowed=["created_at"])
+    with CaptureQueriesContext(connection) as captured:
+        first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=1)
+        paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=1)
+        paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=1)
+    page_queries = [query["sql"] for query in captured.captured_queries if "ORDER BY" in query["sql"]]
+    assert len(page_queries) == 3
+    with connection.cursor() as db:
+        db.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        for sql in page_queries:
+            db.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in db.fetchall())
+            assert "folder_created_keyset" in plan, plan
+            assert "Sort" not in plan, plan
+
+
 class PaginationProperties(HypothesisTestCase):
     @settings(max_examples=15, deadline=None)
     @given(
