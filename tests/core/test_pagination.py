@@ -180,8 +180,8 @@ def test_pages_are_read_in_index_order_without_a_sort(postgres: None) -> None:
     ordering = Ordering.parse("-created_at", allowed=["created_at"])
     with CaptureQueriesContext(connection) as captured:
         first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=1)
-        paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=1)
-        paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=1)
+        second = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=1)
+        paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=second.previous_cursor, limit=1)  # backward
     page_queries = [query["sql"] for query in captured.captured_queries if "ORDER BY" in query["sql"]]
     assert len(page_queries) == 3
     with connection.cursor() as db:
