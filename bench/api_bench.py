@@ -1,0 +1,246 @@
+"""A 50-row list page through our documents API vs DRF's CursorPagination + ModelSerializer.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/12 \\
+        .venv/bin/python bench/api_bench.py
+    DATABASE_URL=... .venv/bin/python bench/api_bench.py --documents 120 --requests 10     # toy size
+
+It creates its own database (`bench_api_<pid>`) on the PostgreSQL server `DATABASE_URL`
+points at (SQLite in a temporary file without it), migrates it, seeds `--documents`
+documents in the acme tenant, and drops it at the end. Redis (token cache and list cache)
+when `REDIS_URL` is set, process memory otherwise.
+
+Both sides are measured in-process with Django's test `Client`, through the same full
+middleware stack, the same Accent-Auth token authentication (the stand-in server over
+HTTP, token cache warmed before timing), the same ACL permission, tenant scoping and
+JSON renderer, on the same rows in the same order (`-created_at, -id`):
+- baseline: a bare DRF `ListAPIView` with DRF's own `CursorPagination` (page size 50)
+  and a `ModelSerializer` of the same fields, defined here and served by a bench-only
+  URLconf (`override_settings(ROOT_URLCONF=...)`);
+- ours, `GET /api/v1/documents/` with the list cache cold: the `documents:lists` tag is
+  invalidated before every request (outside the timer), so each one runs the selector,
+  the query and the cache fill;
+- ours, served from the list cache (reported separately; not the target's figure).
+Each figure is the median of `--requests` timed requests after a warm-up.
+"""
+
+# ruff: noqa: PLC0415 - Django and the apps are imported after the environment is set
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ACME = uuid.UUID("00000000-0000-4000-8000-00000000000a")  # alice's tenant in the stand-in
+PAGE_SIZE = 50
+OURS_URL = "/api/v1/documents/"
+DRF_URL = "/bench/drf-documents/"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    seconds: float  # median per request
+    queries: int  # SQL statements per request
+
+
+def seed_documents(count: int) -> None:
+    """`count` documents in ACME through the repository (setup, not timed)."""
+    from apps.core.context import acting_as, in_tenant
+    from apps.documents.repositories import DocumentRepository
+
+    rows = [
+        {"title": f"Document {index:05d}", "body": "Lorem ipsum " * 20, "status": "published", "tags": ["a", "b"]}
+        for index in range(count)
+    ]
+    with in_tenant(ACME), acting_as("bench"):
+        DocumentRepository().upsert(rows, conflict_fields=["title"], update_fields=["body", "status", "tags"])
+
+
+def bench_urlconf() -> Any:
+    """The project's URLs plus the DRF baseline view, as a module-like object for ROOT_URLCONF."""
+    from django.urls import path
+    from rest_framework import generics, serializers
+    from rest_framework.pagination import CursorPagination
+
+    from apps.accent_auth.permissions import HasRequiredAcl
+    from apps.documents.models import Document
+    from apps.documents.repositories import DocumentRepository
+    from apps.documents.selectors import OUTPUT_FIELDS
+    from project import urls
+
+    class DocumentModelSerializer(serializers.ModelSerializer[Document]):
+        class Meta:
+            model = Document
+            fields = OUTPUT_FIELDS
+
+    class DrfCursorPagination(CursorPagination):
+        page_size = PAGE_SIZE
+        ordering = ("-created_at", "-id")
+
+    class DrfDocumentList(generics.ListAPIView[Document]):
+        serializer_class = DocumentModelSerializer
+        pagination_class = DrfCursorPagination
+        permission_classes = [HasRequiredAcl]
+        required_acl = "documents.read"
+        filter_backends: list[Any] = []
+
+        def get_queryset(self) -> Any:
+            return DocumentRepository().queryset()  # the same tenant scoping as ours
+
+    class BenchUrls:
+        urlpatterns = [path(DRF_URL.strip("/") + "/", DrfDocumentList.as_view()), *urls.urlpatterns]
+
+    return BenchUrls
+
+
+def _time_requests(
+    client: Any, url: str, headers: dict[str, str], requests: int, before_each: Callable[[], None]
+) -> tuple[float, int, list[str]]:
+    """(median seconds, SQL statements per request, ids on the page)."""
+    from django.db import connection
+
+    for _ in range(max(3, requests // 10)):  # warm-up: imports, plans, connections
+        before_each()
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.content
+    before_each()
+    statements: list[str] = []
+
+    def count(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, *args)
+
+    # An execute wrapper, not CaptureQueriesContext: request_started resets the queries log.
+    with connection.execute_wrapper(count):
+        response = client.get(url, headers=headers)
+    ids = [row["id"] for row in response.json()["results"]]
+    timings = []
+    for _ in range(requests):
+        before_each()
+        started = time.perf_counter()
+        client.get(url, headers=headers)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings), len(statements), ids
+
+
+def run(*, documents: int, requests: int) -> list[Case]:
+    """Seed and measure on the configured (migrated) database, starting and stopping the stand-in."""
+    import httpx
+    from django.test import Client, override_settings
+
+    from apps.accent_auth import token_cache
+    from apps.accent_auth.standin import StandInAccentAuth
+    from apps.caching import invalidate_tags
+    from apps.documents.selectors import LIST_TAG
+
+    seed_documents(documents)
+    standin = StandInAccentAuth().start()
+    token = ""
+    try:
+        with override_settings(
+            ACCENT_AUTH_URL=standin.url, ROOT_URLCONF=bench_urlconf(), ALLOWED_HOSTS=["testserver"], DEBUG=False
+        ):
+            response = httpx.post(f"{standin.url}/token", auth=("alice", "alice"), json={"expiration": 3600})
+            token = str(response.json()["data"]["token"])
+            headers = {"X-Auth-Token": token}
+            client = Client()
+
+            def drop_list_cache() -> None:
+                invalidate_tags([LIST_TAG])
+
+            def nothing() -> None:
+                return None
+
+            drf, drf_queries, drf_ids = _time_requests(client, DRF_URL, headers, requests, nothing)
+            cold, cold_queries, cold_ids = _time_requests(client, OURS_URL, headers, requests, drop_list_cache)
+            warm, warm_queries, warm_ids = _time_requests(client, OURS_URL, headers, requests, nothing)
+            assert len(drf_ids) == PAGE_SIZE, drf_ids
+            assert drf_ids == cold_ids == warm_ids, "both sides must serve the same rows in the same order"
+            assert standin.calls("GET /token") <= 2, "the token cache was not warm"
+    finally:
+        standin.stop()
+        if token:
+            token_cache.forget_token(token)
+        invalidate_tags([LIST_TAG])
+    return [
+        Case("DRF `ListAPIView` + `CursorPagination` + `ModelSerializer` (baseline)", drf, drf_queries),
+        Case("ours, `GET /api/v1/documents/`, list cache cold", cold, cold_queries),
+        Case("ours, served from the list cache (separate figure)", warm, warm_queries),
+    ]
+
+
+def format_table(cases: list[Case], *, documents: int, requests: int, backends: str) -> str:
+    baseline = cases[0].seconds
+    lines = [
+        f"{documents:,} documents, {PAGE_SIZE}-row first page, median of {requests:,} requests each; "
+        f"in-process Django test Client, full middleware stack, Accent-Auth token (warm cache); {backends}",
+        "",
+        "| case | µs/request | SQL statements | ratio to DRF |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {c.name} | {c.seconds * 1e6:,.0f} | {c.queries} | {c.seconds / baseline:.2f} |" for c in cases]
+    return "\n".join(lines)
+
+
+def _own_database_url(server_url: str) -> str:
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/bench_api_{os.getpid()}"))
+
+
+def _admin(server_url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(statement)  # type: ignore[arg-type]  # our own, fixed identifiers
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--documents", type=int, default=1_000, help="documents seeded in the tenant")
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per case (median printed)")
+    args = parser.parse_args(argv)
+    server_url = os.environ.get("DATABASE_URL", "").strip()
+    own_url = _own_database_url(server_url) if server_url.startswith("postgres") else ""
+    if own_url:
+        _admin(server_url, f'CREATE DATABASE "{urlsplit(own_url).path[1:]}"')
+        os.environ["DATABASE_URL"] = own_url
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='api-bench-')}/db.sqlite3"
+    os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    warnings.filterwarnings("ignore", "No directory at")  # static files are not served here
+    try:
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.db import connection
+
+        call_command("migrate", verbosity=0)
+        cases = run(documents=args.documents, requests=args.requests)
+        backends = f"{connection.vendor}, cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
+        print(format_table(cases, documents=args.documents, requests=args.requests, backends=backends))
+        connection.close()
+    finally:
+        if own_url:
+            _admin(server_url, f'DROP DATABASE IF EXISTS "{urlsplit(own_url).path[1:]}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

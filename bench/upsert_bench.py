@@ -1,0 +1,264 @@
+"""Upserting many rows: `DocumentRepository().upsert` vs `bulk_create(update_conflicts=True)` vs a save() loop.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/upsert_bench.py
+    DATABASE_URL=... .venv/bin/python bench/upsert_bench.py --rows 400 --loop-rows 40     # toy size
+
+PostgreSQL only. It creates its own database (`bench_upsert_<pid>`) on the server
+`DATABASE_URL` points at, migrates it and drops it at the end; it never touches the
+database named in the URL.
+
+Every case upserts the same `--rows` rows by `(tenant_id, title)`, half of them new and
+half already there (seeded with COPY beforehand, not timed), updating body, status and tags:
+- `DocumentRepository().upsert(...)` on `Document`: COPY into a temporary table, one
+  `INSERT .. ON CONFLICT (tenant_id, title) WHERE deleted_at IS NULL DO UPDATE` that
+  targets the partial unique index, and one audit event per created or changed row;
+- Django's `bulk_create(update_conflicts=True, unique_fields=..., update_fields=...)`
+  (the baseline). Django cannot name a partial unique index in `ON CONFLICT`, so on
+  `Document` PostgreSQL refuses it ("no unique or exclusion constraint matching"). It runs
+  on `bench_plain_document` instead: a copy of the documents table (`LIKE .. INCLUDING
+  ALL`, the same indexes) whose partial unique index is replaced by a full unique
+  constraint, mapped by an unmanaged model in a private app registry. It writes no
+  audit events and counts nothing, so it does less than ours;
+- `Document.objects.update_or_create(...)` per row inside one transaction (the save()
+  loop: a locking read, then `save()` with its audit event). It runs on `--loop-rows`
+  rows (default 2,000, half new) and its rows/s is extrapolated to `--rows`.
+"""
+
+# ruff: noqa: PLC0415 - Django and the apps are imported after the environment is set
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PLAIN_TABLE = "bench_plain_document"
+BULK_CREATE_BATCH = 2_000
+TENANT_OURS = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
+TENANT_PLAIN = uuid.UUID("00000000-0000-4000-8000-0000000000c2")
+TENANT_LOOP = uuid.UUID("00000000-0000-4000-8000-0000000000c3")
+UPDATE_FIELDS = ("body", "status", "tags")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rows: int
+    seconds: float
+    created: int | None
+    updated: int | None
+    extrapolated: bool = False
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds
+
+
+def rows_to_upsert(count: int) -> list[dict[str, Any]]:
+    """`count` rows; titles 0..count/2-1 exist after `seed`, the rest are new."""
+    return [
+        {"title": f"doc {index:07d}", "body": f"new body {index}", "status": "published", "tags": ["a", "b"]}
+        for index in range(count)
+    ]
+
+
+def seed(table: str, tenant: uuid.UUID, count: int) -> None:
+    """COPY the first `count` titles of `rows_to_upsert` as live rows with an old body (setup, not timed)."""
+    from django.db import connection
+
+    from apps.core.uuid7 import uuid7
+
+    at = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    columns = "id, created_at, updated_at, created_by, updated_by, deleted_by, tenant_id, title, body, status, tags"
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for index in range(count):
+                copy.write_row((uuid7(), at, at, "seed", "seed", "", tenant, f"doc {index:07d}", "old", "draft", "[]"))
+        raw.execute(f"ANALYZE {table}")
+
+
+def create_plain_table() -> type[Any]:
+    """The documents table's twin with a *full* unique (tenant_id, title), and a model for it."""
+    from django.apps.registry import Apps
+    from django.db import connection, models
+
+    from apps.documents.models import Document
+
+    source = Document._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE {source} INCLUDING ALL)")
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE 'CREATE UNIQUE%%WHERE%%'",
+            [PLAIN_TABLE],
+        )
+        for (name,) in cursor.fetchall():  # the copy of the partial unique index Django cannot target
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(f"ALTER TABLE {PLAIN_TABLE} ADD CONSTRAINT {PLAIN_TABLE}_title UNIQUE (tenant_id, title)")
+    meta = type("Meta", (), {"app_label": "bench", "db_table": PLAIN_TABLE, "managed": False, "apps": Apps()})
+    attributes: dict[str, Any] = {field.name: field.clone() for field in Document._meta.concrete_fields}
+    attributes.update({"__module__": __name__, "Meta": meta})
+    return type("PlainDocument", (models.Model,), attributes)
+
+
+def _timed(action: Callable[[], tuple[int | None, int | None]]) -> tuple[float, int | None, int | None]:
+    started = time.perf_counter()
+    created, updated = action()
+    return time.perf_counter() - started, created, updated
+
+
+def measure_ours(rows: list[dict[str, Any]]) -> Case:
+    from apps.core.context import acting_as, in_tenant
+    from apps.documents.models import Document
+    from apps.documents.repositories import DocumentRepository
+
+    seed(Document._meta.db_table, TENANT_OURS, len(rows) // 2)
+
+    def upsert() -> tuple[int, int]:
+        with in_tenant(TENANT_OURS), acting_as("bench"):
+            result = DocumentRepository().upsert(rows, conflict_fields=["title"], update_fields=UPDATE_FIELDS)
+        return result.created, result.updated
+
+    seconds, created, updated = _timed(upsert)
+    return Case("`DocumentRepository().upsert` (COPY + one ON CONFLICT, audited)", len(rows), seconds, created, updated)
+
+
+def measure_bulk_create(rows: list[dict[str, Any]]) -> Case:
+    from django.db import transaction
+    from django.utils import timezone
+
+    plain = create_plain_table()
+    seed(PLAIN_TABLE, TENANT_PLAIN, len(rows) // 2)
+
+    def bulk_create() -> tuple[None, None]:
+        now = timezone.now()
+        objects = [
+            plain(tenant_id=TENANT_PLAIN, created_at=now, updated_at=now, created_by="bench", updated_by="bench", **row)
+            for row in rows
+        ]
+        with transaction.atomic():
+            plain.objects.bulk_create(
+                objects,
+                batch_size=BULK_CREATE_BATCH,
+                update_conflicts=True,
+                unique_fields=["tenant_id", "title"],
+                update_fields=[*UPDATE_FIELDS, "updated_at", "updated_by"],
+            )
+        return None, None
+
+    seconds, _, _ = _timed(bulk_create)
+    alive = plain.objects.filter(tenant_id=TENANT_PLAIN)
+    assert alive.count() == len(rows), "bulk_create did not upsert"
+    assert not alive.filter(body="old").exists(), "bulk_create did not update"
+    return Case(
+        f"`bulk_create(update_conflicts=True)`, batch {BULK_CREATE_BATCH:,} (baseline)", len(rows), seconds, None, None
+    )
+
+
+def measure_save_loop(rows: list[dict[str, Any]]) -> Case:
+    from django.db import transaction
+
+    from apps.core.context import acting_as, in_tenant
+    from apps.documents.models import Document
+
+    seed(Document._meta.db_table, TENANT_LOOP, len(rows) // 2)
+
+    def loop() -> tuple[int, int]:
+        created = 0
+        with in_tenant(TENANT_LOOP), acting_as("bench"), transaction.atomic():
+            for row in rows:
+                values = {name: row[name] for name in UPDATE_FIELDS}
+                _, was_created = Document.objects.update_or_create(
+                    tenant_id=TENANT_LOOP, title=row["title"], defaults=values
+                )
+                created += was_created
+        return created, len(rows) - created
+
+    seconds, created, updated = _timed(loop)
+    return Case("`update_or_create()` loop: a read and a `save()` per row", len(rows), seconds, created, updated, True)
+
+
+def run(*, rows: int, loop_rows: int) -> list[Case]:
+    """The three cases on a migrated PostgreSQL database (each in its own tenant or table)."""
+    upserted = rows_to_upsert(rows)
+    loop_sample = rows_to_upsert(loop_rows)
+    # Baseline first, so that it never runs on a warmer cache than ours.
+    return [measure_bulk_create(upserted), measure_ours(upserted), measure_save_loop(loop_sample)]
+
+
+def format_table(cases: list[Case], rows: int) -> str:
+    baseline = cases[0].rows_per_second
+    lines = [
+        f"{rows:,} rows upserted, half new and half existing; PostgreSQL",
+        "",
+        f"| case | rows timed | s | s for {rows:,} | rows/s | ratio to bulk_create | created / updated |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for case in cases:
+        for_all = rows / case.rows_per_second
+        counts = "not reported" if case.created is None else f"{case.created:,} / {case.updated:,}"
+        scaled = " (extrapolated)" if case.extrapolated and case.rows != rows else ""
+        lines.append(
+            f"| {case.name} | {case.rows:,} | {case.seconds:.2f} | {for_all:.1f}{scaled} "
+            f"| {case.rows_per_second:,.0f} | {case.rows_per_second / baseline:.2f} | {counts} |"
+        )
+    ours, loop = cases[1].rows_per_second, cases[2].rows_per_second
+    lines += ["", f"ours vs the save() loop: {ours / loop:.1f}x the rows/s"]
+    return "\n".join(lines)
+
+
+def _own_database_url(server_url: str) -> str:
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/bench_upsert_{os.getpid()}"))
+
+
+def _admin(server_url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(statement)  # type: ignore[arg-type]  # our own, fixed identifiers
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=100_000, help="rows upserted by ours and by bulk_create")
+    parser.add_argument("--loop-rows", type=int, default=2_000, help="rows of the save() loop (extrapolated)")
+    args = parser.parse_args(argv)
+    server_url = os.environ.get("DATABASE_URL", "").strip()
+    if not server_url.startswith("postgres"):
+        parser.error("set DATABASE_URL=postgres://... (the server; the bench creates and drops its own database)")
+    own_url = _own_database_url(server_url)
+    database = urlsplit(own_url).path[1:]
+    _admin(server_url, f'CREATE DATABASE "{database}"')
+    os.environ["DATABASE_URL"] = own_url
+    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+        os.environ.pop(name, None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        call_command("migrate", verbosity=0)
+        print(format_table(run(rows=args.rows, loop_rows=min(args.loop_rows, args.rows)), args.rows))
+        connection.close()
+    finally:
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
