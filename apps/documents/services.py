@@ -18,6 +18,7 @@ from apps.core.repository import UpsertResult
 from apps.documents.models import Document, DocumentStatus
 from apps.documents.repositories import DocumentRepository
 from apps.documents.selectors import DETAIL_TAG, LIST_TAG, document_tag
+from apps.events import publish
 
 __all__ = [
     "document_bulk_upsert",
@@ -26,6 +27,11 @@ __all__ = [
     "document_restore",
     "document_update",
 ]
+
+
+def _emit(event_type: str, document: Document, payload: dict[str, Any]) -> None:
+    """The domain event of a write, in its transaction (the outbox)."""
+    publish(event_type, aggregate="document", aggregate_id=document.pk, payload=payload)
 
 
 def _title_taken(repository: DocumentRepository, title: str, *, other_than: uuid.UUID | None = None) -> bool:
@@ -44,6 +50,7 @@ def document_create(
             raise Conflict(f"A document titled {title!r} already exists.", errors={"title": ["Already in use."]})
         document = repository.create(title=title, body=body, status=status, tags=list(tags))
         invalidate_tags([LIST_TAG])
+        _emit("document.created", document, {"title": document.title, "status": document.status})
     return document
 
 
@@ -57,6 +64,7 @@ def document_update(*, document_id: uuid.UUID | str, changes: Mapping[str, Any])
             )
         if changes:
             repository.update(document, **changes)
+            _emit("document.updated", document, {"fields": sorted(changes)})
         invalidate_tags([document_tag(document.pk), LIST_TAG])
     return document
 
@@ -67,6 +75,7 @@ def document_delete(*, document_id: uuid.UUID | str) -> None:
         document = repository.get_or_raise(document_id)
         repository.delete(document)
         invalidate_tags([document_tag(document.pk), LIST_TAG])
+        _emit("document.deleted", document, {"delete_batch": str(document.delete_batch)})
 
 
 def document_restore(*, document_id: uuid.UUID | str) -> Document:
@@ -74,6 +83,7 @@ def document_restore(*, document_id: uuid.UUID | str) -> Document:
     with transaction.atomic():
         document = repository.restore(document_id)
         invalidate_tags([document_tag(document.pk), LIST_TAG])
+        _emit("document.restored", document, {})
     return document
 
 
@@ -86,4 +96,10 @@ def document_bulk_upsert(*, rows: Sequence[Mapping[str, Any]]) -> UpsertResult:
             update_fields=["body", "status", "tags"],
         )
         invalidate_tags([LIST_TAG, DETAIL_TAG])  # rows were updated in bulk: drop every cached detail too
+        publish(
+            "documents.bulk_upserted",
+            aggregate="document",
+            aggregate_id="*",
+            payload={"created": result.created, "updated": result.updated},
+        )
     return result
