@@ -160,3 +160,17 @@ def test_queryable_by_actor_across_models() -> None:
     assert labels == {"testapp.folder", "testapp.plain"}
     assert events_for(plain)[0].changes["value"] == [None, 3]
     assert folder.created_by == "admin:dana"
+
+
+def test_refresh_from_db_resets_the_baseline_of_the_next_diff() -> None:
+    folder = FolderFactory(status="draft")
+    Folder.objects.filter(pk=folder.pk).update(status="review")
+    folder.refresh_from_db()
+    folder.status = "published"
+    folder.save()
+    assert events_for(folder)[-1].changes == {"status": ["review", "published"]}
+    Folder.objects.filter(pk=folder.pk).update(status="archived", name="renamed")
+    folder.refresh_from_db(fields=["status"])
+    folder.status = "draft"
+    folder.save(update_fields=["status"])
+    assert events_for(folder)[-1].changes == {"status": ["archived", "draft"]}

@@ -88,6 +88,16 @@ class CoreModel(models.Model):
         instance._loaded_values = dict(zip(field_names, values, strict=True))
         return instance
 
+    def refresh_from_db(self, using: str | None = None, fields: Any = None, from_queryset: Any = None) -> None:
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        # The audit diff compares with what the row held when last read: that is now.
+        current = self._field_values()
+        if fields is None or not hasattr(self, "_loaded_values"):
+            self._loaded_values = current
+        else:
+            refreshed = {str(getattr(self._meta.get_field(name), "attname", name)) for name in fields}
+            self._loaded_values.update({name: value for name, value in current.items() if name in refreshed})
+
     def _field_values(self) -> dict[str, Any]:
         return {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
 
