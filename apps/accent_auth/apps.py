@@ -14,3 +14,5 @@ class AccentAuthConfig(AppConfig):
         logging.getLogger("httpx").setLevel(logging.WARNING)
         # Connects the setting_changed receiver that drops the on-demand HTTP client.
         from apps.accent_auth import client  # noqa: F401, PLC0415
+        # Registers the OpenAPI security scheme of token authentication with drf-spectacular.
+        from apps.accent_auth import schema  # noqa: F401, PLC0415

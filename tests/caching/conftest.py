@@ -22,7 +22,8 @@ REDIS_BACKEND = "django_redis.cache.RedisCache"
 
 
 def uses_redis() -> bool:
-    return bool(django_settings.CACHES["default"]["BACKEND"] == REDIS_BACKEND)
+    # The configured backend may be a wrapper (django-prometheus) around django-redis.
+    return "redis" in str(django_settings.CACHES["default"]["BACKEND"]).lower()
 
 
 def redis_cache_settings(url: str, prefix: str) -> dict[str, Any]:

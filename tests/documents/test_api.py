@@ -270,3 +270,14 @@ def test_the_documented_problem_example_has_the_real_shape(alice: Api) -> None:
         key: documented[key] for key in ("title", "status", "code", "errors")
     }
     assert actual["detail"] == documented["detail"]
+
+
+def test_the_openapi_schema_declares_the_token_scheme_for_the_api(client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert schema["components"]["securitySchemes"]["AccentAuthToken"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Auth-Token",
+        "description": "An Accent-Auth token (`Authorization: Bearer <token>` is accepted too).",
+    }
+    assert {"AccentAuthToken": []} in schema["paths"]["/api/v1/documents/"]["get"]["security"]
