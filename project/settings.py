@@ -11,6 +11,7 @@ from pathlib import Path
 
 from apps.events.topology import dead_lettered_queue
 from apps.observability.logging import build_logging_config, configure_structlog
+from apps.security.rates import parse_rate, parse_scopes
 from project.backends import broker_settings, cache_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
 
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "corsheaders",
+    "csp",
     "apps.core",
     "apps.observability",
     "apps.caching",
@@ -59,6 +62,7 @@ INSTALLED_APPS = [
     "apps.documents",
     "apps.accent_auth",
     "apps.events",
+    "apps.security",
 ]
 
 MIDDLEWARE = [
@@ -67,7 +71,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
     "apps.observability.middleware.RequestLoggingMiddleware",
+    # Security (docs/security.md): refuse big bodies before anything reads them; static files skip the limits.
+    "apps.security.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "apps.security.middleware.SecurityHeadersMiddleware",
+    "apps.security.middleware.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -221,6 +231,48 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("REQUEST_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+# Content-Security-Policy (django-csp 4): same-origin resources only, no inline script or style.
+# /api/docs/ works under it (apps.security.swagger); docs/security.md#headers.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# CORS (django-cors-headers): closed unless origins are listed.
+CORS_ALLOWED_ORIGINS = env.strings("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/"
+CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+CORS_ALLOW_HEADERS = ["accept", "content-type", "authorization", "x-auth-token", "accent-tenant", "x-request-id"]
+
+# ---------------------------------------------------------------------------
+# Rate limits (apps.security; docs/security.md#rate-limits): "N/period" or "off"
+# ---------------------------------------------------------------------------
+# Load balancers whose X-Forwarded-For is believed (addresses or CIDR networks); none by default.
+TRUSTED_PROXIES = env.strings("TRUSTED_PROXIES", [])
+RATE_LIMIT_ENABLED = env.boolean("RATE_LIMIT_ENABLED", True)
+RATE_LIMIT_PER_IP = env.string("RATE_LIMIT_PER_IP", "600/minute")
+RATE_LIMIT_PER_ACTOR = env.string("RATE_LIMIT_PER_ACTOR", "1200/minute")
+# Per view, per actor: scope (a view's throttle_scope, else its URL name) = rate.
+_scopes = env.strings("RATE_LIMIT_SCOPES", ["documents:bulk-upsert=60/minute"])
+for _name, _rate in {"RATE_LIMIT_PER_IP": RATE_LIMIT_PER_IP, "RATE_LIMIT_PER_ACTOR": RATE_LIMIT_PER_ACTOR}.items():
+    try:
+        parse_rate(_rate)
+    except ValueError as error:
+        raise ConfigurationError(_name, str(error)) from None
+try:
+    RATE_LIMIT_SCOPES = parse_scopes(_scopes)
+except ValueError as error:
+    raise ConfigurationError("RATE_LIMIT_SCOPES", str(error)) from None
+RATE_LIMIT_EXEMPT_PATHS = [r"^/health/", r"^/metrics$"]
 
 # ---------------------------------------------------------------------------
 # REST framework and OpenAPI — https://www.django-rest-framework.org/api-guide/settings/
@@ -240,6 +292,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "apps.core.api.problems.exception_handler",
+    # Atomic, Redis-backed (apps.security): exact under concurrency, unlike DRF's own throttles.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.security.throttles.ActorRateThrottle",
+        "apps.security.throttles.ScopedRateThrottle",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": env.string("SERVICE_TITLE", "Service API"),

@@ -57,6 +57,12 @@ def _fast_password_hashing(settings: SettingsWrapper) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _rate_limits_off(settings: SettingsWrapper) -> None:
+    """The suite sends many requests from 127.0.0.1; tests of the limits turn them back on (tests/security)."""
+    settings.RATE_LIMIT_ENABLED = False
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not REQUIRE_SERVICES:
         return

@@ -1,7 +1,7 @@
 """RFC 9457 problem details for every API error, from one place.
 
 `exception_handler` is DRF's `EXCEPTION_HANDLER`: it maps DRF's exceptions, Django's
-`Http404`/`PermissionDenied`, database integrity errors and `apps.core.errors`
+`Http404`/`PermissionDenied`, database integrity errors (409) and outages (503), `apps.core.errors`
 to `application/problem+json`. `not_found` / `server_error` do the same for URLs
 outside DRF views under `/api/` (the project's `handler404` / `handler500`).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
@@ -124,6 +124,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # A unique constraint raced past validation: the caller's data conflicts with existing data.
         logger.info("integrity_conflict", error=str(exc).splitlines()[0])
         body = problem(409, "The request conflicts with existing data.", code="conflict")
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (or dropped the connection): a dependency outage, not a bug.
+        logger.warning(
+            "database_unavailable", error=type(exc).__name__, message=(str(exc).splitlines() or [""])[0][:200]
+        )
+        body = problem(503, "The database is unavailable; retry later.", code="dependency_unavailable")
+        headers["Retry-After"] = "5"
     else:
         return None  # a bug: let Django log it and answer 500 (handler500 renders a problem)
     return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)

@@ -1,0 +1,145 @@
+"""Rate limits and the body limit in a real gunicorn, over real sockets.
+
+The rate-limit tests fire requests in parallel from many threads at several worker
+processes sharing one Redis: the atomic limiter lets exactly the limit through, and
+DRF's own throttle, for comparison, lets more through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.security.conftest import gunicorn
+
+LIMIT = 25
+REQUESTS = 100
+
+
+def _parallel_statuses(url: str, count: int, *, threads: int = 24) -> Counter[int]:
+    barrier = threading.Barrier(threads)
+    limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+
+    with httpx.Client(timeout=20, limits=limits) as client:
+
+        def send(index: int) -> int:
+            if index < threads:
+                barrier.wait(timeout=10)  # start the first wave together
+            return client.get(url).status_code
+
+        with ThreadPoolExecutor(threads) as pool:
+            return Counter(pool.map(send, range(count)))
+
+
+@pytest.fixture(scope="module")
+def limited_server(request: pytest.FixtureRequest) -> str:
+    redis_url = request.getfixturevalue("redis_url")
+    with gunicorn(workers=3, threads=8, REDIS_URL=redis_url, RATE_LIMIT_PER_IP=f"{LIMIT}/minute") as base_url:
+        yield base_url  # type: ignore[misc]
+
+
+def test_the_per_ip_limit_is_exact_under_parallel_requests_across_workers(limited_server: str) -> None:
+    statuses = _parallel_statuses(f"{limited_server}/api/v1/documents/", REQUESTS)
+    assert statuses == Counter({401: LIMIT, 429: REQUESTS - LIMIT})
+    refused = httpx.get(f"{limited_server}/api/v1/documents/")
+    assert refused.status_code == 429
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["RateLimit-Limit"] == str(LIMIT)
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert refused.headers["RateLimit-Policy"] == f"{LIMIT};w=60"
+    assert httpx.get(f"{limited_server}/health/live").status_code == 200, "probes are never limited"
+
+
+def test_drf_own_throttle_lets_more_than_its_limit_through(redis_url: str) -> None:
+    # Same load on DRF's ScopedRateThrottle (25/minute, Redis cache): its cache read and write race.
+    # Up to five fresh scopes, so one lucky interleaving cannot make the comparison fail.
+    allowed = []
+    with gunicorn(workers=3, threads=8, REDIS_URL=redis_url, RATE_LIMIT_ENABLED="false") as base_url:
+        for attempt in range(5):
+            statuses = _parallel_statuses(f"{base_url}/test/drf-throttled/drf-{attempt}/", REQUESTS)
+            allowed.append(statuses[200])
+            if statuses[200] > LIMIT:
+                break
+    assert max(allowed) > LIMIT, f"DRF's throttle stayed exact in every attempt: {allowed}"
+
+
+@pytest.fixture(scope="module")
+def small_body_server() -> str:
+    with gunicorn(REQUEST_MAX_BODY_BYTES="2048", RATE_LIMIT_ENABLED="false") as base_url:
+        yield base_url  # type: ignore[misc]
+
+
+def _raw_post(base_url: str, path: str, head: list[str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    host, port = base_url.removeprefix("http://").split(":")
+    request = "\r\n".join([f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json", *head])
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request.encode() + b"\r\n\r\n")
+        # The server may answer and close before reading a body it refuses.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(body)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    header_block, _, payload = received.partition(b"\r\n\r\n")
+    lines = header_block.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if headers.get("transfer-encoding") == "chunked":
+        payload = _unchunk(payload)
+    return int(lines[0].split()[1]), headers, payload
+
+
+def _unchunk(data: bytes) -> bytes:
+    body = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        body, data = body + data[:size], data[size + 2 :]
+    return body
+
+
+def _chunked(data: bytes, size: int = 500) -> bytes:
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_413(small_body_server: str) -> None:
+    body = json.dumps({"title": "x" * 5000}).encode()
+    status, headers, payload = _raw_post(
+        small_body_server, "/test/echo-body/", ["Transfer-Encoding: chunked", "Connection: close"], _chunked(body)
+    )
+    assert status == 413
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(payload)
+    assert (problem["status"], problem["code"]) == (413, "request_too_large")
+    assert "2048 bytes" in problem["detail"]
+
+
+def test_a_chunked_body_within_the_limit_reaches_the_view_whole(small_body_server: str) -> None:
+    body = json.dumps({"title": "y" * 1500}).encode()
+    status, _, payload = _raw_post(
+        small_body_server, "/test/echo-body/", ["Transfer-Encoding: chunked", "Connection: close"], _chunked(body)
+    )
+    assert status == 200, payload
+    assert json.loads(payload) == {"received": len(body)}
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(small_body_server: str) -> None:
+    response = httpx.post(f"{small_body_server}/api/v1/documents/", content=b"{" + b" " * 4000 + b"}")
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "request_too_large"
+    with httpx.stream("POST", f"{small_body_server}/test/echo-body/", content=iter([b"a" * 1000] * 3)) as streamed:
+        assert streamed.status_code == 413, "httpx sends an iterator chunked"
+    assert httpx.post(f"{small_body_server}/test/echo-body/", content=b"z" * 2048).json() == {"received": 2048}
