@@ -7,7 +7,32 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+from django.conf import settings as django_settings
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from apps.security import rate_limit
 from tests.processes import clean_env, free_port, running_server
+
+
+@pytest.fixture
+def limits(settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch) -> Iterator[SettingsWrapper]:
+    """Rate limits on, on a window store of this test only (Redis in the real-service run)."""
+    settings.RATE_LIMIT_ENABLED = True
+    store: rate_limit.Window
+    if "redis" in django_settings.CACHES["default"]["BACKEND"].lower():
+        from django_redis import get_redis_connection
+
+        client = get_redis_connection("default")
+        prefix = f"test-security-{uuid.uuid4().hex}:"
+        store = rate_limit.RedisWindow(client, prefix)
+    else:
+        client, prefix, store = None, "", rate_limit.MemoryWindow()
+    monkeypatch.setattr(rate_limit, "window_store", lambda: store)
+    yield settings
+    if client is not None:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
 
 
 @contextmanager
