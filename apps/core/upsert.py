@@ -11,11 +11,14 @@ falls back to chunked `bulk_update` + `bulk_create` through the audited queryset
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -42,17 +45,18 @@ def _field_map(model: type[models.Model]) -> dict[str, models.Field[Any, Any]]:
 
 def _deduplicate(
     rows: Sequence[Mapping[str, Any]], key: Sequence[str], required: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     """The last row for each key wins, as a sequence of single-row upserts would have it."""
-    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    needed = frozenset(required)
+    by_key: dict[tuple[str, ...], Mapping[str, Any]] = {}
     for row in rows:
-        missing = [name for name in required if name not in row]
-        if missing:
+        if not needed <= row.keys():
+            missing = [name for name in required if name not in row]
             raise InvalidInput(
                 f"Every row needs {', '.join(required)}.",
                 errors={name: ["This field is required."] for name in missing},
             )
-        by_key[tuple(str(row[name]) for name in key)] = dict(row)
+        by_key[tuple([str(row[name]) for name in key])] = row
     return list(by_key.values())
 
 
@@ -76,40 +80,69 @@ def upsert_rows(
     return _upsert_portable(model, unique_rows, conflict_fields, update_fields, using)
 
 
+def _constant(value: Any) -> Any:
+    return value
+
+
+def _json_text(field: models.JSONField[Any]) -> Any:
+    """A row value of `field` as JSON text for COPY: orjson unless the field has its own encoder."""
+    if field.encoder is not None:
+        encoder = field.encoder
+        return lambda value: json.dumps(value, cls=encoder)
+
+    def dumps(value: Any) -> str:
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # a type orjson does not know: what the field itself would do
+            return json.dumps(value)
+
+    return dumps
+
+
 def _complete_rows(
-    model: type[models.Model], rows: list[dict[str, Any]], now: Any, actor: str
-) -> tuple[list[str], list[list[Any]]]:
-    """Every column a new row needs, with model defaults computed once (callables per row)."""
+    model: type[models.Model], rows: Sequence[Mapping[str, Any]], now: Any, actor: str
+) -> tuple[list[str], dict[str, Any], list[list[Any]]]:
+    """(columns sent per row, constant value per other column, the rows' values for the first).
+
+    Only what varies travels through COPY: the rows' own fields and per-row defaults (the
+    primary key). The stamps and plain defaults are one constant each, written by the INSERT.
+    """
     fields = _field_map(model)
     stamps = {"created_at": now, "updated_at": now, "created_by": actor, "updated_by": actor}
-    columns = list(fields)
-    constant: dict[str, Any] = {}
-    per_row: dict[str, Any] = {}
+    supplied = set().union(*(row.keys() for row in rows)) - set(stamps)
+    copied, constant = [], {}
     for name, field in fields.items():
         if name in stamps:
             constant[name] = stamps[name]
-        elif field.has_default() and callable(field.default):
-            per_row[name] = field.default
+        elif name in supplied or (field.has_default() and callable(field.default)):
+            copied.append(name)
         else:
             constant[name] = field.get_default()
+    fills: list[Callable[[], Any]] = []  # the value of a column for a row without it
+    for name in copied:
+        field = fields[name]
+        if field.has_default() and callable(field.default):
+            fills.append(field.default)
+        else:
+            fills.append(functools.partial(_constant, field.get_default()))
+    sources = list(zip(copied, fills, strict=True))
+    json_text = [
+        (position, _json_text(field))
+        for position, field in enumerate(fields[name] for name in copied)
+        if isinstance(field, models.JSONField)
+    ]
     values = []
     for row in rows:
-        line = []
-        for name in columns:
-            if name in row and name not in stamps:
-                value = row[name]
-            elif name in per_row:
-                value = per_row[name]()
-            else:
-                value = constant[name]
-            line.append(value)
+        line = [row[name] if name in row else fill() for name, fill in sources]
+        for position, dumps in json_text:
+            line[position] = dumps(line[position])
         values.append(line)
-    return [fields[name].column for name in columns], values
+    return copied, constant, values
 
 
 def _upsert_postgresql(
     model: type[models.Model],
-    rows: list[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     conflict_fields: Sequence[str],
     update_fields: Sequence[str],
     using: str,
@@ -118,13 +151,25 @@ def _upsert_postgresql(
     from psycopg.types.json import Jsonb  # noqa: PLC0415
 
     fields = _field_map(model)
+    connection = connections[using]
     now = timezone.now()
     actor = current_actor() or ""
-    columns, values = _complete_rows(model, rows, now, actor)
-    json_positions = [i for i, name in enumerate(fields) if isinstance(fields[name], models.JSONField)]
-    for line in values:
-        for position in json_positions:
-            line[position] = Jsonb(line[position])
+    copied, constants, values = _complete_rows(model, rows, now, actor)
+    columns = [fields[name].column for name in fields]
+    copied_columns = sql.SQL(", ").join(sql.Identifier(fields[name].column) for name in copied)
+    select_list = sql.SQL(", ").join(
+        sql.Identifier(fields[name].column)
+        if name not in constants
+        else sql.SQL("CAST({} AS {})").format(
+            sql.Literal(
+                Jsonb(constants[name])
+                if isinstance(fields[name], models.JSONField)
+                else fields[name].get_db_prep_value(constants[name], connection)
+            ),
+            sql.SQL(fields[name].db_type(connection) or "text"),
+        )
+        for name in fields
+    )
     table = sql.Identifier(model._meta.db_table)
     staging = sql.Identifier(f"upsert_{uuid.uuid4().hex}")
     pk = model._meta.pk.column
@@ -173,7 +218,7 @@ def _upsert_postgresql(
             SELECT {old_columns} FROM {table} t JOIN {staging} s ON {join_on}
             {old_filter}
         ), up AS (
-            INSERT INTO {table} AS t ({column_list}) SELECT {column_list} FROM {staging}
+            INSERT INTO {table} AS t ({column_list}) SELECT {select_list} FROM {staging}
             ON CONFLICT ({conflict}){only_alive} DO UPDATE SET {assignments}
             RETURNING {returning}, (t.xmax = 0) AS inserted
         ), audit AS (
@@ -194,6 +239,7 @@ def _upsert_postgresql(
         join_on=join_on,
         old_filter=sql.SQL("WHERE t.deleted_at IS NULL") if soft else sql.SQL(""),
         column_list=column_list,
+        select_list=select_list,
         conflict=conflict,
         only_alive=only_alive,
         assignments=assignments,
@@ -214,8 +260,13 @@ def _upsert_postgresql(
     }
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor, for COPY
-        raw.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(staging, table))
-        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, column_list)) as copy:
+        # Only the copied columns, with the table's types and none of its constraints.
+        raw.execute(
+            sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                staging, copied_columns, table
+            )
+        )
+        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, copied_columns)) as copy:
             for line in values:
                 copy.write_row(line)
         raw.execute(statement, params)
@@ -226,7 +277,7 @@ def _upsert_postgresql(
 
 def _upsert_portable(
     model: type[models.Model],
-    rows: list[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     conflict_fields: Sequence[str],
     update_fields: Sequence[str],
     using: str,
