@@ -13,9 +13,11 @@ from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.admin.tenants import scope_to_staff_tenants, staff_tenants
 from apps.core.querysets import has_field
 
-__all__ = ["TenantScopedAdminMixin"]
+__all__ = ["TENANT_FORM_FIELD", "TenantScopedAdminMixin"]
 
 _M = TypeVar("_M", bound=models.Model)
+# The add form's tenant choice; not "tenant_id", which Django refuses as a non-editable model field.
+TENANT_FORM_FIELD = "tenant"
 
 
 class TenantScopedAdminMixin(GenericModelAdmin[_M]):
@@ -54,13 +56,13 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
         if obj is None and self._owns_tenant_column():
             # tenant_id is not editable on the model (fixed at creation): the add form asks for it.
             base = kwargs.get("form", self.form)
-            kwargs["form"] = type(base.__name__, (base,), {"tenant_id": self._tenant_field(request)})
+            kwargs["form"] = type(base.__name__, (base,), {TENANT_FORM_FIELD: self._tenant_field(request)})
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: _M | None = None) -> Any:
         fields = list(super().get_fields(request, obj))
-        if obj is None and self._owns_tenant_column() and "tenant_id" not in fields:
-            fields.insert(0, "tenant_id")
+        if obj is None and self._owns_tenant_column() and TENANT_FORM_FIELD not in fields:
+            fields.insert(0, TENANT_FORM_FIELD)
         return fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: _M | None = None) -> Any:
@@ -71,5 +73,5 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
 
     def save_model(self, request: HttpRequest, obj: _M, form: Any, change: bool) -> None:
         if not change and self._owns_tenant_column():
-            obj.tenant_id = form.cleaned_data["tenant_id"]  # type: ignore[attr-defined]
+            obj.tenant_id = form.cleaned_data[TENANT_FORM_FIELD]  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
