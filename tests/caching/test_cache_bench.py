@@ -29,4 +29,5 @@ def test_the_cache_benchmark_runs_at_toy_size(redis_url: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "hit: @cached" in result.stdout
+    assert "hit: django-cacheops @cached" in result.stdout
     assert "invalidate_pattern" in result.stdout
