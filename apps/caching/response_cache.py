@@ -8,7 +8,9 @@
 
 The handler method is wrapped, not `dispatch`: DRF authenticates, checks permissions and throttles
 in `initial()` before it calls the handler, so a caller who may not see the response is refused
-before the cache is consulted. What is cached is the response's `data` (and the headers the view
+before the cache is consulted. Object permissions, which DRF checks inside the handler
+(`get_object()`), are skipped by a hit: fine per caller, but a shared `scope` needs view-level
+checks only. What is cached is the response's `data` (and the headers the view
 set); a hit renders it again through the renderer negotiated for *this* request, so `Accept` needs
 no place in the key. Only a `Response` with status 200 to GET/HEAD is stored; raised errors and
 other statuses pass through untouched.
