@@ -56,7 +56,7 @@ def page(monkeypatch: pytest.MonkeyPatch, live_server: Any) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=live_server.url)
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
         context.set_default_timeout(15_000)
         try:
             yield context.new_page()
