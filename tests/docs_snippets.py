@@ -20,7 +20,7 @@ def run_blocks(page: str, blocks: list[str] | None = None) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": f"docs.{page}"}
     for index, block in enumerate(python_blocks(page) if blocks is None else blocks):
         try:
-            exec(compile(block, f"docs/{page}#python-block-{index}", "exec"), namespace)  # noqa: S102 - our own docs
+            exec(compile(block, f"docs/{page}#python-block-{index}", "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"docs/{page} block {index} failed:\n{block}") from error
     return namespace

@@ -12,7 +12,6 @@ class AccentAuthConfig(AppConfig):
         # httpx logs every request URL at INFO, and Accent-Auth URLs carry the token:
         # keep credentials out of the logs.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        # Connects the setting_changed receiver that drops the on-demand HTTP client.
-        from apps.accent_auth import client  # noqa: F401, PLC0415
-        # Registers the OpenAPI security scheme of token authentication with drf-spectacular.
-        from apps.accent_auth import schema  # noqa: F401, PLC0415
+        # client: connects the setting_changed receiver that drops the on-demand HTTP client.
+        # schema: registers the OpenAPI security scheme of token authentication with drf-spectacular.
+        from apps.accent_auth import client, schema  # noqa: F401, PLC0415
