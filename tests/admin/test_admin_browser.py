@@ -8,7 +8,6 @@ is downloaded. Each test takes screenshots of the pages it checks; with
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from django.db import connections
 from apps.core.models import AuditAction, AuditEvent
 from apps.documents.models import Attachment, Document
 from tests.admin.conftest import HARD_DELETE, PASSWORD, RESTORE, VIEW_AND_DELETE, create_document, create_staff
+from tests.conftest import REQUIRE_SERVICES
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -49,8 +49,11 @@ def page(monkeypatch: pytest.MonkeyPatch, live_server: Any) -> Iterator[Any]:
     """A fresh Chromium page. Playwright's sync API runs an event loop in this thread, so
     Django's async-safety check is relaxed for these tests only (the ORM calls here are
     plain synchronous test setup and assertions)."""
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is required: apt-get install -y chromium")
+    if not Path(CHROMIUM).exists():
+        # CI installs it (.ci/run) and requires it; a laptop without it still gets a green `make test`.
+        if REQUIRE_SERVICES:
+            pytest.fail("Debian's chromium is required in this run: apt-get install -y chromium")
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
