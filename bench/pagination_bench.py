@@ -9,7 +9,8 @@ PostgreSQL only. It creates its own database (`bench_pagination_<pid>`) on the s
 stays well under a minute for 1,000,000 rows), and drops the database at the end; it
 never touches the database named in the URL.
 
-Cases, each the median of `--repeats` timed runs after one warm-up, all fetching 50 rows
+Cases, each the median of `--repeats` timed runs after one warm-up (the cases interleaved
+run by run, so a burst of load on the machine hits them alike), all fetching 50 rows
 as dicts of the API's output fields in `-created_at, -id` order: the first page through
 `DocumentRepository().paginate_cursor` (the baseline), then at two depths, the middle
 (`rows / 2`) and the deepest page (`rows - 50`, ~1,000,000 by default):
@@ -100,15 +101,17 @@ def load_documents(rows: int) -> float:
     return time.perf_counter() - started
 
 
-def _median_seconds(run: Callable[[], int], repeats: int) -> tuple[float, int]:
-    """(median seconds, rows fetched) over `repeats` runs after a warm-up run."""
-    count = run()  # warm-up: plan caches, buffers
-    timings = []
+def _interleaved_medians(runs: list[Callable[[], int]], repeats: int) -> list[tuple[float, int]]:
+    """(median seconds, rows fetched) of each run: one warm-up each, then round-robin `repeats` times,
+    so that a burst of load on the shared machine hits every case alike."""
+    counts = [run() for run in runs]  # warm-up: plan caches, buffers
+    timings: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        started = time.perf_counter()
-        count = run()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings), count
+        for position, run in enumerate(runs):
+            started = time.perf_counter()
+            counts[position] = run()
+            timings[position].append(time.perf_counter() - started)
+    return [(statistics.median(times), count) for times, count in zip(timings, counts, strict=True)]
 
 
 def _explain(sql: str) -> list[str]:
@@ -150,8 +153,7 @@ def measure(*, depths: list[int], repeats: int) -> tuple[list[Case], dict[str, l
         def first_page() -> int:
             return len(repository.paginate_cursor(rows, limit=LIMIT).items)
 
-        results.append(Case("cursor: first page (baseline)", 0, *_median_seconds(first_page, repeats)))
-        explain["cursor: first page"] = _explain(_captured_sql(first_page))
+        cases: list[tuple[str, int, Callable[[], int]]] = [("cursor: first page (baseline)", 0, first_page)]
         for depth in depths:
             anchor = ordered.values("created_at", "id")[depth - 1]  # setup, not timed
             # A real cursor for "after the anchor", made by the public API: a one-row page starting at it.
@@ -169,14 +171,16 @@ def measure(*, depths: list[int], repeats: int) -> tuple[list[Case], dict[str, l
             def or_filter_page(after: Q = after) -> int:
                 return len(list(ordered.filter(after)[: LIMIT + 1]))
 
-            cases = {
-                "cursor page (row-value keyset)": cursor_page,
-                f"OFFSET {depth:,} LIMIT {LIMIT + 1}": offset_page,
-                "ORM keyset `Q(created_at__lt=x) \\| Q(created_at=x, id__lt=y)`": or_filter_page,
-            }
-            for name, page in cases.items():
-                results.append(Case(name, depth, *_median_seconds(page, repeats)))
-                explain[f"{name} at depth {depth:,}"] = _explain(_captured_sql(page))
+            cases += [
+                ("cursor page (row-value keyset)", depth, cursor_page),
+                (f"OFFSET {depth:,} LIMIT {LIMIT + 1}", depth, offset_page),
+                ("ORM keyset `Q(created_at__lt=x) \\| Q(created_at=x, id__lt=y)`", depth, or_filter_page),
+            ]
+        medians = _interleaved_medians([page for _, _, page in cases], repeats)
+        for (name, depth, page), (seconds, count) in zip(cases, medians, strict=True):
+            results.append(Case(name, depth, seconds, count))
+            label = name if depth == 0 else f"{name} at depth {depth:,}"
+            explain[label] = _explain(_captured_sql(page))
     return results, explain
 
 
