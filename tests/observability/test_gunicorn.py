@@ -87,7 +87,10 @@ def test_gunicorn_config_merges_worker_metrics_and_traces_each_worker(tmp_path: 
 
 
 @pytest.mark.parametrize("name", ["bind", "workers", "accesslog", "on_starting", "post_fork", "child_exit"])
-def test_the_config_defines(name: str) -> None:
+def test_the_config_defines(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Importing the config sets PROMETHEUS_MULTIPROC_DIR in os.environ (for gunicorn's workers);
+    # monkeypatch restores it afterwards, or every process this suite starts later would inherit it.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
     import project.gunicorn_config as config
 
     assert hasattr(config, name)
