@@ -73,6 +73,11 @@ class Ordering:
     def key(self) -> str:
         return ",".join(self.fields)
 
+    def with_pk(self) -> tuple[str, ...]:
+        """The fields plus the primary key in the last field's direction: a total order one index can serve."""
+        descending = bool(self.fields) and self.fields[-1].startswith("-")
+        return (*self.fields, "-pk" if descending else "pk")
+
 
 class _Row(Func):
     """A SQL row value `(a, b, ...)`, compared element by element."""

@@ -111,7 +111,8 @@ class BaseRepository(Generic[T]):
     def paginate_offset(
         self, queryset: models.QuerySet[T] | None = None, *, offset: int = 0, limit: int = 50, with_total: bool = False
     ) -> OffsetPage[T]:
-        base = (self.queryset() if queryset is None else queryset).order_by(*self.default_ordering, "pk")
+        ordering = Ordering(tuple(self.default_ordering)).with_pk()
+        base = (self.queryset() if queryset is None else queryset).order_by(*ordering)
         return paginate_offset(base, offset=offset, limit=limit, with_total=with_total)
 
     def paginate_cursor(

@@ -112,6 +112,8 @@ def _complete_rows(
     supplied = set().union(*(row.keys() for row in rows)) - set(stamps)
     copied, constant = [], {}
     for name, field in fields.items():
+        if field.primary_key and isinstance(field, models.AutoField) and name not in supplied:
+            continue  # the database numbers new rows (identity/serial): neither copied nor constant
         if name in stamps:
             constant[name] = stamps[name]
         elif name in supplied or (field.has_default() and callable(field.default)):
@@ -156,6 +158,7 @@ def _upsert_postgresql(
     actor = current_actor() or ""
     copied, constants, values = _complete_rows(model, rows, now, actor)
     columns = [fields[name].column for name in fields]
+    inserted = [name for name in fields if name in constants or name in copied]
     copied_columns = sql.SQL(", ").join(sql.Identifier(fields[name].column) for name in copied)
     select_list = sql.SQL(", ").join(
         sql.Identifier(fields[name].column)
@@ -168,12 +171,12 @@ def _upsert_postgresql(
             ),
             sql.SQL(fields[name].db_type(connection) or "text"),
         )
-        for name in fields
+        for name in inserted
     )
     table = sql.Identifier(model._meta.db_table)
     staging = sql.Identifier(f"upsert_{uuid.uuid4().hex}")
     pk = model._meta.pk.column
-    column_list = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    column_list = sql.SQL(", ").join(sql.Identifier(fields[name].column) for name in inserted)
     conflict = sql.SQL(", ").join(sql.Identifier(fields[name].column) for name in conflict_fields)
     soft = "deleted_at" in fields
     only_alive = sql.SQL(" WHERE deleted_at IS NULL") if soft else sql.SQL("")

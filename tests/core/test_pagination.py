@@ -213,3 +213,9 @@ class PaginationProperties(HypothesisTestCase):
         assert visited == expected(ordering)
         assert len({f.pk for f in visited}) == len(days)
         assert list(itertools.chain.from_iterable([visited])) == visited
+
+
+def test_offset_ordering_breaks_ties_in_the_last_fields_direction() -> None:
+    assert Ordering.parse("-created_at", allowed=["created_at"]).with_pk() == ("-created_at", "-pk")
+    assert Ordering.parse("name,-due_at,name", allowed=["name", "due_at"]).with_pk()[-1] == "pk"
+    assert Ordering.parse("title", allowed=["title"]).with_pk() == ("title", "pk")

@@ -185,3 +185,25 @@ def test_pagination_helpers_use_the_scoped_queryset() -> None:
         cursor_page = FolderRepository().paginate_cursor(limit=10)
     assert offset_page.total == 5
     assert len(cursor_page.items) == 5
+
+
+def test_upsert_on_integer_keys_numbered_by_the_database() -> None:
+    from tests.testapp.models import Counter
+
+    class CounterRepository(BaseRepository[Counter]):
+        model = Counter
+
+    repository = CounterRepository()
+    with acting_as("svc:counter"):
+        assert repository.upsert(
+            [{"key": "a", "value": 1}, {"key": "b", "value": 2}], conflict_fields=["key"], update_fields=["value"]
+        ) == UpsertResult(created=2, updated=0)
+        assert repository.upsert(
+            [{"key": "a", "value": 5}, {"key": "c", "value": 3}], conflict_fields=["key"], update_fields=["value"]
+        ) == UpsertResult(created=1, updated=1)
+    assert dict(Counter.objects.values_list("key", "value")) == {"a": 5, "b": 2, "c": 3}
+    assert all(isinstance(pk, int) for pk in Counter.objects.values_list("pk", flat=True))
+    a = Counter.objects.get(key="a")
+    change = AuditEvent.objects.for_object(Counter, a.pk).first()
+    assert change is not None
+    assert (change.action, change.changes) == ("update", {"value": [1, 5]})

@@ -58,3 +58,10 @@ class Plain(UUIDv7PKMixin, TimestampMixin, AuditColumnsMixin):
     """Audited but not soft-deletable."""
 
     value = models.IntegerField(default=0)
+
+
+class Counter(IntegerPKMixin, TimestampMixin, AuditColumnsMixin):
+    """Integer keys numbered by the database, a plain unique key: the upsert's other shape."""
+
+    key = models.CharField(max_length=50, unique=True)
+    value = models.IntegerField(default=0)

@@ -121,7 +121,7 @@ class DocumentCollectionApi(APIView):
         if not filters.is_valid():
             raise InvalidInput.from_form_errors("The filters are invalid; see errors.", filters.errors)
         ordering = Ordering.parse(request.query_params.get("ordering") or "-created_at", allowed=ORDERING_FIELDS)
-        queryset = filters.qs.order_by(*ordering.fields, "pk").values(*OUTPUT_FIELDS)
+        queryset = filters.qs.order_by(*ordering.with_pk()).values(*OUTPUT_FIELDS)
         with_total = request.query_params.get("total", "").lower() in {"1", "true", "yes"}
         page = paginate_offset(queryset, offset=offset, limit=limit, with_total=with_total)
         return Response(
