@@ -18,7 +18,7 @@ wrong page.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -29,7 +29,7 @@ from django.db.models.expressions import OrderBy
 
 from apps.core.errors import InvalidInput
 
-__all__ = ["CursorPage", "OffsetPage", "Ordering", "paginate_cursor", "paginate_offset"]
+__all__ = ["CursorPage", "OffsetPage", "Ordering", "cursor_fields", "paginate_cursor", "paginate_offset"]
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 500
@@ -110,6 +110,11 @@ def _columns(model: type[models.Model], ordering: Ordering) -> list[_Column]:
     return columns
 
 
+def cursor_fields(model: type[models.Model], ordering: Ordering) -> tuple[models.Field[Any, Any], ...]:
+    """The fields a cursor records, in order: the ordering fields, then the primary key."""
+    return tuple(column.field for column in _columns(model, ordering))
+
+
 def _order_by(columns: list[_Column], *, reverse: bool) -> list[OrderBy]:
     expressions = []
     for column in columns:
@@ -150,8 +155,12 @@ def _to_json(value: Any) -> Any:
     return str(value)  # UUID, Decimal: the field's to_python parses it back
 
 
-def _encode(model: type[models.Model], ordering: Ordering, columns: list[_Column], row: Any, direction: str) -> str:
-    values = [_to_json(row[c.name] if isinstance(row, dict) else getattr(row, c.field.attname)) for c in columns]
+def _row_values(columns: list[_Column], row: Any) -> list[Any]:
+    return [row[c.name] if isinstance(row, dict) else getattr(row, c.field.attname) for c in columns]
+
+
+def _encode(model: type[models.Model], ordering: Ordering, values: list[Any], direction: str) -> str:
+    values = [_to_json(value) for value in values]
     return signing.dumps({"v": values, "d": direction}, salt=f"{_SALT}:{model._meta.label}:{ordering.key()}")
 
 
@@ -180,10 +189,20 @@ def paginate_cursor(
     ordering: Ordering,
     cursor: str | None = None,
     limit: int = 50,
+    ordering_values: Callable[[T], Sequence[Any]] | None = None,
 ) -> CursorPage[T]:
-    """One page of `queryset` after (or before) `cursor`, in `ordering` + pk order."""
+    """One page of `queryset` after (or before) `cursor`, in `ordering` + pk order.
+
+    ordering_values: reads a row's values of `cursor_fields(model, ordering)` (values the
+    fields' `to_python` accepts), for rows that are neither instances nor dicts; called for
+    the first and last rows only.
+    """
     model = queryset.model
     columns = _columns(model, ordering)
+
+    def values_of(row: T) -> list[Any]:
+        return list(ordering_values(row)) if ordering_values is not None else _row_values(columns, row)
+
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     direction = "next"
     page_qs = queryset
@@ -199,8 +218,8 @@ def paginate_cursor(
     has_previous = bool(cursor) if direction == "next" else more
     return CursorPage(
         items=rows,
-        next_cursor=_encode(model, ordering, columns, rows[-1], "next") if rows and has_next else None,
-        previous_cursor=_encode(model, ordering, columns, rows[0], "prev") if rows and has_previous else None,
+        next_cursor=_encode(model, ordering, values_of(rows[-1]), "next") if rows and has_next else None,
+        previous_cursor=_encode(model, ordering, values_of(rows[0]), "prev") if rows and has_previous else None,
     )
 
 

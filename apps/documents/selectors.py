@@ -1,7 +1,9 @@
 """Reads of documents, cached with tags (`document:<id>`, `documents:all`) and scoped by tenant.
 
-Selectors return plain dicts (what the API renders), never model instances: they are
-what the cache stores, and they keep the API's N+1-free shape in one place.
+Selectors return plain data (what the API renders), never model instances: they are
+what the cache stores, and they keep the API's N+1-free shape in one place. A list page's
+rows come as one JSON array in bytes (`JsonPage`, rendered by PostgreSQL there): cheaper
+to fetch than rows of datetimes and UUIDs, and one string to cache instead of 50 dicts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.core.exceptions import ValidationError
 
 from apps.caching import cached
 from apps.core.errors import InvalidInput, NotFound
+from apps.core.json_rows import JsonPage, paginate_cursor_json
 from apps.core.pagination import Ordering
 from apps.documents.filters import DocumentFilter
 from apps.documents.repositories import ORDERING_FIELDS, DocumentRepository
@@ -60,11 +63,12 @@ def document_detail(document_id: uuid.UUID | str) -> dict[str, Any]:
     return row
 
 
-@cached(key_prefix="documents", ttl=60, tags=lambda **_: [LIST_TAG])
+# "documents-json": entries hold a JsonPage; the old "documents" entries (dicts) are simply never read.
+@cached(key_prefix="documents-json", ttl=60, tags=lambda **_: [LIST_TAG])
 def document_list(
     *, filters: Mapping[str, str], ordering: str = "-created_at", cursor: str | None = None, limit: int = 50
-) -> dict[str, Any]:
-    """One cursor page: `{"results": [...], "next_cursor": ..., "previous_cursor": ...}`."""
+) -> JsonPage:
+    """One cursor page: `results` a JSON array of OUTPUT_FIELDS objects (bytes), and the cursors."""
     repository = DocumentRepository()
     queryset = repository.queryset()
     if filters:  # building and validating an empty filter form costs ~0.8 ms a page for nothing
@@ -72,11 +76,13 @@ def document_list(
         if not filterset.is_valid():
             raise InvalidInput.from_form_errors("The filters are invalid; see errors.", filterset.errors)
         queryset = filterset.qs
-    queryset = queryset.values(*OUTPUT_FIELDS)
     try:
-        page = repository.paginate_cursor(
-            queryset, ordering=Ordering.parse(ordering, allowed=ORDERING_FIELDS), cursor=cursor, limit=limit
+        return paginate_cursor_json(
+            queryset,
+            fields=OUTPUT_FIELDS,
+            ordering=Ordering.parse(ordering, allowed=ORDERING_FIELDS),
+            cursor=cursor,
+            limit=limit,
         )
     except ValidationError as error:
         raise InvalidInput("The cursor is invalid.", errors={"cursor": error.messages}) from None
-    return {"results": page.items, "next_cursor": page.next_cursor, "previous_cursor": page.previous_cursor}

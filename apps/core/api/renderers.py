@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from rest_framework.renderers import BaseRenderer
 
-__all__ = ["FastJSONRenderer"]
+__all__ = ["FastJSONRenderer", "render_json"]
 
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_UUID
 
@@ -20,6 +20,11 @@ def _fallback(value: Any) -> Any:
     return str(value)
 
 
+def render_json(data: Any) -> bytes:
+    """`data` as the API renders it (also for JSON pre-rendered outside a response, e.g. a cached page)."""
+    return orjson.dumps(data, default=_fallback, option=_OPTIONS)
+
+
 class FastJSONRenderer(BaseRenderer):
     media_type = "application/json"
     format = "json"
@@ -28,4 +33,4 @@ class FastJSONRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         if data is None:
             return b""
-        return orjson.dumps(data, default=_fallback, option=_OPTIONS)
+        return render_json(data)

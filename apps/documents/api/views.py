@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -103,10 +104,10 @@ class DocumentCollectionApi(APIView):
             cursor=request.query_params.get("cursor") or None,
             limit=limit,
         )
-        next_cursor, previous_cursor = page["next_cursor"], page["previous_cursor"]
+        next_cursor, previous_cursor = page.next_cursor, page.previous_cursor
         return Response(
             {
-                "results": page["results"],
+                "results": orjson.Fragment(page.results),  # pre-rendered JSON, spliced in by the renderer
                 "next": _page_url(request, cursor=next_cursor) if next_cursor else None,
                 "previous": _page_url(request, cursor=previous_cursor) if previous_cursor else None,
                 "next_cursor": next_cursor,
