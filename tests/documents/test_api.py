@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import datetime
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from apps.caching.store import get_store, reset_store
 from apps.core.models import AuditEvent
 from apps.documents.models import Document
 from tests.docs_snippets import DOCS
@@ -240,6 +244,65 @@ def test_list_query_count_is_constant_in_page_size(alice: Api) -> None:
 def test_list_items_have_the_same_shape_as_the_detail(alice: Api) -> None:
     created = create(alice, "shape", tags=["a"])
     assert alice.get(URL).json()["results"][0] == alice.get(f"{URL}{created['id']}/").json() == created
+
+
+ISO_UTC_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z")
+
+
+def test_list_items_round_trip_tricky_text_empty_tags_and_timestamps(alice: Api) -> None:
+    """PostgreSQL renders list rows itself: they must still equal the detail and create output."""
+    created = [
+        create(alice, 'quotes "q" \\ back\\slash', body="line\nbreak\ttab \x01 </script>", tags=[]),
+        create(alice, "unicode é ✓ 😀", body="", tags=["ünï", 'q"t']),
+    ]
+    listed = {item["id"]: item for item in alice.get(URL).json()["results"]}
+    for document in created:
+        assert listed[document["id"]] == alice.get(f"{URL}{document['id']}/").json() == document
+        assert ISO_UTC_Z.fullmatch(listed[document["id"]]["created_at"])
+        assert ISO_UTC_Z.fullmatch(listed[document["id"]]["updated_at"])
+    assert listed[created[0]["id"]]["tags"] == []
+
+
+def test_whole_second_timestamps_are_written_without_a_fraction(alice: Api) -> None:
+    created = create(alice, "whole second")
+    moment = datetime.datetime(2026, 11, 26, 11, 5, 42, tzinfo=datetime.UTC)
+    Document.objects.filter(pk=created["id"]).update(created_at=moment, updated_at=moment.replace(microsecond=100))
+    item = alice.get(URL).json()["results"][0]
+    assert (item["created_at"], item["updated_at"]) == ("2026-11-26T11:05:42Z", "2026-11-26T11:05:42.000100Z")
+    assert item == alice.get(f"{URL}{created['id']}/").json()
+
+
+@pytest.fixture
+def private_cache(settings: Any) -> Iterator[None]:
+    """The cache under a KEY_PREFIX of this test's own (the suite may share a Redis), removed afterwards."""
+    prefix = f"test-documents-{uuid.uuid4().hex[:12]}"
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = prefix
+    settings.CACHES = caches
+    reset_store()
+    try:
+        yield
+    finally:
+        client = getattr(get_store(), "client", None)
+        if client is not None:
+            for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+                client.unlink(key)
+        reset_store()
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_a_list_page_served_from_the_cache_is_the_same_bytes(
+    alice: Api, django_capture_on_commit_callbacks: Any
+) -> None:
+    for index in range(3):
+        create(alice, f"c{index}", tags=["t"])
+    with django_capture_on_commit_callbacks(execute=True):  # the cache stores at commit
+        first = alice.get(URL, limit=2)
+    with CaptureQueriesContext(connection) as queries:
+        again = alice.get(URL, limit=2)
+    assert not [query for query in queries.captured_queries if "documents_document" in query["sql"]]
+    assert again.content == first.content
+    assert first.json()["next_cursor"]
 
 
 def test_bulk_upsert_reports_created_and_updated(alice: Api) -> None:
