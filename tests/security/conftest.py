@@ -36,13 +36,15 @@ def limits(settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 @contextmanager
-def gunicorn(*, workers: int = 1, threads: int = 4, **variables: str) -> Iterator[str]:
+def gunicorn(
+    *, workers: int = 1, threads: int = 4, settings_module: str = "tests.security.server_settings", **variables: str
+) -> Iterator[str]:
     """gunicorn (gthread) serving the test URLs; `variables` are its environment (service URLs...).
 
     Each server gets its own cache key prefix, so its rate-limit keys are its own on a shared Redis.
     """
     env = clean_env(
-        DJANGO_SETTINGS_MODULE="tests.security.server_settings",
+        DJANGO_SETTINGS_MODULE=settings_module,
         CACHE_KEY_PREFIX=f"test-security-{uuid.uuid4().hex[:8]}",
         LOG_LEVEL="WARNING",
         **variables,
