@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from tests.processes import manage
 from tests.security.conftest import gunicorn
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 ACME = "00000000-0000-4000-8000-00000000000a"
 
 

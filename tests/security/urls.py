@@ -44,7 +44,30 @@ class ScopedView(APIView):
         return Response({"ok": True})
 
 
+class BareDocumentView(APIView):
+    """The same JSON as a document detail, with no authentication, permission or throttle (bench/load.py)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+    body = {
+        "id": "01a217aa-9ea9-7784-be67-76e146ddaa6f",
+        "title": "Load",
+        "body": "",
+        "status": "draft",
+        "tags": [],
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "created_by": "00000000-0000-4000-9000-00000000000a",
+        "updated_by": "00000000-0000-4000-9000-00000000000a",
+    }
+
+    def get(self, request: Request) -> Response:
+        return Response(self.body)
+
+
 urlpatterns = [
+    path("test/bare-document/", BareDocumentView.as_view()),
     path("test/echo-body/", echo_body),
     path("test/drf-throttled/<str:scope>/", DrfThrottledView.as_view()),
     path("test/scoped/", ScopedView.as_view(), name="scoped"),
