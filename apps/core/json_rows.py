@@ -33,12 +33,14 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections, models
 from django.db.models import TextField
 from django.db.models.expressions import RawSQL
+from django.db.models.sql import Query
 
 from apps.core.api.renderers import render_json
-from apps.core.pagination import Ordering, cursor_fields, paginate_cursor
+from apps.core.pagination import KeysetColumn, KeysetFetch, Ordering, cursor_fields, paginate_cursor
 
 __all__ = ["JsonPage", "json_object", "paginate_cursor_json", "renders_in_database"]
 
@@ -128,9 +130,9 @@ def json_object(model: type[models.Model], names: Sequence[str]) -> RawSQL:
     return RawSQL(_json_object_sql(model, tuple(names)), (), output_field=TextField())  # noqa: S611
 
 
-def _text(model: type[models.Model], field: models.Field[Any, Any]) -> RawSQL:
+def _text_sql(model: type[models.Model], field: models.Field[Any, Any]) -> str:
     """A value's text that the field's `to_python` reads back: ISO 8601 whatever `DateStyle` says."""
-    return RawSQL(f"(to_json({_column(model, field)}) #>> '{{}}')", (), output_field=TextField())  # noqa: S611
+    return f"(to_json({_column(model, field)}) #>> '{{}}')"
 
 
 def renders_in_database(queryset: models.QuerySet[Any, Any]) -> bool:
@@ -154,7 +156,7 @@ def paginate_cursor_json(
     if not renders_in_database(queryset):
         page = paginate_cursor(queryset.values(*fields), ordering=ordering, cursor=cursor, limit=limit)
         return JsonPage(render_json(page.items), page.next_cursor, page.previous_cursor)
-    model = queryset.model
+    model: type[models.Model] = queryset.model
     keys = cursor_fields(model, ordering)
     # Cursor values come from the first and last rows' JSON when the field is in it (and its
     # JSON text is what `to_python` reads back); other fields are fetched as text beside it.
@@ -163,7 +165,7 @@ def paginate_cursor_json(
         for field in keys
     ]
     extra = [field for field, found in zip(keys, in_json, strict=True) if not found]
-    rows_qs = queryset.values_list(json_object(model, fields), *(_text(model, field) for field in extra))
+    selected = [_json_object_sql(model, tuple(fields)), *(_text_sql(model, field) for field in extra)]
 
     def ordering_values(row: tuple[Any, ...]) -> list[Any]:  # first and last row only
         rendered, texts = orjson.loads(row[0]), iter(row[1:])
@@ -173,6 +175,80 @@ def paginate_cursor_json(
             values.append(None if text is None else field.to_python(text))
         return values
 
-    rows = paginate_cursor(rows_qs, ordering=ordering, cursor=cursor, limit=limit, ordering_values=ordering_values)
+    one_direction = len({name.startswith("-") for name in ordering.fields}) == 1
+    if _is_plain(queryset.query) and one_direction and not any(field.null for field in keys):
+        # Our own SQL reads the page; the queryset is then only its filters (no values_list clone).
+        rows_qs, fetch = queryset, _fetch_with_sql(queryset, selected)
+    else:
+        # Built from the model's metadata only, like json_object's.
+        expressions = (RawSQL(sql, (), output_field=TextField()) for sql in selected)  # noqa: S611
+        rows_qs, fetch = queryset.values_list(*expressions), None
+    rows = paginate_cursor(
+        rows_qs, ordering=ordering, cursor=cursor, limit=limit, ordering_values=ordering_values, fetch=fetch
+    )
     body = "[" + ",".join(row[0] for row in rows.items) + "]"
     return JsonPage(body.encode(), rows.next_cursor, rows.previous_cursor)
+
+
+def _is_plain(query: Query) -> bool:
+    """One table, filters only: what `_fetch_with_sql` can read with `WHERE <the filters>`."""
+    return (
+        len(query.alias_map) == 1
+        and not query.annotations
+        and not query.distinct
+        and query.group_by is None
+        and not query.extra
+        and not query.combinator
+        and not query.select_for_update
+        and query.low_mark == 0
+        and query.high_mark is None
+    )
+
+
+def _fetch_with_sql(queryset: models.QuerySet[Any, Any], select: list[str]) -> KeysetFetch:
+    """The page's SQL written here rather than by the ORM: building and compiling the ORM's
+    query (values, ordering, keyset row value, slice) cost about as much as running it.
+
+    The SQL is what the ORM writes for the same page (`paginate_cursor`): the queryset's
+    compiled filters, the row-value keyset `(a, pk) < (%s, %s)`, `ORDER BY a DESC, pk DESC`,
+    `LIMIT`. Nullable or mixed-direction orderings, and querysets with joins or annotations,
+    go to the ORM (None).
+    """
+
+    def fetch(
+        columns: Sequence[KeysetColumn], values: Sequence[Any] | None, reverse: bool, count: int
+    ) -> list[Any] | None:
+        query = queryset.query
+        if any(column.nullable for column in columns) or len({c.descending for c in columns}) != 1:
+            return None
+        if not _is_plain(query):
+            return None
+        connection = connections[queryset.db]
+        try:
+            where, where_params = query.get_compiler(connection=connection).compile(query.where)
+        except EmptyResultSet:
+            return []
+        except FullResultSet:
+            where, where_params = "", ()
+        model = queryset.model
+        conditions = [f"({where})"] if where else []
+        params = list(where_params)
+        descending = columns[0].descending != reverse
+        if values is not None:
+            names = ", ".join(_column(model, column.field) for column in columns)
+            marks = ", ".join(["%s"] * len(columns))
+            conditions.append(f"({names}) {'<' if descending else '>'} ({marks})")
+            params += [
+                column.field.get_db_prep_value(value, connection) for column, value in zip(columns, values, strict=True)
+            ]
+        order = ", ".join(f"{_column(model, column.field)} {'DESC' if descending else 'ASC'}" for column in columns)
+        # Identifiers quoted from the model, values as parameters, `count` an int: no input in the text.
+        sql = (
+            f"SELECT {', '.join(select)} FROM {_identifier(model._meta.db_table)}"  # noqa: S608
+            f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''} ORDER BY {order} LIMIT {int(count)}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    return fetch

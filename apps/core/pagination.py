@@ -29,7 +29,16 @@ from django.db.models.expressions import OrderBy
 
 from apps.core.errors import InvalidInput
 
-__all__ = ["CursorPage", "OffsetPage", "Ordering", "cursor_fields", "paginate_cursor", "paginate_offset"]
+__all__ = [
+    "CursorPage",
+    "KeysetColumn",
+    "KeysetFetch",
+    "OffsetPage",
+    "Ordering",
+    "cursor_fields",
+    "paginate_cursor",
+    "paginate_offset",
+]
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 500
@@ -88,11 +97,20 @@ class _Row(Func):
 
 
 @dataclass(frozen=True)
-class _Column:
+class KeysetColumn:
+    """One column of the total order a cursor page is read in (the ordering fields, then the pk)."""
+
     name: str
     descending: bool
     nullable: bool
     field: models.Field[Any, Any]
+
+
+_Column = KeysetColumn
+
+# fetch(columns, cursor values or None, reverse, count): up to `count` rows after the cursor
+# values in the columns' order (reversed when `reverse`), or None to let the ORM read them.
+KeysetFetch = Callable[[Sequence[KeysetColumn], Sequence[Any] | None, bool, int], list[Any] | None]
 
 
 def _columns(model: type[models.Model], ordering: Ordering) -> list[_Column]:
@@ -190,12 +208,15 @@ def paginate_cursor(
     cursor: str | None = None,
     limit: int = 50,
     ordering_values: Callable[[T], Sequence[Any]] | None = None,
+    fetch: KeysetFetch | None = None,
 ) -> CursorPage[T]:
     """One page of `queryset` after (or before) `cursor`, in `ordering` + pk order.
 
     ordering_values: reads a row's values of `cursor_fields(model, ordering)` (values the
     fields' `to_python` accepts), for rows that are neither instances nor dicts; called for
     the first and last rows only.
+    fetch: reads the rows instead of the ORM (e.g. with SQL of its own); it returns None
+    for a query it does not handle.
     """
     model = queryset.model
     columns = _columns(model, ordering)
@@ -205,11 +226,16 @@ def paginate_cursor(
 
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     direction = "next"
-    page_qs = queryset
+    values: list[Any] | None = None
     if cursor:
         values, direction = _decode(model, ordering, columns, cursor)
-        page_qs = _apply_after(page_qs, columns, values, reverse=direction == "prev")
-    rows = list(page_qs.order_by(*_order_by(columns, reverse=direction == "prev"))[: limit + 1])
+    reverse = direction == "prev"
+    fetched = fetch(columns, values, reverse, limit + 1) if fetch is not None else None
+    if fetched is not None:
+        rows = fetched
+    else:
+        page_qs = queryset if values is None else _apply_after(queryset, columns, values, reverse=reverse)
+        rows = list(page_qs.order_by(*_order_by(columns, reverse=reverse))[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if direction == "prev":

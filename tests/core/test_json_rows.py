@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+from django.db.models import Count
 
 from apps.core.api.renderers import render_json
 from apps.core.json_rows import json_object, paginate_cursor_json, renders_in_database
@@ -140,3 +141,35 @@ def test_a_tampered_cursor_is_refused_as_with_paginate_cursor() -> None:
         paginate_cursor_json(
             Folder.objects.all(), fields=FIELDS, ordering=Ordering(("name",)), cursor=page.next_cursor + "x"
         )
+
+
+@pytest.mark.parametrize(
+    "make_queryset",
+    [
+        lambda: Folder.objects.filter(status="draft").exclude(name=""),  # filters only: our own SQL
+        lambda: Folder.objects.filter(parent__name="parent"),  # a join: the ORM reads it
+        lambda: Folder.objects.annotate(children=Count("subfolders")),  # an annotation: the ORM reads it
+    ],
+    ids=["filters", "join", "annotation"],
+)
+def test_filtered_joined_and_annotated_querysets_page_like_paginate_cursor(make_queryset: Any) -> None:
+    tricky_folders()
+    ordering = Ordering(("-created_at",))
+    json_cursor = dict_cursor = None
+    for _ in range(10):
+        json_page = paginate_cursor_json(make_queryset(), fields=FIELDS, ordering=ordering, cursor=json_cursor, limit=2)
+        dict_page = paginate_cursor(make_queryset().values(*FIELDS), ordering=ordering, cursor=dict_cursor, limit=2)
+        assert json_page.results == render_json(dict_page.items)
+        assert (json_page.next_cursor, json_page.previous_cursor) == (dict_page.next_cursor, dict_page.previous_cursor)
+        json_cursor, dict_cursor = json_page.next_cursor, dict_page.next_cursor
+        if json_cursor is None:
+            return
+    raise AssertionError("pagination did not end")
+
+
+def test_a_page_is_one_query_whatever_its_size(postgres: None, django_assert_num_queries: Any) -> None:
+    FolderFactory.create_batch(12)
+    for limit in (2, 10):
+        with django_assert_num_queries(1):
+            page = paginate_cursor_json(Folder.objects.all(), fields=FIELDS, ordering=Ordering(("name",)), limit=limit)
+        assert len(orjson.loads(page.results)) == limit
