@@ -17,8 +17,10 @@ Never expose it: passwords are compared in plain text.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
+import socket
 import threading
 import uuid
 from collections import Counter
@@ -130,6 +132,7 @@ class _State:
     unavailable: bool = False
     calls: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: set[socket.socket] = field(default_factory=set)  # open client connections, cut by stop()
 
 
 class StandInAccentAuth:
@@ -166,8 +169,15 @@ class StandInAccentAuth:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        """Stop listening and cut kept-alive connections too: a stopped Accent-Auth answers nobody."""
         self._server.shutdown()
         self._server.server_close()
+        with self.state.lock:
+            connections = list(self.state.connections)
+            self.state.connections.clear()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -199,6 +209,16 @@ class _Handler(BaseHTTPRequestHandler):
     _raw_body: bytes = b""
     protocol_version = "HTTP/1.1"
     server_version = "AccentAuthStandIn/1.0"
+
+    def setup(self) -> None:
+        super().setup()
+        with self.state.lock:
+            self.state.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.state.lock:
+            self.state.connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and `run_accent_auth` print their own lines."""

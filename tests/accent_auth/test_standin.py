@@ -111,3 +111,16 @@ def test_run_accent_auth_serves_the_documented_login() -> None:
         assert response.status_code == 200
         token = response.json()["data"]["token"]
         assert httpx.head(f"{base_url}/0.1/token/{token}").status_code == 204
+
+
+def test_stop_also_cuts_kept_alive_connections() -> None:
+    import httpx
+
+    from apps.accent_auth.standin import StandInAccentAuth
+
+    server = StandInAccentAuth().start()
+    with httpx.Client() as client:  # one kept-alive connection
+        assert client.head(f"{server.url}/status").status_code == 200
+        server.stop()
+        with pytest.raises(httpx.TransportError):
+            client.head(f"{server.url}/status", timeout=2)
