@@ -3,10 +3,12 @@
 Loading rows into Python costs more than the query: psycopg and Django convert every
 `timestamptz` and `uuid` into Python objects, and the API then turns them back into text.
 On PostgreSQL, `paginate_cursor_json` asks the database for each row as one compact JSON
-text instead, plus the cursor's ordering values as plain text, which are parsed for the
-first and last rows only (to sign the cursors). The page's `results` is then a JSON array
-in bytes: the API splices it into its response (`orjson.Fragment`), and a cache stores
-one `bytes` value instead of pickling dicts of datetimes.
+text instead; the cursor's ordering values are read back from the first and last rows
+only (to sign the cursors), from their JSON or, for a field not in it, a text column.
+The page's `results` is then a JSON array in bytes: the API splices it into its
+response (`orjson.Fragment`), and a cache stores one `bytes` value instead of pickling
+dicts of datetimes. For plain querysets (one table, filters only) the page's SQL is
+written here too, the ORM's query building cost as much as running it.
 
 The JSON is what `apps.core.api.renderers.FastJSONRenderer` writes for the same row:
 
@@ -193,7 +195,7 @@ def paginate_cursor_json(
 def _is_plain(query: Query) -> bool:
     """One table, filters only: what `_fetch_with_sql` can read with `WHERE <the filters>`."""
     return (
-        len(query.alias_map) == 1
+        len(query.alias_map) <= 1  # no alias yet (no filter), or the base table's
         and not query.annotations
         and not query.distinct
         and query.group_by is None
@@ -212,17 +214,14 @@ def _fetch_with_sql(queryset: models.QuerySet[Any, Any], select: list[str]) -> K
     The SQL is what the ORM writes for the same page (`paginate_cursor`): the queryset's
     compiled filters, the row-value keyset `(a, pk) < (%s, %s)`, `ORDER BY a DESC, pk DESC`,
     `LIMIT`. Nullable or mixed-direction orderings, and querysets with joins or annotations,
-    go to the ORM (None).
+    are left to the ORM by the caller.
     """
 
     def fetch(
         columns: Sequence[KeysetColumn], values: Sequence[Any] | None, reverse: bool, count: int
     ) -> list[Any] | None:
+        # Only called for what paginate_cursor_json checked: a plain query, one direction, no NULLs.
         query = queryset.query
-        if any(column.nullable for column in columns) or len({c.descending for c in columns}) != 1:
-            return None
-        if not _is_plain(query):
-            return None
         connection = connections[queryset.db]
         try:
             where, where_params = query.get_compiler(connection=connection).compile(query.where)

@@ -147,10 +147,11 @@ def test_a_tampered_cursor_is_refused_as_with_paginate_cursor() -> None:
     "make_queryset",
     [
         lambda: Folder.objects.filter(status="draft").exclude(name=""),  # filters only: our own SQL
+        Folder.all_objects.all,  # no filter at all: our own SQL without WHERE
         lambda: Folder.objects.filter(parent__name="parent"),  # a join: the ORM reads it
         lambda: Folder.objects.annotate(children=Count("subfolders")),  # an annotation: the ORM reads it
     ],
-    ids=["filters", "join", "annotation"],
+    ids=["filters", "unfiltered", "join", "annotation"],
 )
 def test_filtered_joined_and_annotated_querysets_page_like_paginate_cursor(make_queryset: Any) -> None:
     tricky_folders()
