@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 import warnings
@@ -44,11 +42,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.own_database import bench_django  # noqa: E402 - after the path is set
 
 ACME = uuid.UUID("00000000-0000-4000-8000-00000000000a")  # alice's tenant in the stand-in
 PAGE_SIZE = 50
@@ -260,49 +259,18 @@ def format_table(cases: list[Case], *, documents: int, requests: int, backends: 
     return "\n".join(lines)
 
 
-def _own_database_url(server_url: str) -> str:
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/bench_api_{os.getpid()}"))
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(statement)  # type: ignore[arg-type]  # our own, fixed identifiers
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--documents", type=int, default=1_000, help="documents seeded in the tenant")
     parser.add_argument("--requests", type=int, default=300, help="timed requests per case (median printed)")
     args = parser.parse_args(argv)
-    server_url = os.environ.get("DATABASE_URL", "").strip()
-    own_url = _own_database_url(server_url) if server_url.startswith("postgres") else ""
-    if own_url:
-        _admin(server_url, f'CREATE DATABASE "{urlsplit(own_url).path[1:]}"')
-        os.environ["DATABASE_URL"] = own_url
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='api-bench-')}/db.sqlite3"
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
     warnings.filterwarnings("ignore", "No directory at")  # static files are not served here
-    try:
-        import django
-
-        django.setup()
+    with bench_django("api", allow_sqlite=True, keep=("REDIS_URL",)) as vendor:
         from django.conf import settings
-        from django.core.management import call_command
-        from django.db import connection
 
-        call_command("migrate", verbosity=0)
         cases = run(documents=args.documents, requests=args.requests)
-        backends = f"{connection.vendor}, cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
+        backends = f"{vendor}, cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
         print(format_table(cases, documents=args.documents, requests=args.requests, backends=backends))
-        connection.close()
-    finally:
-        if own_url:
-            _admin(server_url, f'DROP DATABASE IF EXISTS "{urlsplit(own_url).path[1:]}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import statistics
 import sys
 import time
@@ -38,11 +37,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.own_database import bench_django  # noqa: E402 - after the path is set
 
 TENANT = uuid.UUID("00000000-0000-4000-8000-0000000000be")
 LIMIT = 50
@@ -210,45 +210,13 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _own_database_url(server_url: str) -> str:
-    return urlunsplit(urlsplit(server_url)._replace(path=f"/bench_pagination_{os.getpid()}"))
-
-
-def _admin(server_url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(statement)  # type: ignore[arg-type]  # our own, fixed identifiers
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=1_000_000, help="documents to load (the depth is rows - 50)")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (the median is printed)")
     args = parser.parse_args(argv)
-    server_url = os.environ.get("DATABASE_URL", "").strip()
-    if not server_url.startswith("postgres"):
-        parser.error("set DATABASE_URL=postgres://... (the server; the bench creates and drops its own database)")
-    own_url = _own_database_url(server_url)
-    database = urlsplit(own_url).path[1:]
-    _admin(server_url, f'CREATE DATABASE "{database}"')
-    os.environ["DATABASE_URL"] = own_url
-    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
-        os.environ.pop(name, None)  # no cache or broker is involved in what is measured
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-
-        call_command("migrate", verbosity=0)
+    with bench_django("pagination"):
         print(format_report(run(rows=args.rows, repeats=args.repeats)))
-        connection.close()
-    finally:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

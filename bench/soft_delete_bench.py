@@ -30,31 +30,18 @@ included, BEGIN/COMMIT not). `--loop-rows` equal to `--rows` measures the loops 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _own_database_url(server_url: str) -> str:
-    parts = urlsplit(server_url)
-    return urlunsplit(parts._replace(path=f"/bench_soft_delete_{os.getpid()}"))
-
-
-def _admin(server_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql)  # type: ignore[arg-type]  # our own, fixed identifiers
+from bench.own_database import bench_django  # noqa: E402 - after the path is set
 
 
 @dataclass
@@ -164,38 +151,17 @@ def main() -> None:
     args = parser.parse_args()
     loop_rows = min(args.loop_rows, args.rows)
 
-    server_url = os.environ.get("DATABASE_URL", "").strip()
-    own_url = _own_database_url(server_url) if server_url.startswith("postgres") else ""
-    if own_url:
-        _admin(server_url, f'CREATE DATABASE "{urlsplit(own_url).path[1:]}"')
-        os.environ["DATABASE_URL"] = own_url
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='soft-delete-bench-')}/db.sqlite3"
-    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
-        os.environ.pop(name, None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"  # the test app's models are the ones measured
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-
+    # The test app's models are the ones measured.
+    with bench_django("soft_delete", settings_module="tests.settings", allow_sqlite=True) as vendor:
         from tests.testapp.models import Folder, Label
 
-        call_command("migrate", verbosity=0)
-        print(f"{connection.vendor}, {args.rows:,} rows, row loops on {loop_rows:,} rows\n")
+        print(f"{vendor}, {args.rows:,} rows, row loops on {loop_rows:,} rows\n")
         results = []
         for model in (Label, Folder):
             results.append(run_case(model, "row loop: instance.delete() (baseline)", loop_rows, instance_delete_loop))
             results.append(run_case(model, "row loop: one UPDATE per row", loop_rows, update_per_row_loop))
             results.append(run_case(model, "queryset .delete()", args.rows, queryset_delete))
         print_table(results, args.rows)
-        connection.close()
-    finally:
-        if own_url:
-            _admin(server_url, f'DROP DATABASE IF EXISTS "{urlsplit(own_url).path[1:]}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
