@@ -70,7 +70,7 @@ class Ordering:
     @classmethod
     def parse(cls, raw: str | Sequence[str], *, allowed: Sequence[str]) -> Ordering:
         names = [part.strip() for part in (raw.split(",") if isinstance(raw, str) else raw) if part.strip()]
-        unknown = [name for name in names if name.lstrip("-") not in allowed]
+        unknown = [name for name in names if name.removeprefix("-") not in allowed]
         if unknown or not names:
             choices = ", ".join(f"{name}, -{name}" for name in allowed)
             raise InvalidInput(
@@ -116,7 +116,7 @@ KeysetFetch = Callable[[Sequence[KeysetColumn], Sequence[Any] | None, bool, int]
 def _columns(model: type[models.Model], ordering: Ordering) -> list[_Column]:
     columns = []
     for spec in ordering.fields:
-        name = spec.lstrip("-")
+        name = spec.removeprefix("-")
         field = model._meta.get_field(name)
         assert isinstance(field, models.Field)
         columns.append(_Column(name, spec.startswith("-"), bool(field.null), field))

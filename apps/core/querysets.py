@@ -140,10 +140,10 @@ class CoreQuerySet(models.QuerySet[_M]):
             return plain.bulk_update(objs, all_fields, batch_size=batch_size)
         attnames = [_attname(self.model, name) for name in fields]
         with transaction.atomic(using=self.db):
-            base = self.model._base_manager.using(self.db)
             before: dict[Any, tuple[Any, ...]] = {}
             for chunk in _chunks([obj.pk for obj in objs]):
-                rows = base.filter(pk__in=chunk).select_for_update().values_list("pk", *attnames)
+                # The rows the update will reach (`plain` keeps this queryset's filters: alive rows only).
+                rows = plain.filter(pk__in=chunk).select_for_update().values_list("pk", *attnames)
                 before.update({row[0]: row[1:] for row in rows})
             updated = plain.bulk_update(objs, all_fields, batch_size=batch_size)
             records = []

@@ -24,7 +24,7 @@ from django.db import connections, models, transaction
 from django.db.models import Q
 
 from apps.core.context import current_tenant
-from apps.core.errors import NotFound, PermissionDenied
+from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.core.pagination import CursorPage, OffsetPage, Ordering, paginate_cursor, paginate_offset
 from apps.core.upsert import UpsertResult, upsert_rows
 
@@ -36,6 +36,14 @@ T = TypeVar("T", bound=models.Model)
 @dataclass(frozen=True)
 class _Scope:
     tenant_id: uuid.UUID | None
+
+
+def _validate(instance: models.Model, **options: Any) -> None:
+    """`full_clean`, raising the app's `InvalidInput` (400) rather than Django's ValidationError."""
+    try:
+        instance.full_clean(**options)
+    except ValidationError as error:
+        raise InvalidInput("The data is invalid; see errors.", errors=error.message_dict) from None
 
 
 class BaseRepository(Generic[T]):
@@ -139,7 +147,7 @@ class BaseRepository(Generic[T]):
 
     def create(self, **values: Any) -> T:
         instance = self.model(**{**values, **self._require_tenant()})
-        instance.full_clean(validate_unique=False, validate_constraints=False)
+        _validate(instance, validate_unique=False, validate_constraints=False)
         with transaction.atomic(using=self.using):
             instance.save(using=self.using)
         return instance  # type: ignore[no-any-return]
@@ -148,7 +156,8 @@ class BaseRepository(Generic[T]):
         """Partial update: writes only `values` (plus the update stamps)."""
         for name, value in values.items():
             setattr(instance, name, value)
-        instance.full_clean(
+        _validate(
+            instance,
             exclude=[f.name for f in self.model._meta.fields if f.name not in values],
             validate_unique=False,
             validate_constraints=False,
@@ -162,8 +171,12 @@ class BaseRepository(Generic[T]):
         instance.delete()
 
     def restore(self, pk: Any) -> T:
-        deleted = self.deleted_queryset().filter(pk=pk)
-        if not deleted.exists():
+        try:
+            deleted = self.deleted_queryset().filter(pk=pk)
+            found = deleted.exists()
+        except (ValueError, ValidationError):  # a malformed key is simply not found
+            found = False
+        if not found:
             raise NotFound(f"No deleted {self.model._meta.verbose_name} with id {pk}.")
         deleted.restore()  # type: ignore[attr-defined]
         return self.get_or_raise(pk)

@@ -107,8 +107,16 @@ def _stamp_batch(
 def soft_delete(queryset: models.QuerySet[Any], *, actor: str) -> dict[str, int]:
     """Soft-delete the (alive) rows of `queryset` and their cascade; counts per model label."""
     counts: dict[str, int] = {}
+    now = timezone.now()
     with transaction.atomic(using=queryset.db):
-        _stamp_batch(queryset, batch=uuid7(), now=timezone.now(), actor=actor, counts=counts, audited={})
+        if _tenant_field(queryset.model):
+            # One batch per tenant: restoring one tenant's batch must never bring back another's rows.
+            tenants = list(queryset.order_by().values_list("tenant_id", flat=True).distinct())
+            for tenant in tenants:
+                part = queryset.filter(tenant_id=tenant)
+                _stamp_batch(part, batch=uuid7(), now=now, actor=actor, counts=counts, audited={})
+        else:
+            _stamp_batch(queryset, batch=uuid7(), now=now, actor=actor, counts=counts, audited={})
     return counts
 
 

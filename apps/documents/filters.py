@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db import connection
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from apps.documents.models import Document, DocumentStatus
 from apps.documents.repositories import DocumentRepository
@@ -14,11 +17,28 @@ from apps.documents.repositories import DocumentRepository
 __all__ = ["DocumentFilter"]
 
 
+class _UtcDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter ships no types
+    """An ISO 8601 datetime that also exists in UTC (0001-01-01T00:00+01:00 does not)."""
+
+    def clean(self, value: Any) -> Any:
+        cleaned = super().clean(value)
+        if cleaned is not None:
+            try:
+                cleaned.astimezone(datetime.UTC)
+            except OverflowError:
+                raise forms.ValidationError("This date and time is out of range.") from None
+        return cleaned
+
+
+class _UtcDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]
+    field_class = _UtcDateTimeField
+
+
 class DocumentFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     status = django_filters.ChoiceFilter(choices=DocumentStatus.choices)
     tag = django_filters.CharFilter(method="filter_tag", max_length=50)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = _UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = _UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="filter_search", max_length=200)
 
     class Meta:

@@ -174,3 +174,12 @@ def test_refresh_from_db_resets_the_baseline_of_the_next_diff() -> None:
     folder.status = "draft"
     folder.save(update_fields=["status"])
     assert events_for(folder)[-1].changes == {"status": ["archived", "draft"]}
+
+
+def test_bulk_update_records_nothing_for_rows_it_did_not_reach() -> None:
+    alive, gone = FolderFactory(status="draft"), FolderFactory(status="draft")
+    gone.delete()
+    alive.status = gone.status = "published"
+    assert Folder.objects.bulk_update([alive, gone], ["status"]) == 1
+    assert events_for(alive)[-1].changes == {"status": ["draft", "published"]}
+    assert [e.action for e in events_for(gone)] == ["create", "soft_delete"]

@@ -219,3 +219,8 @@ def test_offset_ordering_breaks_ties_in_the_last_fields_direction() -> None:
     assert Ordering.parse("-created_at", allowed=["created_at"]).with_pk() == ("-created_at", "-pk")
     assert Ordering.parse("name,-due_at,name", allowed=["name", "due_at"]).with_pk()[-1] == "pk"
     assert Ordering.parse("title", allowed=["title"]).with_pk() == ("title", "pk")
+
+
+def test_a_doubled_minus_is_not_an_ordering() -> None:
+    with pytest.raises(InvalidInput, match="Cannot order by --name"):
+        Ordering.parse("--name", allowed=["name"])

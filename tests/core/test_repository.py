@@ -79,8 +79,9 @@ def test_create_update_delete_restore_round_trip_with_audit_stamps() -> None:
 def test_update_validates_the_fields_it_writes() -> None:
     with in_tenant(TENANT_A):
         folder = FolderRepository().create(name="valid")
-        with pytest.raises(Exception, match="at most 100 characters"):
+        with pytest.raises(InvalidInput) as caught:
             FolderRepository().update(folder, name="x" * 101)
+        assert "at most 100 characters" in str(caught.value.errors)
 
 
 def test_search_matches_declared_fields() -> None:
@@ -207,3 +208,14 @@ def test_upsert_on_integer_keys_numbered_by_the_database() -> None:
     change = AuditEvent.objects.for_object(Counter, a.pk).first()
     assert change is not None
     assert (change.action, change.changes) == ("update", {"value": [1, 5]})
+
+
+def test_invalid_values_are_invalid_input_not_a_server_error() -> None:
+    with in_tenant(TENANT_A), pytest.raises(InvalidInput) as caught:
+        FolderRepository().create(name="x" * 101)
+    assert "name" in (caught.value.errors or {})
+
+
+def test_restore_of_a_malformed_key_is_not_found() -> None:
+    with in_tenant(TENANT_A), pytest.raises(NotFound):
+        FolderRepository().restore("not-a-uuid")

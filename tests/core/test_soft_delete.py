@@ -21,7 +21,7 @@ from tests.factories import (
 from tests.testapp.models import Comment, Folder, Label, Note, Pin
 
 pytestmark = pytest.mark.django_db
-QUERIES_FOR_THREE_MODEL_DELETE = 14  # the same for 3 rows and 30: protect checks, updates, audit reads/inserts
+QUERIES_FOR_THREE_MODEL_DELETE = 15  # the same for 3 rows and 30: tenants, protect checks, updates, audit reads/inserts
 
 
 def _updates(queries: CaptureQueriesContext) -> list[str]:
@@ -253,3 +253,18 @@ def test_tenant_scoping_fails_closed() -> None:
     assert list(Folder.objects.for_tenant(None)) == []
     assert list(Folder.objects.for_current_tenant()) == []
     assert Label.objects.for_tenant(None).model is Label, "models without a tenant are not scoped"
+
+
+def test_a_delete_across_tenants_makes_one_batch_per_tenant() -> None:
+    from tests.factories import TENANT_B
+
+    mine, theirs = FolderFactory(tenant_id=TENANT_A), FolderFactory(tenant_id=TENANT_B)
+    mine_note = NoteFactory(folder=mine)
+    Folder.objects.filter(pk__in=[mine.pk, theirs.pk]).delete()
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.delete_batch != theirs.delete_batch
+    Folder.deleted_objects.filter(pk=mine.pk).restore()
+    assert Folder.objects.filter(pk=mine.pk).exists()
+    assert Note.objects.filter(pk=mine_note.pk).exists()
+    assert Folder.deleted_objects.filter(pk=theirs.pk).exists(), "another tenant's row stays deleted"

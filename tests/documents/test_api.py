@@ -344,3 +344,27 @@ def test_the_openapi_schema_declares_the_token_scheme_for_the_api(client: Client
         "description": "An Accent-Auth token (`Authorization: Bearer <token>` is accepted too).",
     }
     assert {"AccentAuthToken": []} in schema["paths"]["/api/v1/documents/"]["get"]["security"]
+
+
+def test_non_canonical_ids_and_bad_parameters_are_4xx_never_500(alice: Api, root_in_acme: Api) -> None:
+    document = create(alice, "canonical")
+    assert problem(alice.get(f"{URL}{document['id'].upper()}/"), 404)["code"] == "not_found"
+    assert problem(root_in_acme.post(f"{URL}not-a-uuid/restore/"), 404)["code"] == "not_found"
+    assert problem(alice.get(URL, offset=0, ordering="--title"), 400)["code"] == "invalid"
+    out_of_range = problem(alice.get(URL, created_after="0001-01-01T00:00:00+01:00"), 400)
+    assert out_of_range["errors"]["created_after"] == ["This date and time is out of range."]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_writes_drop_the_cached_document_reads(client: Client, accent_auth: Any) -> None:
+    from django.contrib.admin.sites import site
+
+    api = Api(client, accent_auth.login("alice"))
+    document = create(api, "cached then edited in the admin")
+    try:
+        assert api.get(f"{URL}{document['id']}/").status_code == 200  # now cached
+        Document.objects.get(pk=document["id"]).delete()  # as the admin does, through the model
+        site._registry[Document].data_changed(request=None)  # type: ignore[attr-defined]
+        assert problem(api.get(f"{URL}{document['id']}/"), 404)
+    finally:
+        Document.all_objects.all().hard_delete()

@@ -190,9 +190,17 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
 
     # --- writes, attributed to the admin user ------------------------------------------------
 
+    def data_changed(self, request: HttpRequest) -> None:
+        """Called after every write this admin makes (save, delete, restore, hard delete).
+
+        Override it to do what the app's services do after a write, e.g. invalidate the
+        cache tags of the model's cached reads; the admin writes through the models.
+        """
+
     def save_model(self, request: HttpRequest, obj: _M, form: Any, change: bool) -> None:
         with acting_as_admin_user(request):
             super().save_model(request, obj, form, change)
+        self.data_changed(request)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         with acting_as_admin_user(request):
@@ -201,10 +209,12 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
     def delete_model(self, request: HttpRequest, obj: _M) -> None:
         with acting_as_admin_user(request):
             obj.delete()  # soft: this row and its soft-deletable cascade, one batch
+        self.data_changed(request)
 
     def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet[_M]) -> None:
         with acting_as_admin_user(request):
             queryset.delete()  # soft and set-based: one UPDATE per model of the cascade
+        self.data_changed(request)
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         rows = [obj for obj in queryset if getattr(obj, "deleted_at", None) is None]
@@ -277,6 +287,7 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
         except Conflict as error:
             self.message_user(request, f"Nothing was restored. {error.detail}", messages.ERROR)
             return
+        self.data_changed(request)
         self.message_user(request, f"Restored {summary}.", messages.SUCCESS)
 
     # --- hard delete --------------------------------------------------------------------------
@@ -336,6 +347,7 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
         except (ProtectedError, RestrictedError) as error:
             self.message_user(request, f"Nothing was deleted: {error.args[0]}", messages.ERROR)
             return False
+        self.data_changed(request)
         self.message_user(request, f"Permanently deleted {_summary(counts, self.model)}.", messages.SUCCESS)
         return True
 

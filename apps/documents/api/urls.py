@@ -6,6 +6,6 @@ app_name = "documents"
 urlpatterns = [
     path("", views.DocumentCollectionApi.as_view(), name="collection"),
     path("bulk-upsert/", views.DocumentBulkUpsertApi.as_view(), name="bulk-upsert"),
-    path("<str:pk>/", views.DocumentDetailApi.as_view(), name="detail"),
-    path("<str:pk>/restore/", views.DocumentRestoreApi.as_view(), name="restore"),
+    path("<uuid:pk>/", views.DocumentDetailApi.as_view(), name="detail"),
+    path("<uuid:pk>/restore/", views.DocumentRestoreApi.as_view(), name="restore"),
 ]
