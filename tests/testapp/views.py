@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.context import current_actor, current_request_id, current_tenant
+from apps.core.errors import Conflict
 from tests.testapp.models import Folder
 
 
@@ -53,3 +54,14 @@ async def whoami(request: HttpRequest) -> JsonResponse:
 def context_echo(request: HttpRequest) -> JsonResponse:
     tenant: Any = current_tenant()
     return JsonResponse({"actor": current_actor(), "request_id": current_request_id(), "tenant": tenant})
+
+
+class CreateThenConflictView(APIView):
+    """Writes a row, then fails with a service error: under ATOMIC_REQUESTS the row must not survive."""
+
+    authentication_classes = [HeaderAuthentication]
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        Folder.objects.create(name=request.data["name"], tenant_id=request.data["tenant_id"])
+        raise Conflict("Created, then found a conflict.")

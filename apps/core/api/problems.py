@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
+from rest_framework.views import set_rollback
 
 from apps.core.context import current_request_id
 from apps.core.errors import ServiceError
@@ -133,6 +134,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         headers["Retry-After"] = "5"
     else:
         return None  # a bug: let Django log it and answer 500 (handler500 renders a problem)
+    # Under ATOMIC_REQUESTS the request's transaction must not commit what led to an error answer.
+    set_rollback()
     return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
