@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -135,3 +136,34 @@ class TcpProxy:
             for end in (source, sink):
                 with suppress(OSError):
                     end.close()
+
+
+@contextmanager
+def celery_worker(
+    *, queue_name: str, include: str, env: Mapping[str, str], name: str | None = None
+) -> Iterator[queue.Queue[str]]:
+    """A real `celery -A project worker` (solo pool) on `queue_name`; yields its output lines as they come."""
+    command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", queue_name]
+    command += ["--include", include, "-l", "INFO", "--without-gossip", "--without-mingle"]
+    if name:
+        command += ["--without-heartbeat", "-n", name]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        yield lines
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

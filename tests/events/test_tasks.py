@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,7 +29,7 @@ from apps.events.relay import broker_marked_down, relay_outbox
 from project.celery import app
 from tests.conftest import REQUIRE_SERVICES
 from tests.events.handlers import BROKEN, FLAKY, INVALIDATE, RECORD, effects, failure_switch
-from tests.processes import ROOT, clean_env, free_port
+from tests.processes import ROOT, celery_worker, clean_env, free_port
 from tests.testapp.models import Label
 
 WAIT = 45.0  # seconds: bound of every wait on the worker
@@ -91,27 +88,12 @@ def worker(broker_url: str, django_db_setup: None, django_db_blocker: object) ->
     )
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
-    command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", names["EVENTS_QUEUE"]]
-    command += ["--include", "tests.events.handlers", "-l", "INFO", "--without-gossip", "--without-mingle"]
-    command += ["--without-heartbeat", "-n", f"events-test-{suffix}@%h"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
     try:
-        yield Worker(names, lines, [])
+        with celery_worker(
+            queue_name=names["EVENTS_QUEUE"], include="tests.events.handlers", env=env, name=f"events-test-{suffix}@%h"
+        ) as lines:
+            yield Worker(names, lines, [])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         _delete_declared(broker_url, names)
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +16,7 @@ from apps.core.context import RequestScope, acting_as, current_request_id, in_te
 from apps.observability.task_context import ACTOR_HEADER, REQUEST_ID_HEADER, TENANT_HEADER, context_headers
 from project.celery import app
 from tests.observability.tasks import report_context
-from tests.processes import ROOT, clean_env
+from tests.processes import celery_worker, clean_env
 
 
 def test_context_headers_carry_only_what_is_set() -> None:
@@ -47,26 +44,8 @@ def worker(broker_url: str) -> Iterator[tuple[str, queue.Queue[str]]]:
         DJANGO_SETTINGS_MODULE="project.settings",
         OTEL_TRACES_EXPORTER="console",  # tracing on in the worker, so its lines carry the trace id
     )
-    command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", queue_name]
-    command += ["--include", "tests.observability.tasks", "-l", "INFO", "--without-gossip", "--without-mingle"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
+    with celery_worker(queue_name=queue_name, include="tests.observability.tasks", env=env) as lines:
         yield queue_name, lines
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait_for_event(lines: queue.Queue[str], event: str, marker: str, timeout: float = 60) -> dict[str, object]:
