@@ -151,6 +151,9 @@ EVENTS_RELAY_ON_COMMIT = env.boolean("EVENTS_RELAY_ON_COMMIT", True)
 EVENTS_RELAY_INTERVAL = env.number("EVENTS_RELAY_INTERVAL", 5.0, minimum=0.1)
 EVENTS_RELAY_BATCH_SIZE = env.integer("EVENTS_RELAY_BATCH_SIZE", 200, minimum=1)
 EVENTS_RELAY_MAX_ATTEMPTS = env.integer("EVENTS_RELAY_MAX_ATTEMPTS", 10, minimum=1)
+# Seconds the relay waits for the broker to confirm one publish; past it the broker counts as
+# unavailable (the row is left pending, the run stops and releases its row locks).
+EVENTS_RELAY_PUBLISH_TIMEOUT = 5.0
 # Handler retries for transient errors, then the message is dead-lettered.
 EVENTS_HANDLER_MAX_RETRIES = env.integer("EVENTS_HANDLER_MAX_RETRIES", 5, minimum=0)
 # Backoff (seconds) of both: base * 2**attempt, capped, with jitter.

@@ -9,9 +9,11 @@ Publishing happens before the row is marked sent, in the same transaction: a cra
 between the two republishes the event later (at-least-once delivery); the consumers'
 processed-event record makes the second delivery a no-op.
 
-- Broker unreachable: nothing is counted against the rows (it is not their fault); the
-  run stops and the rows wait for the next run.
-- A row that fails on its own (refused by the broker, or, eagerly, its handler failed for good):
+- Broker unreachable, before or in the middle of a run (connection refused or cut, a
+  timeout, a channel error): nothing is counted against the rows (it is not their fault);
+  the run stops, what was confirmed so far is marked sent, the rest waits for the next run.
+- A row that fails on its own (the broker nacked its publish, it cannot be encoded, or,
+  eagerly, its handler failed for good):
   `attempts` grows, `available_at` backs off exponentially with jitter, and after
   `EVENTS_RELAY_MAX_ATTEMPTS` the row is `dead`: visible in the admin, replayable with
   `manage.py events_dead_letters --replay ID`. Nothing is dropped silently.
@@ -27,11 +29,14 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from amqp.exceptions import MessageNacked
 from celery import states
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from kombu import Connection
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from apps.events.backoff import retry_delay
 from apps.events.metrics import RELAYED
@@ -90,11 +95,14 @@ def relay_outbox(
         _relay_batches(None, report, ids=ids, size=size, max_batches=max_batches, using=using)
         return report
     connection = app.connection_for_write(broker_url or settings.CELERY_BROKER_URL)
-    unreachable: tuple[type[BaseException], ...] = (*connection.connection_errors, OSError)
     try:
-        connection.connect()
-    except unreachable as error:
+        # One attempt bounded by CELERY_BROKER_CONNECTION_TIMEOUT (kombu's connect() retries
+        # after a 2 s pause: 6 s against a black-holed broker); the next run is the retry.
+        connection.ensure_connection(max_retries=0)
+    except Exception as error:
         connection.release()
+        if not _broker_failed(error, connection):
+            raise
         _broker_unavailable(report, error)
         return report
     try:
@@ -107,11 +115,38 @@ def relay_outbox(
     return report
 
 
+def _broker_failed(error: BaseException, connection: Connection) -> bool:
+    """Whether `error` says the broker (or the way to it) failed rather than the message being published.
+
+    Connection errors, timeouts and channel errors say nothing about a row, whatever kombu
+    wraps them in (its `OperationalError` carries the transport's error as the cause). A
+    nack under publisher confirms is the broker refusing this one message: the row's own failure.
+    """
+    if any(isinstance(cause, MessageNacked) for cause in _causes(error)):
+        return False
+    transport_errors: tuple[type[BaseException], ...] = (*connection.connection_errors, *connection.channel_errors)
+    return isinstance(error, (BrokerOperationalError, OSError, *transport_errors))
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _error_text(error: BaseException) -> str:
+    """The error and its causes: kombu's wrapper alone often says nothing ("OperationalError: ")."""
+    return "; ".join(f"{type(cause).__name__}: {cause}".removesuffix(": ") for cause in _causes(error))
+
+
 def _broker_unavailable(report: RelayReport, error: BaseException) -> None:
     report.broker_unavailable = True
     _mark_broker(down=True)
     RELAYED.labels("broker_unavailable").inc()
-    logger.warning("events_relay_broker_unavailable", error=f"{type(error).__name__}: {error}")
+    logger.warning("events_relay_broker_unavailable", error=_error_text(error))
 
 
 def _due(using: str, ids: Collection[uuid.UUID] | None, size: int) -> QuerySet[OutboxEvent]:
@@ -172,14 +207,16 @@ def _publish_row(row: OutboxEvent, producer: Any, plan: Topology, report: RelayR
     if producer is None:
         failure, final = _deliver_eagerly(row, message, options, using)
     else:
+        # A broker that stops answering mid-run must not hold this batch's row locks forever.
+        options["confirm_timeout"] = settings.EVENTS_RELAY_PUBLISH_TIMEOUT
         try:
             deliver_event.apply_async(queue=plan.events_queue, producer=producer, retry=False, **options)
             failure = None
-        except producer.connection.connection_errors as error:
-            _broker_unavailable(report, error)
-            return False
-        except Exception as error:  # refused by the broker (nack, channel error): this row's own failure
-            failure = f"{type(error).__name__}: {error}"
+        except Exception as error:
+            if _broker_failed(error, producer.connection):
+                _broker_unavailable(report, error)
+                return False
+            failure = _error_text(error)  # nacked, or not encodable: this row's own failure
     now = timezone.now()
     row.attempts += 1
     if failure is None:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
+import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu import Connection, Queue
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from apps.events import publish
-from apps.events.models import OutboxEvent, OutboxStatus
-from apps.events.relay import _due, relay_outbox
+from apps.events import Event, publish, relay
+from apps.events.consumer import consume
+from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
+from apps.events.relay import _due, broker_marked_down, relay_outbox
+from apps.events.topology import topology
 from tests.events.handlers import BROKEN, FLAKY, RECORD, effects, failure_switch
+from tests.processes import TcpProxy
 from tests.testapp.models import Label
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
@@ -94,3 +102,85 @@ def test_rows_locked_by_one_relay_are_skipped_by_another(postgres: None) -> None
         thread.join(10)
     assert relay_outbox().sent == 1
     assert effects(first) == 1
+
+
+def _queue_depth(broker_url: str, name: str) -> int:
+    with Connection(broker_url, connect_timeout=5) as broker:
+        return int(broker.default_channel.queue_declare(name, passive=True).message_count)
+
+
+def _drain(broker_url: str, name: str) -> list[Event]:
+    """Every event message in the queue, taken off it (acknowledged)."""
+    events: list[Event] = []
+    with Connection(broker_url, connect_timeout=5) as broker:
+        channel = broker.channel()
+        while (message := channel.basic_get(name, no_ack=True)) is not None:
+            args, _, _ = json.loads(message.body)
+            events.append(Event.from_message(args[0]))
+        channel.close()
+    return events
+
+
+def test_a_connection_cut_mid_run_fails_no_row_and_every_event_is_delivered_once_when_the_broker_returns(
+    broker_url: str, event_queues: dict[str, str], broker_proxy: TcpProxy, settings: SettingsWrapper
+) -> None:
+    settings.EVENTS_RETRY_BACKOFF = 0.01  # a row wrongly failed would be due again within this run
+    count = 2000
+    with transaction.atomic():
+        events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(count)]
+    via_proxy = broker_proxy.url(broker_url)
+
+    def cut_once_some_are_sent() -> None:
+        deadline = time.monotonic() + 60
+        while _queue_depth(broker_url, event_queues["EVENTS_QUEUE"]) < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        broker_proxy.stop()
+
+    cutter = threading.Thread(target=cut_once_some_are_sent)
+    cutter.start()
+    report = relay_outbox(broker_url=via_proxy)
+    cutter.join(60)
+
+    assert report.broker_unavailable
+    assert (report.retried, report.dead) == (0, 0), "a lost connection is no row's failure"
+    assert 200 <= report.sent < count, "the cut came in the middle of the run"
+    statuses = Counter(OutboxEvent.objects.values_list("status", "attempts"))
+    assert statuses == {(OutboxStatus.SENT, 1): report.sent, (OutboxStatus.PENDING, 0): count - report.sent}
+    assert broker_marked_down(), "on-commit relays back off"
+
+    broker_proxy.start()
+    again = relay_outbox(broker_url=via_proxy)
+    assert (again.sent, again.retried, again.dead, again.broker_unavailable) == (count - report.sent, 0, 0, False)
+    assert not OutboxEvent.objects.exclude(status=OutboxStatus.SENT).exists()
+
+    delivered = _drain(broker_url, event_queues["EVENTS_QUEUE"])
+    with transaction.atomic():  # one commit for the lot (speed); each delivery is its own savepoint
+        outcomes = Counter(consume(event) for event in delivered)  # the idempotent consumer a worker runs
+    assert outcomes["handled"] == count
+    assert outcomes["duplicate"] <= 1, "only the publish in flight at the cut may arrive twice"
+    assert {event.id for event in delivered} == {event.id for event in events}
+    assert Label.objects.count() == ProcessedEvent.objects.count() == count, "each effect exactly once"
+
+
+def test_a_publish_the_broker_nacks_is_that_rows_failed_attempt(
+    broker_url: str, event_queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The events go to a queue that refuses every message: RabbitMQ nacks each publish.
+    plan = topology()
+    full = Queue(
+        f"{event_queues['EVENTS_QUEUE']}-full",
+        queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
+        auto_delete=True,
+    )
+    monkeypatch.setattr(relay, "topology", lambda: dataclasses.replace(plan, events_queue=full))
+    events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(3)]
+    try:
+        report = relay_outbox()
+    finally:
+        with Connection(broker_url, connect_timeout=5) as broker:
+            full(broker.default_channel).delete()
+    assert (report.sent, report.retried, report.broker_unavailable) == (0, 3, False)
+    rows = OutboxEvent.objects.filter(pk__in=[event.id for event in events])
+    assert {(row.status, row.attempts) for row in rows} == {(OutboxStatus.PENDING, 1)}
+    assert all("nack" in row.last_error.lower() for row in rows), [row.last_error for row in rows]
+    assert not broker_marked_down(), "the broker answered: it is up"
