@@ -44,6 +44,20 @@ def broker_url() -> str:
 
 
 @pytest.fixture
+def broker_proxy(broker_url: str) -> Iterator[Any]:
+    """A TCP proxy to the real RabbitMQ that the test cuts (`stop()`) or black-holes (`stall()`)."""
+    from kombu import Connection
+
+    from tests.processes import TcpProxy
+
+    proxy = TcpProxy(("127.0.0.1", Connection(broker_url).port or 5672)).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
 def postgres(db: None) -> None:
     """Marks a test that proves PostgreSQL-only behaviour (EXPLAIN plans, ON CONFLICT)."""
     if connection.vendor != "postgresql":

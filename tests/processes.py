@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -78,7 +79,8 @@ class TcpProxy:
     """A TCP forwarder on its own port: stopping it is a dependency outage as the service sees one.
 
     The shared services are never stopped; the service under test is pointed at the proxy,
-    and `stop()` refuses new connections and cuts the open ones, `start()` brings it back.
+    and `stop()` refuses new connections and cuts the open ones, `stall()` makes it a black
+    hole (open connections cut, new ones accepted and never answered), `start()` brings it back.
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
@@ -87,8 +89,26 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._stalled = False
+
+    def url(self, url: str) -> str:
+        """`url` (the target's) with its host and port replaced by this proxy's."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def stall(self) -> None:
+        if self._listener is None:
+            self.start()
+        self._stalled = True
+        self._cut_open()
 
     def start(self) -> TcpProxy:
+        if self._listener is not None:  # stalled: answer again
+            self._stalled = False
+            self._cut_open()
+            return self
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -103,6 +123,10 @@ class TcpProxy:
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked in the other thread
             self._listener.close()
             self._listener = None
+        self._stalled = False
+        self._cut_open()
+
+    def _cut_open(self) -> None:
         with self._lock:
             for connection in self._open:
                 with suppress(OSError):
@@ -116,11 +140,18 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # stopped
+            if self._stalled:
+                with self._lock:
+                    self._open.add(client)  # held open, never answered
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)
+            for end in (client, upstream):  # forwarded as it comes: no Nagle delay on small frames
+                end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._open.update({client, upstream})
             for source, sink in ((client, upstream), (upstream, client)):

@@ -2,8 +2,10 @@
 
 The row commits or rolls back with the change it describes, so an event is never sent
 for a change that did not happen, nor lost for one that did. On commit, the events of
-that transaction are handed to the relay at once (`EVENTS_RELAY_ON_COMMIT`); whatever it
-cannot publish then (broker down, process killed) the periodic relay publishes later.
+that transaction are handed to the relay at once (`EVENTS_RELAY_ON_COMMIT`): to the
+background relay thread with a broker (the request never waits on it), in-process when
+Celery is eager. Whatever is not published then (broker down, process killed) the
+periodic relay publishes later.
 """
 
 from __future__ import annotations
@@ -89,11 +91,14 @@ def _relay_on_commit(event_id: uuid.UUID, using: str) -> None:
     ids = [event_id]
 
     def relay() -> None:
-        from apps.events.relay import broker_marked_down, relay_outbox  # noqa: PLC0415 - see publish()
+        from apps.events.background_relay import relay_soon  # noqa: PLC0415 - see publish()
+        from apps.events.relay import relay_outbox  # noqa: PLC0415
+        from apps.events.tasks import deliver_event  # noqa: PLC0415
 
-        if broker_marked_down():
-            return  # the periodic relay publishes these; requests do not wait on a dead broker
-        try:
+        if not deliver_event.app.conf.task_always_eager:
+            relay_soon(ids, using=using)  # the broker is a network away: the request does not wait on it
+            return
+        try:  # eager: the handlers run here, before the commit returns, as a worker would run them
             relay_outbox(ids=ids, using=using)
         except Exception:  # the change is committed; the rows stay pending for the periodic relay
             logger.exception("events_relay_on_commit_failed", count=len(ids))

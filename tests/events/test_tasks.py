@@ -22,12 +22,13 @@ from kombu import Connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.core.context import RequestScope, acting_as, in_tenant, request_scope
-from apps.events import Event, publish
+from apps.events import Event, background_relay, publish
 from apps.events.dead_letters import DeadLetter, dead_letters, declare_topology
 from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
 from apps.events.relay import broker_marked_down, relay_outbox
 from project.celery import app
 from tests.conftest import REQUIRE_SERVICES
+from tests.events.conftest import delete_declared, queue_names
 from tests.events.handlers import BROKEN, FLAKY, INVALIDATE, RECORD, effects, failure_switch
 from tests.processes import ROOT, celery_worker, clean_env, free_port
 from tests.testapp.models import Label
@@ -69,12 +70,7 @@ def worker(broker_url: str, django_db_setup: None, django_db_blocker: object) ->
             pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
         pytest.skip("needs PostgreSQL shared with the worker: set DATABASE_URL=postgres://...")
     suffix = uuid.uuid4().hex[:10]
-    names = {
-        "EVENTS_QUEUE": f"test-events-{suffix}",
-        "EVENTS_DEAD_LETTER_EXCHANGE": f"test-dlx-{suffix}",
-        "EVENTS_DEAD_LETTER_QUEUE": f"test-dlq-{suffix}",
-        "CELERY_TASK_DEFAULT_QUEUE": f"test-tasks-{suffix}",
-    }
+    names = queue_names(suffix)
     env = clean_env(
         **names,
         CELERY_BROKER_URL=broker_url,
@@ -94,17 +90,7 @@ def worker(broker_url: str, django_db_setup: None, django_db_blocker: object) ->
         ) as lines:
             yield Worker(names, lines, [])
     finally:
-        _delete_declared(broker_url, names)
-
-
-def _delete_declared(broker_url: str, names: dict[str, str]) -> None:
-    with Connection(broker_url, connect_timeout=5) as broker:
-        channel = broker.channel()
-        for name in (names["EVENTS_QUEUE"], names["EVENTS_DEAD_LETTER_QUEUE"], names["CELERY_TASK_DEFAULT_QUEUE"]):
-            channel.queue_delete(name)
-        for name in (names["EVENTS_QUEUE"], names["EVENTS_DEAD_LETTER_EXCHANGE"], names["CELERY_TASK_DEFAULT_QUEUE"]):
-            channel.exchange_delete(name)
-        channel.close()
+        delete_declared(broker_url, names)
 
 
 @pytest.fixture
@@ -169,6 +155,7 @@ def test_broker_down_during_the_write_keeps_the_events_and_delivers_them_once(
     settings.CELERY_BROKER_URL = f"amqp://guest:guest@127.0.0.1:{free_port()}//"  # nothing listens there
     with transaction.atomic():
         events = [publish_record(n=n) for n in range(5)]
+    assert background_relay.wait_until_idle(timeout=WAIT), "the on-commit relay ran, in the background"
     rows = OutboxEvent.objects.filter(pk__in=[event.id for event in events])
     assert [row.status for row in rows] == [OutboxStatus.PENDING] * 5
     assert {row.attempts for row in rows} == {0}, "an unreachable broker is not the rows' fault"
@@ -176,6 +163,7 @@ def test_broker_down_during_the_write_keeps_the_events_and_delivers_them_once(
 
     with transaction.atomic():  # while marked down, commits do not wait on the broker again
         waiting = publish_record(n="while down")
+    assert background_relay.wait_until_idle(timeout=WAIT)
     assert OutboxEvent.objects.get(pk=waiting.id).status == OutboxStatus.PENDING
 
     settings.CELERY_BROKER_URL = broker_url  # the broker is back: the periodic relay runs
