@@ -1,7 +1,8 @@
 """Probe endpoints: unauthenticated, cheap, never cached by intermediaries.
 
 The bodies are plain JSON for people and dashboards; Kubernetes reads only the status
-code (200 ready or degraded, 503 not ready).
+code (200 ready or degraded, 503 not ready). None takes part in `ATOMIC_REQUESTS`: a
+database outage is what readiness reports, not a reason for the probe itself to fail.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.core.request_transactions import outside_request_transactions
 from apps.health.configuration import cache_seconds, readiness_specs
 from apps.health.runner import HealthReport, evaluate
 
@@ -20,6 +22,7 @@ def _report() -> HealthReport:
     return evaluate(readiness_specs(), cache_seconds=cache_seconds())
 
 
+@outside_request_transactions
 @never_cache
 @require_GET
 def live(request: HttpRequest) -> JsonResponse:
@@ -27,6 +30,7 @@ def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@outside_request_transactions
 @never_cache
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
@@ -35,6 +39,7 @@ def ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report.summary(), status=report.http_status)
 
 
+@outside_request_transactions
 @never_cache
 @require_GET
 def detail(request: HttpRequest) -> JsonResponse:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from tests.health.conftest import StatusServer
 from tests.processes import free_port
+from tests.security.conftest import gunicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +105,26 @@ def test_detail_reports_each_check_and_the_cache(client: Client, probe_settings:
 def test_probes_need_no_authentication_and_refuse_writes(client: Client, probe_settings: SettingsWrapper) -> None:
     assert client.get("/health/ready").status_code == 200
     assert client.post("/health/ready").status_code == 405
+
+
+def test_probes_and_metrics_answer_through_a_database_outage_under_atomic_requests() -> None:
+    dead_database = f"postgres://postgres@127.0.0.1:{free_port()}/gone"  # nothing listens there
+    with gunicorn(
+        settings_module="tests.health.atomic_requests_settings",
+        DATABASE_URL=dead_database,
+        DATABASE_CONNECT_TIMEOUT="1",
+        HEALTH_CACHE_SECONDS="0",
+        AUTH_HEALTH_CHECKS_ENABLED="false",
+    ) as base_url:
+        live = httpx.get(f"{base_url}/health/live", timeout=10)
+        assert (live.status_code, live.json()) == (200, {"status": "ok"}), "no pod restart for a database outage"
+        ready = httpx.get(f"{base_url}/health/ready", timeout=10)
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["status"] == "unhealthy"
+        assert ready.json()["checks"]["database"] == "failing"
+        detail = httpx.get(f"{base_url}/health/", timeout=10)
+        assert detail.status_code == 503, detail.text
+        assert "connection" in detail.json()["checks"]["database"]["error"].lower()
+        metrics = httpx.get(f"{base_url}/metrics", timeout=10)
+        assert metrics.status_code == 200, metrics.text
+        assert "health_check_status" in metrics.text
