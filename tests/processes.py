@@ -80,7 +80,8 @@ class TcpProxy:
 
     The shared services are never stopped; the service under test is pointed at the proxy,
     and `stop()` refuses new connections and cuts the open ones, `stall()` makes it a black
-    hole (open connections cut, new ones accepted and never answered), `start()` brings it back.
+    hole (nothing is forwarded any more, new connections are accepted and never answered),
+    `start()` brings it back (cutting the connections that lost bytes while stalled).
     """
 
     def __init__(self, target: tuple[str, int]) -> None:
@@ -101,8 +102,7 @@ class TcpProxy:
     def stall(self) -> None:
         if self._listener is None:
             self.start()
-        self._stalled = True
-        self._cut_open()
+        self._stalled = True  # open connections stay open, their bytes are dropped from now on
 
     def start(self) -> TcpProxy:
         if self._listener is not None:  # stalled: answer again
@@ -160,7 +160,8 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self._stalled:
+                    sink.sendall(data)
         except OSError:
             pass
         finally:

@@ -100,7 +100,7 @@ def relay_outbox(
         # after a 2 s pause: 6 s against a black-holed broker); the next run is the retry.
         connection.ensure_connection(max_retries=0)
     except Exception as error:
-        connection.release()
+        connection.collect()
         if not _broker_failed(error, connection):
             raise
         _broker_unavailable(report, error)
@@ -109,7 +109,12 @@ def relay_outbox(
         producer = app.amqp.Producer(connection, auto_declare=False)
         _relay_batches(producer, report, ids=ids, size=size, max_batches=max_batches, using=using)
     finally:
-        connection.release()
+        # A polite close waits for the broker's CloseOk, forever on one that stopped answering:
+        # after a broker failure the socket is just dropped.
+        if report.broker_unavailable:
+            connection.collect()
+        else:
+            connection.release()
     if not report.broker_unavailable:
         _mark_broker(down=False)
     return report

@@ -162,6 +162,36 @@ def test_a_connection_cut_mid_run_fails_no_row_and_every_event_is_delivered_once
     assert Label.objects.count() == ProcessedEvent.objects.count() == count, "each effect exactly once"
 
 
+def test_a_broker_that_stops_answering_mid_run_fails_no_row_and_the_run_ends(
+    broker_url: str, event_queues: dict[str, str], broker_proxy: TcpProxy, settings: SettingsWrapper
+) -> None:
+    settings.EVENTS_RELAY_PUBLISH_TIMEOUT = 1.0
+    count = 300
+    with transaction.atomic():
+        for n in range(count):
+            publish(RECORD, aggregate="a", aggregate_id=n, payload={})
+
+    def stall_once_some_are_sent() -> None:
+        deadline = time.monotonic() + 60
+        while _queue_depth(broker_url, event_queues["EVENTS_QUEUE"]) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        broker_proxy.stall()  # connected, but nothing comes back: no confirm, ever
+
+    staller = threading.Thread(target=stall_once_some_are_sent)
+    staller.start()
+    report = relay_outbox(broker_url=broker_proxy.url(broker_url))  # returns: its row locks are released
+    staller.join(60)
+
+    assert report.broker_unavailable
+    assert (report.retried, report.dead) == (0, 0)
+    assert 50 <= report.sent < count
+    assert not OutboxEvent.objects.filter(status=OutboxStatus.PENDING).exclude(attempts=0).exists()
+
+    broker_proxy.start()
+    again = relay_outbox(broker_url=broker_proxy.url(broker_url))
+    assert (again.sent, again.broker_unavailable) == (count - report.sent, False)
+
+
 def test_a_publish_the_broker_nacks_is_that_rows_failed_attempt(
     broker_url: str, event_queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
