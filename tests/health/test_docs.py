@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.handlers.base import BaseHandler
+from django.db import connections
 
 from tests.health.conftest import StatusServer
 
@@ -17,8 +20,26 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", DOC, flags=re.DOTALL)
 
 
+def test_the_view_outside_request_transactions_is_never_wrapped_in_one() -> None:
+    snippet = next(block for block in _blocks("python") if "outside_request_transactions" in block)
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    view = namespace["version"]
+
+    def plain(request: object) -> None: ...
+
+    for alias in connections:  # as a team that turns ATOMIC_REQUESTS on runs (cf. tests/core/test_problems.py)
+        connections[alias].settings_dict["ATOMIC_REQUESTS"] = True
+    try:
+        assert BaseHandler().make_view_atomic(view) is view, "Django wraps it in no transaction"
+        assert BaseHandler().make_view_atomic(plain) is not plain, "while it wraps any other view"
+    finally:
+        for alias in connections:
+            connections[alias].settings_dict["ATOMIC_REQUESTS"] = False
+
+
 def test_the_python_snippet_runs(status_server: StatusServer, capsys: pytest.CaptureFixture[str]) -> None:
-    (snippet,) = _blocks("python")
+    (snippet,) = [block for block in _blocks("python") if "evaluate(" in block]
     exec(snippet, {"ACCENT_AUTH_URL": status_server.base_url})
     assert capsys.readouterr().out == "ok ok\n"
     status_server.mode = "unavailable"
