@@ -19,6 +19,8 @@ import pytest
 from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from tests.processes import TcpProxy
+
 REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
 
@@ -44,11 +46,9 @@ def broker_url() -> str:
 
 
 @pytest.fixture
-def broker_proxy(broker_url: str) -> Iterator[Any]:
+def broker_proxy(broker_url: str) -> Iterator[TcpProxy]:
     """A TCP proxy to the real RabbitMQ that the test cuts (`stop()`) or black-holes (`stall()`)."""
     from kombu import Connection
-
-    from tests.processes import TcpProxy
 
     proxy = TcpProxy(("127.0.0.1", Connection(broker_url).port or 5672)).start()
     try:
