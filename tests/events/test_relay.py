@@ -192,6 +192,22 @@ def test_a_broker_that_stops_answering_mid_run_fails_no_row_and_the_run_ends(
     assert (again.sent, again.broker_unavailable) == (count - report.sent, False)
 
 
+def test_a_channel_error_fails_no_row(broker_url: str, event_queues: dict[str, str]) -> None:
+    # The events queue exists with other arguments (a deployment mistake): every declare and
+    # publish on it is refused with a channel error, whatever the message.
+    name = event_queues["EVENTS_QUEUE"]
+    with Connection(broker_url, connect_timeout=5) as broker:
+        channel = broker.default_channel
+        channel.queue_delete(name)
+        Queue(name, routing_key=name, durable=True)(channel).declare()
+    events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(3)]
+    report = relay_outbox()
+    assert report.broker_unavailable
+    assert (report.sent, report.retried, report.dead) == (0, 0, 0)
+    rows = OutboxEvent.objects.filter(pk__in=[event.id for event in events])
+    assert {(row.status, row.attempts) for row in rows} == {(OutboxStatus.PENDING, 0)}
+
+
 def test_a_publish_the_broker_nacks_is_that_rows_failed_attempt(
     broker_url: str, event_queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
