@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from apps.caching.store import CacheStore, get_store, reset_store
 
 REDIS_BACKEND = "django_redis.cache.RedisCache"
+LOCMEM_BACKEND = "django.core.cache.backends.locmem.LocMemCache"
 
 
 def uses_redis() -> bool:
@@ -79,4 +80,16 @@ def redis_store(redis_url: str, namespace: str) -> CacheStore:
     """The Redis store (tests that prove Redis-only behaviour)."""
     store = get_store()
     assert store.backend_name == "redis"
+    return store
+
+
+@pytest.fixture(params=["local-memory", "redis"])
+def each_store(request: pytest.FixtureRequest, settings: SettingsWrapper, namespace: str) -> CacheStore:
+    """The same test on both stores: the local-memory one always, the Redis one where this run has Redis."""
+    if request.param == "redis":
+        settings.CACHES = redis_cache_settings(request.getfixturevalue("redis_url"), namespace)
+    else:
+        settings.CACHES = {"default": {"BACKEND": LOCMEM_BACKEND, "KEY_PREFIX": namespace}}
+    store = get_store()
+    assert store.backend_name == request.param
     return store
