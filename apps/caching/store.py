@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -17,7 +17,7 @@ from django.dispatch import receiver
 
 from apps.caching.keys import KeyLayout
 
-__all__ = ["DEFAULT_ALIAS", "CacheStore", "PruneReport", "get_store", "reset_store"]
+__all__ = ["DEFAULT_ALIAS", "CacheStore", "InvalidationKind", "PruneReport", "get_store", "reset_store"]
 
 DEFAULT_ALIAS = "default"
 # A value computed before an invalidation is refused while the tag's generation key lives; it lives
@@ -26,6 +26,8 @@ DEFAULT_GENERATION_TTL = 86_400.0
 DEFAULT_OUTAGE_BACKOFF = 1.0
 
 KeysFound = Callable[[Sequence[str]], None]
+# What an invalidation selects by: logical keys, tags, or glob patterns over logical keys.
+InvalidationKind = Literal["key", "tag", "pattern"]
 
 
 @dataclass
