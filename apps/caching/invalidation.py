@@ -4,8 +4,9 @@ Queued to `on_commit` so a rolled-back write never empties the cache, and a read
 between the write and the commit is refused by the generation bump that runs at commit. Until the
 commit, `@cached` reads of what was invalidated bypass the cache in that transaction
 (`apps.caching.uncommitted`): it reads its own writes. Each call returns how many entries it
-removed (0 when queued: it runs at commit). If Redis is down the invalidation is logged and
-counted, and the caller's write goes on (see `apps.caching.missed` for what happens next).
+removed (0 when queued: it runs at commit). If Redis is down the invalidation is logged, counted
+and recorded in the database, and the caller's write goes on; it is replayed when Redis answers
+again (`apps.caching.missed`), so stale entries do not outlive the outage.
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ def _run_or_queue(kind: InvalidationKind, targets: Sequence[str], using: str | N
         try:
             return apply_invalidation(get_store(), kind, targets, found=found)
         except CacheUnavailable:
-            return 0  # logged once per outage and counted by the store
+            # Logged once per outage and counted by the store; recorded to be replayed when Redis is
+            # back. Imported here: the record is a model, and this module loads before the app registry.
+            from apps.caching.missed import record_missed  # noqa: PLC0415
+
+            record_missed(kind, targets)
+            return 0
 
     alias = using or DEFAULT_DB_ALIAS
     if transaction.get_connection(alias).in_atomic_block:

@@ -77,8 +77,9 @@ _store_lock = threading.Lock()
 
 
 def _build_store() -> CacheStore:
-    # Imported here: both implementations import this module's types.
+    # Imported here: both implementations import this module's types (and missed.py a model).
     from apps.caching.memory_store import LocalMemoryStore  # noqa: PLC0415
+    from apps.caching.missed import replay_after_outage  # noqa: PLC0415
     from apps.caching.redis_store import RedisStore  # noqa: PLC0415
 
     alias: str = getattr(settings, "CACHING_CACHE_ALIAS", DEFAULT_ALIAS)
@@ -91,6 +92,7 @@ def _build_store() -> CacheStore:
             layout,
             generation_ttl=generation_ttl,
             outage_backoff=float(getattr(settings, "CACHING_OUTAGE_BACKOFF", DEFAULT_OUTAGE_BACKOFF)),
+            on_recovery=replay_after_outage,
         )
     max_entries = int(config.get("OPTIONS", {}).get("MAX_ENTRIES", 10_000))
     return LocalMemoryStore(layout, max_entries=max_entries, generation_ttl=generation_ttl)

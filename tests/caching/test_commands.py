@@ -75,6 +75,7 @@ def test_cache_stats_counts_entries_and_tags() -> None:
     assert "tag_members: 8" in output
 
 
+@pytest.mark.django_db(transaction=True)  # it also replays missed invalidations (none here)
 @pytest.mark.usefixtures("entries")
 def test_prune_cache_tags_reports_its_work() -> None:
     output = run("prune_cache_tags")

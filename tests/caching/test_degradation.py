@@ -31,6 +31,7 @@ def _errors() -> float:
     return total
 
 
+@pytest.mark.django_db(transaction=True)  # the invalidation the outage swallows is recorded for replay
 @pytest.mark.usefixtures("redis_url")
 def test_an_outage_degrades_to_computing_and_recovers_without_restart(
     own_redis_server: Any, settings: Any, namespace: str, caplog: pytest.LogCaptureFixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 
 from apps.caching.keys import KeyLayout
@@ -22,6 +23,7 @@ def test_fills_shed_expired_members_of_their_tags(each_store: CacheStore) -> Non
     assert each_store.invalidate_tags(["shed"]) == 6
 
 
+@pytest.mark.django_db  # the command also replays missed invalidations
 def test_prune_cache_tags_sweeps_expired_members(each_store: CacheStore) -> None:
     for n in range(5):
         each_store.fill(f"short:{n}", b"\x00", 0.05, ["a", "b"], None)
