@@ -12,6 +12,7 @@ import pytest
 
 from apps.caching import cache_key, cached
 from apps.caching.keys import key_part
+from tests.caching.test_docs_example import DOC, snippet
 from tests.processes import ROOT, clean_env
 
 pytestmark = pytest.mark.usefixtures("namespace")
@@ -90,3 +91,7 @@ def test_keys_are_the_same_in_every_process() -> None:
         outputs.add(result.stdout.strip())
     here = f"{key_part({'alpha', 'beta', 'gamma'})} {key_part({'b': {'y', 'x'}, 'a': (1, 'z')})}"
     assert outputs == {here}
+
+
+def test_the_documented_key_rules() -> None:
+    exec(compile(snippet("key-rules"), str(DOC), "exec"), {})
