@@ -17,12 +17,14 @@ If the database is unreachable too, the invalidation is lost and logged as an er
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import cast
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from apps.caching.invalidation import apply_invalidation
@@ -36,8 +38,22 @@ logger = logging.getLogger("apps.caching")
 _REPLAY_BATCH = 500
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def record_missed(kind: InvalidationKind, targets: Sequence[str]) -> None:
     """Remember an invalidation Redis did not take (called outside any transaction: after the commit)."""
+    if _in_event_loop():
+        # Django refuses queries on an event loop; the record must not be skipped, so a thread writes it.
+        writer = threading.Thread(target=_record_and_close, args=(kind, targets))
+        writer.start()
+        writer.join()
+        return
     now = timezone.now()
     rows = [MissedInvalidation(kind=kind, target=target, missed_at=now, token=uuid.uuid4()) for target in targets]
     try:
@@ -46,6 +62,13 @@ def record_missed(kind: InvalidationKind, targets: Sequence[str]) -> None:
         )
     except DatabaseError as error:
         logger.error("cache invalidation lost (Redis and the database both failed): %s %s: %s", kind, targets, error)
+
+
+def _record_and_close(kind: InvalidationKind, targets: Sequence[str]) -> None:
+    try:
+        record_missed(kind, targets)
+    finally:
+        connections.close_all()  # this thread's connections only
 
 
 def replay_missed(store: CacheStore) -> int:
@@ -74,6 +97,8 @@ def replay_missed(store: CacheStore) -> int:
 
 def replay_after_outage(store: CacheStore) -> None:
     """The store's recovery hook. A savepoint: a database error here never breaks the caller's transaction."""
+    if _in_event_loop():
+        return  # no queries on an event loop: the periodic task replays (async @cached calls run in threads)
     try:
         with transaction.atomic():
             replayed = replay_missed(store)

@@ -6,6 +6,7 @@ its data (the stale entry) through the outage, as it does behind a network failu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -174,3 +175,13 @@ def test_while_the_replay_runs_no_thread_serves_the_old_entry(
     assert first_name(pk) == "Edd"
     reader.join()
     assert reads == ["Edd"]
+
+
+def test_an_invalidation_missed_on_an_event_loop_is_recorded_too(partition: TcpProxy) -> None:
+    partition.stop()
+
+    async def write() -> int:
+        return invalidate_tags(["from-async"])  # Django allows no queries here: the record is written by a thread
+
+    assert asyncio.run(write()) == 0
+    assert MissedInvalidation.objects.filter(kind="tag", target="from-async").exists()
