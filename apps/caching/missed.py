@@ -17,13 +17,13 @@ If the database is unreachable too, the invalidation is lost and logged as an er
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
 from collections.abc import Sequence
 from typing import cast
 
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
@@ -38,28 +38,19 @@ logger = logging.getLogger("apps.caching")
 _REPLAY_BATCH = 500
 
 
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def record_missed(kind: InvalidationKind, targets: Sequence[str]) -> None:
     """Remember an invalidation Redis did not take (called outside any transaction: after the commit)."""
-    if _in_event_loop():
-        # Django refuses queries on an event loop; the record must not be skipped, so a thread writes it.
-        writer = threading.Thread(target=_record_and_close, args=(kind, targets))
-        writer.start()
-        writer.join()
-        return
     now = timezone.now()
     rows = [MissedInvalidation(kind=kind, target=target, missed_at=now, token=uuid.uuid4()) for target in targets]
     try:
         MissedInvalidation.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["kind", "target"], update_fields=["missed_at", "token"]
         )
+    except SynchronousOnlyOperation:
+        # Called on an event loop, where Django runs no queries: the record must not be skipped.
+        writer = threading.Thread(target=_record_and_close, args=(kind, targets))
+        writer.start()
+        writer.join()
     except DatabaseError as error:
         logger.error("cache invalidation lost (Redis and the database both failed): %s %s: %s", kind, targets, error)
 
@@ -97,11 +88,11 @@ def replay_missed(store: CacheStore) -> int:
 
 def replay_after_outage(store: CacheStore) -> None:
     """The store's recovery hook. A savepoint: a database error here never breaks the caller's transaction."""
-    if _in_event_loop():
-        return  # no queries on an event loop: the periodic task replays (async @cached calls run in threads)
     try:
         with transaction.atomic():
             replayed = replay_missed(store)
+    except SynchronousOnlyOperation:
+        return  # on an event loop (async @cached calls run in threads): the periodic task replays
     except DatabaseError as error:
         logger.warning("missed cache invalidations not replayed yet (database): %s", error)
         return

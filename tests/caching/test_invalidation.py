@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.caching import cache_key, cached, invalidate_cache, invalidate_pattern, invalidate_tags
 from apps.caching.serialization import decode
 from apps.caching.store import get_store
 from apps.caching.uncommitted import has_uncommitted
+from tests.caching.conftest import in_another_thread
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
@@ -100,22 +100,6 @@ def _cached_value(key: str) -> object:
     return None if payload is None else decode(payload)[0]
 
 
-def _in_another_thread(read: Callable[[int], str], pk: int) -> str:
-    """What another connection (another process, as far as the database is concerned) reads."""
-    result: list[str] = []
-
-    def run() -> None:
-        try:
-            result.append(read(pk))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    return result[0]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_transaction_reads_its_own_writes_and_shares_none_before_the_commit(
     user_name: tuple[list[int], Callable[[int], str]],
@@ -127,7 +111,8 @@ def test_a_transaction_reads_its_own_writes_and_shares_none_before_the_commit(
         _rename(pk, "Anna")
         assert first_name(pk) == "Anna"  # not the cached "Ann"
         assert first_name(pk) == "Anna"
-        assert _in_another_thread(first_name, pk) == "Ann"  # the committed value, from the cache
+        elsewhere = in_another_thread(lambda: first_name(pk)).result(timeout=30)
+        assert elsewhere == "Ann"  # the committed value, from the cache
         assert _cached_value(cache_key("ryw", pk)) == "Ann"  # nothing uncommitted was stored
     assert _cached_value(cache_key("ryw", pk)) is None
     assert first_name(pk) == "Anna"

@@ -23,7 +23,7 @@ from apps.caching import cache_key, cached, invalidate_cache, invalidate_pattern
 from apps.caching.models import MissedInvalidation
 from apps.caching.store import get_store, reset_store
 from apps.caching.tasks import replay_missed_invalidations
-from tests.caching.conftest import redis_cache_settings
+from tests.caching.conftest import in_another_thread, redis_cache_settings
 from tests.conftest import OwnRedisServer
 from tests.processes import TcpProxy, clean_env, manage
 
@@ -153,7 +153,6 @@ def test_while_the_replay_runs_no_thread_serves_the_old_entry(
     partition.start()
     _after_the_backoff()
     replay_started = threading.Event()
-    reads: list[str] = []
     original = missed.replay_missed
 
     def slow_replay(store: Any) -> int:
@@ -163,18 +162,13 @@ def test_while_the_replay_runs_no_thread_serves_the_old_entry(
 
     monkeypatch.setattr(missed, "replay_missed", slow_replay)
 
-    def other_reader() -> None:
+    def other_reader() -> str:
         replay_started.wait(5)
-        try:
-            reads.append(first_name(pk))
-        finally:
-            connection.close()
+        return first_name(pk)
 
-    reader = threading.Thread(target=other_reader)
-    reader.start()
+    elsewhere = in_another_thread(other_reader)
     assert first_name(pk) == "Edd"
-    reader.join()
-    assert reads == ["Edd"]
+    assert elsewhere.result(timeout=30) == "Edd"
 
 
 def test_an_invalidation_missed_on_an_event_loop_is_recorded_too(partition: TcpProxy) -> None:
