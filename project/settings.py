@@ -159,12 +159,19 @@ EVENTS_HANDLER_MAX_RETRIES = env.integer("EVENTS_HANDLER_MAX_RETRIES", 5, minimu
 # Backoff (seconds) of both: base * 2**attempt, capped, with jitter.
 EVENTS_RETRY_BACKOFF = env.number("EVENTS_RETRY_BACKOFF", 2.0, minimum=0.01)
 EVENTS_RETRY_BACKOFF_MAX = env.number("EVENTS_RETRY_BACKOFF_MAX", 300.0, minimum=0.01)
+# Invalidations a Redis outage swallowed are replayed this often (apps.caching.missed; docs/caching.md).
+CACHING_REPLAY_INTERVAL = env.number("CACHING_REPLAY_INTERVAL", 10.0, minimum=0.1)
 CELERY_BEAT_SCHEDULE = {
     "events-relay": {
         "task": "apps.events.relay_outbox",
         "schedule": EVENTS_RELAY_INTERVAL,
         "options": {"expires": EVENTS_RELAY_INTERVAL},
-    }
+    },
+    "cache-replay-missed-invalidations": {
+        "task": "apps.caching.replay_missed_invalidations",
+        "schedule": CACHING_REPLAY_INTERVAL,
+        "options": {"expires": CACHING_REPLAY_INTERVAL},
+    },
 }
 
 # Accent-Auth: unset means disabled (the admin's session login still works).

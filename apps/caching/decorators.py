@@ -4,8 +4,10 @@ A call goes: build the logical key → one GET (a hit ends here) → on a miss, 
 generations of the key and its tags, run the function, store value + tag membership in one Lua
 call that refuses the write if any generation moved (an invalidation happened meanwhile).
 Inside `transaction.atomic()` the store waits for the commit, so nothing computed from
-uncommitted rows reaches the cache. Redis errors degrade: the function runs and its result is
-served uncached.
+uncommitted rows reaches the cache; and once the transaction invalidated an entry's key or tags,
+its reads of that entry run the function (they see their own writes) and leave the cache alone
+(`apps.caching.uncommitted`). Redis errors degrade: the function runs and its result is served
+uncached.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from apps.caching.serialization import decode, encode
 from apps.caching.store import CacheStore, get_store
 from apps.caching.strategies import CacheStrategy
 from apps.caching.tasks import store_cache_entry
+from apps.caching.uncommitted import bypasses, has_uncommitted
 
 __all__ = ["cached"]
 
@@ -102,6 +105,10 @@ class _Engine:
         self.stored = FILLS.labels(key_prefix, "stored")
         self.stale = FILLS.labels(key_prefix, "stale")
         register_prefix(key_prefix)
+
+    def bypasses(self, key: str, args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
+        """The open transaction invalidated this entry: read around the cache (one context lookup when not)."""
+        return self.reads_cache and has_uncommitted() and bypasses(key, _tag_list(self, args, kwargs))
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if self.key_builder is not None:
@@ -288,6 +295,8 @@ def _sync_wrapper(engine: _Engine, func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         store = get_store()
         key = engine.key(args, kwargs)
+        if engine.bypasses(key, args, kwargs):
+            return func(*args, **kwargs)
         lookup = None
         if engine.reads_cache:
             lookup = engine.lookup(store, key)
@@ -318,6 +327,8 @@ def _async_wrapper(engine: _Engine, func: Callable[P, Awaitable[Any]]) -> Callab
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         store = get_store()
         key = engine.key(args, kwargs)
+        if engine.bypasses(key, args, kwargs):
+            return await func(*args, **kwargs)
         lookup = None
         if engine.reads_cache:
             lookup = await off_loop(store, engine.lookup, store, key)

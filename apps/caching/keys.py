@@ -1,9 +1,16 @@
 """Cache keys: the logical key a caller sees (`document:42`) and where it lives in Redis.
 
 A logical key is `<key_prefix>:<arg>:<arg>:<name>=<kwarg>`, plus `@<tenant>` when a tenant is
-active (`apps.core.context.in_tenant`), so two tenants never share an entry. Arguments that are
-long, contain glob or separator characters, or are containers are replaced by a short stable
-hash, so a key stays short and `invalidate_pattern("document:*")` cannot be confused by data.
+active (`apps.core.context.in_tenant`), so two tenants never share an entry.
+
+Arguments of different types never share a segment: an `int` and a plain string appear as
+themselves (`document:42`, `report:weekly`); every other type carries a `~<type>` tag
+(`~N` None, `~T`/`~F` booleans, `~f1.0` float, `~d1.50` Decimal, `~u<uuid>`, `~D<date>`,
+`~t<datetime>`, `~b<hex>` bytes), and a string that reads like an int is tagged `~s`
+(`"2"` → `~s2`). Long values, `~`, glob or separator characters and containers become
+`~h<hash>` of a typed encoding (a tuple and a list differ, a set and a dict are sorted), so a
+key stays short, `invalidate_pattern("document:*")` cannot be confused by data, and the same
+arguments give the same key in every process (blake2b, never `hash()`).
 """
 
 from __future__ import annotations
@@ -11,9 +18,11 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
+import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -21,38 +30,77 @@ from apps.core.context import current_tenant
 
 __all__ = ["KeyLayout", "cache_key", "key_part"]
 
-_PLAIN_TYPES = (int, str, uuid.UUID, float, decimal.Decimal, datetime.date, datetime.datetime)
-_UNSAFE_CHARACTERS = frozenset(":*?[]\\ @=\n\r\t")
+_UNSAFE_CHARACTERS = frozenset(":*?[]\\ @=~\n\r\t")
 _MAX_PLAIN_LENGTH = 64
+_READS_AS_INT = re.compile(r"-?[0-9]+")
+
+# The typed encoding of a value inside a hashed segment: JSON of [tag, ...], nested for containers.
+_Encoded = list[object]
 
 
-def _digest(data: bytes) -> str:
-    return "h" + hashlib.blake2b(data, digest_size=12).hexdigest()
+def _digest(encoded: _Encoded) -> str:
+    return "~h" + hashlib.blake2b(orjson.dumps(encoded), digest_size=12).hexdigest()
 
 
-def key_part(value: object) -> str:
-    """One argument as a key segment: itself when short and plain, a stable hash otherwise."""
-    if value is None or isinstance(value, bool):
-        return str(value)
-    if isinstance(value, _PLAIN_TYPES):
-        text = value.isoformat() if isinstance(value, datetime.date) else str(value)
-        if len(text) <= _MAX_PLAIN_LENGTH and not _UNSAFE_CHARACTERS.intersection(text):
-            return text
-        return _digest(text.encode())
-    if isinstance(value, Mapping | Sequence | set | frozenset):
-        try:
-            encoded = orjson.dumps(
-                sorted(value, key=repr) if isinstance(value, set | frozenset) else value,
-                option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-                default=str,
-            )
-        except TypeError as error:
-            raise TypeError(f"cannot build a cache key from {type(value).__name__}: {error}") from error
-        return _digest(encoded)
+def _fits(text: str) -> bool:
+    return len(text) <= _MAX_PLAIN_LENGTH and not _UNSAFE_CHARACTERS.intersection(text)
+
+
+# (type, tag, text) in the order they are tried: bool before int, datetime before date (subclasses).
+_SCALARS: tuple[tuple[type, str, Callable[[Any], str]], ...] = (
+    (type(None), "N", lambda value: ""),
+    (bool, "", lambda value: "T" if value else "F"),
+    (int, "i", str),
+    (str, "s", str),
+    (float, "f", repr),
+    (decimal.Decimal, "d", str),
+    (uuid.UUID, "u", str),
+    # Colons sit at fixed places in isoformat(): dropping them keeps it one-to-one.
+    (datetime.datetime, "t", lambda value: value.isoformat().replace(":", "")),
+    (datetime.date, "D", lambda value: value.isoformat()),
+    (bytes, "b", lambda value: value.hex()),
+)
+
+
+def _scalar(value: object) -> tuple[str, str] | None:
+    """(tag, text) of a scalar argument, None for a container or an unsupported type."""
+    for kind, tag, text in _SCALARS:
+        if isinstance(value, kind):
+            return tag, text(value)
+    return None
+
+
+def _encode(value: object) -> _Encoded:
+    scalar = _scalar(value)
+    if scalar is not None:
+        return list(scalar)
+    if isinstance(value, Mapping):
+        items = [[_encode(key), _encode(item)] for key, item in value.items()]
+        return ["m", sorted(items, key=orjson.dumps)]
+    if isinstance(value, set | frozenset):
+        return ["S" if isinstance(value, set) else "Z", sorted((_encode(item) for item in value), key=orjson.dumps)]
+    if isinstance(value, Sequence):
+        tag = {list: "l", tuple: "t"}.get(type(value), f"q{type(value).__qualname__}")
+        return [tag, [_encode(item) for item in value]]
     raise TypeError(
         f"cannot build a cache key from a {type(value).__name__} argument; "
         "pass key_builder= to @cached (model instances: pass their pk)"
     )
+
+
+def key_part(value: object) -> str:
+    """One argument as a key segment: readable when short and plain, typed, never shared across types."""
+    if type(value) is int:  # the common case first: ids
+        return str(value)
+    scalar = _scalar(value)
+    if scalar is None:
+        return _digest(_encode(value))
+    tag, text = scalar
+    if not _fits(text):
+        return _digest([tag, text])
+    if tag == "i" or (tag == "s" and not _READS_AS_INT.fullmatch(text)):
+        return text  # ints (IntEnum members too) and plain strings read as themselves
+    return f"~{tag}{text}"
 
 
 def cache_key(key_prefix: str, *args: object, **kwargs: object) -> str:

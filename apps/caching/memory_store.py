@@ -2,12 +2,16 @@
 
 One lock makes every operation atomic, as a Lua script is in Redis. Tag sets map entry → expiry
 (the sorted-set score in Redis), generations guard fills the same way, locks carry a token.
+Patterns follow Redis's glob dialect (`apps.caching.redis_glob`), not `fnmatch`'s.
+Tag memory is bounded as in Redis: each fill sheds a few expired members of the tags it touches,
+and once the members outnumber what the entries could hold a sweep drops every member whose entry
+expired or was evicted (amortised: the next sweep waits until the count doubles).
 Per process: `manage.py` commands run in their own process and see an empty store.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import itertools
 import threading
 import time
 import uuid
@@ -15,11 +19,14 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from apps.caching.keys import KeyLayout
+from apps.caching.redis_glob import RedisGlob
 from apps.caching.store import KeysFound, PruneReport, StoreStats
 
 __all__ = ["LocalMemoryStore"]
 
 _ZERO = b"0"
+# Expired members a fill drops from each of its tags, as the Redis fill script does.
+_SHED_PER_FILL = 8
 
 
 class LocalMemoryStore:
@@ -34,6 +41,8 @@ class LocalMemoryStore:
         self._tags: dict[str, dict[str, float]] = {}
         self._generations: dict[str, tuple[int, float]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        self._tag_members = 0
+        self._sweep_at = max_entries * 2
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -87,15 +96,43 @@ class LocalMemoryStore:
             self._entries[key] = (payload, expires)
             self._entries.move_to_end(key)
             for tag in tags:
-                self._tags.setdefault(tag, {})[key] = expires
+                members = self._tags.setdefault(tag, {})
+                self._tag_members -= len(members)
+                members.pop(key, None)  # re-added last: members stay in fill order, oldest first
+                members[key] = expires
+                self._shed(members, now)
+                self._tag_members += len(members)
             self._evict(now)
         return True
+
+    @staticmethod
+    def _shed(members: dict[str, float], now: float) -> None:
+        expired = [key for key, expires in itertools.islice(members.items(), _SHED_PER_FILL) if expires <= now]
+        for key in expired:
+            del members[key]
 
     def _evict(self, now: float) -> None:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         if len(self._generations) > self.max_entries * 4:
             self._generations = {k: v for k, v in self._generations.items() if v[1] > now}
+        if self._tag_members > self._sweep_at:
+            self._sweep_tags(now)
+            self._sweep_at = max(self.max_entries * 2, self._tag_members * 2)
+
+    def _sweep_tags(self, now: float) -> int:
+        """Drop members whose entry expired or was evicted, and tags left empty. Returns members removed."""
+        removed = 0
+        for tag in list(self._tags):
+            members = self._tags[tag]
+            dead = [key for key, expires in members.items() if expires <= now or key not in self._entries]
+            for key in dead:
+                del members[key]
+            removed += len(dead)
+            if not members:
+                del self._tags[tag]
+        self._tag_members -= removed
+        return removed
 
     # -- locks ------------------------------------------------------------------------------
     def acquire(self, name: str, ttl: float) -> str | None:
@@ -145,13 +182,16 @@ class LocalMemoryStore:
                     members.extend(self._tags.get(tag, {}))
                 else:
                     self._bump("t:" + tag, now)
-                    members.extend(self._tags.pop(tag, {}))
+                    dropped = self._tags.pop(tag, {})
+                    self._tag_members -= len(dropped)
+                    members.extend(dropped)
             return self._remove(list(dict.fromkeys(members)), dry_run, found, now)
 
     def invalidate_pattern(self, pattern: str, *, dry_run: bool = False, found: KeysFound | None = None) -> int:
         now = time.time()
         with self._lock:
-            matching = [key for key in self._entries if fnmatch.fnmatchcase(key, pattern)]
+            glob = RedisGlob(pattern)
+            matching = [key for key in self._entries if glob.matches(key)]
             return self._remove(matching, dry_run, found, now)
 
     # -- maintenance ------------------------------------------------------------------------
@@ -159,15 +199,8 @@ class LocalMemoryStore:
         now = time.time()
         report = PruneReport()
         with self._lock:
-            for tag in list(self._tags):
-                members = self._tags[tag]
-                report.tag_sets += 1
-                expired = [key for key, expires in members.items() if expires <= now]
-                for key in expired:
-                    del members[key]
-                report.members_removed += len(expired)
-                if not members:
-                    del self._tags[tag]
+            report.tag_sets = len(self._tags)
+            report.members_removed = self._sweep_tags(now)
             dead = [key for key, (_, expires) in self._entries.items() if expires <= now]
             for key in dead:
                 del self._entries[key]

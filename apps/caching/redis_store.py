@@ -15,6 +15,7 @@ Not Redis Cluster ready: an entry and its tag sets live in different hash slots.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -129,11 +130,22 @@ def _glob_escape(text: str) -> str:
 class RedisStore:
     backend_name = "redis"
 
-    def __init__(self, alias: str, layout: KeyLayout, *, generation_ttl: float, outage_backoff: float) -> None:
+    def __init__(
+        self,
+        alias: str,
+        layout: KeyLayout,
+        *,
+        generation_ttl: float,
+        outage_backoff: float,
+        on_recovery: Callable[[RedisStore], None] | None = None,
+    ) -> None:
         self.alias = alias
         self.layout = layout
         self.generation_ttl_ms = int(generation_ttl * 1000)
         self.outage = OutageTracker(outage_backoff)
+        self.on_recovery = on_recovery
+        self._recovery_lock = threading.Lock()
+        self._recovering = threading.local()
         self._client: Redis | None = None
         self._scripts: dict[str, Script] = {}
         self._policy_checked = False
@@ -157,15 +169,41 @@ class RedisStore:
 
     def _run(self, operation: str, call: Callable[[Redis], T]) -> T:
         """Run `call`, turning connection and timeout errors into `CacheUnavailable` (others propagate)."""
-        if self.outage.should_skip():
-            raise CacheUnavailable("Redis is down (backing off)")
+        recovering = getattr(self._recovering, "active", False)
+        if self.outage.down and not recovering:
+            if self.outage.should_skip():
+                raise CacheUnavailable("Redis is down (backing off)")
+            self._recover()
         try:
             result = call(self.client)
         except _UNAVAILABLE as error:
             self.outage.failed(operation, error)
             raise CacheUnavailable(str(error)) from error
-        self.outage.succeeded()
+        if not recovering:
+            self.outage.succeeded()
         return result
+
+    def _recover(self) -> None:
+        """First call after an outage: replay what the outage swallowed before anything is read.
+
+        One thread pings and runs `on_recovery` (apps.caching.missed); the others wait for it, so
+        none of them serves an entry the replay is about to remove.
+        """
+        with self._recovery_lock:
+            if not self.outage.down:
+                return  # another thread recovered meanwhile
+            try:
+                self.client.ping()
+            except _UNAVAILABLE as error:
+                self.outage.failed("ping", error)
+                raise CacheUnavailable(str(error)) from error
+            if self.on_recovery is not None:
+                self._recovering.active = True
+                try:
+                    self.on_recovery(self)
+                finally:
+                    self._recovering.active = False
+            self.outage.succeeded()
 
     def _run_script(self, operation: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         def call(client: Redis) -> Any:

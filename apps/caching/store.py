@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -17,7 +17,7 @@ from django.dispatch import receiver
 
 from apps.caching.keys import KeyLayout
 
-__all__ = ["DEFAULT_ALIAS", "CacheStore", "PruneReport", "get_store", "reset_store"]
+__all__ = ["DEFAULT_ALIAS", "CacheStore", "InvalidationKind", "PruneReport", "get_store", "reset_store"]
 
 DEFAULT_ALIAS = "default"
 # A value computed before an invalidation is refused while the tag's generation key lives; it lives
@@ -26,6 +26,8 @@ DEFAULT_GENERATION_TTL = 86_400.0
 DEFAULT_OUTAGE_BACKOFF = 1.0
 
 KeysFound = Callable[[Sequence[str]], None]
+# What an invalidation selects by: logical keys, tags, or glob patterns over logical keys.
+InvalidationKind = Literal["key", "tag", "pattern"]
 
 
 @dataclass
@@ -75,8 +77,9 @@ _store_lock = threading.Lock()
 
 
 def _build_store() -> CacheStore:
-    # Imported here: both implementations import this module's types.
+    # Imported here: both implementations import this module's types (and missed.py a model).
     from apps.caching.memory_store import LocalMemoryStore  # noqa: PLC0415
+    from apps.caching.missed import replay_after_outage  # noqa: PLC0415
     from apps.caching.redis_store import RedisStore  # noqa: PLC0415
 
     alias: str = getattr(settings, "CACHING_CACHE_ALIAS", DEFAULT_ALIAS)
@@ -89,6 +92,7 @@ def _build_store() -> CacheStore:
             layout,
             generation_ttl=generation_ttl,
             outage_backoff=float(getattr(settings, "CACHING_OUTAGE_BACKOFF", DEFAULT_OUTAGE_BACKOFF)),
+            on_recovery=replay_after_outage,
         )
     max_entries = int(config.get("OPTIONS", {}).get("MAX_ENTRIES", 10_000))
     return LocalMemoryStore(layout, max_entries=max_entries, generation_ttl=generation_ttl)

@@ -1,4 +1,4 @@
-"""Celery tasks of the cache layer: the durable half of the write-behind strategy."""
+"""Celery tasks of the cache layer: the durable half of write-behind, and the replay of missed invalidations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from apps.caching.errors import CacheUnavailable
 from apps.caching.metrics import FILLS
 from apps.caching.store import get_store
 
-__all__ = ["store_cache_entry"]
+__all__ = ["REPLAY_TASK", "replay_missed_invalidations", "store_cache_entry"]
+
+REPLAY_TASK = "apps.caching.replay_missed_invalidations"
 
 
 @shared_task(
@@ -35,3 +37,14 @@ def store_cache_entry(
     )
     FILLS.labels(prefix, "stored" if stored else "stale").inc()
     return stored
+
+
+@shared_task(name=REPLAY_TASK, ignore_result=True)
+def replay_missed_invalidations() -> int:
+    """Beat's periodic replay (`CACHING_REPLAY_INTERVAL`): covers processes restarted during an outage."""
+    from apps.caching.missed import replay_missed  # noqa: PLC0415 - a model: not at import time
+
+    try:
+        return replay_missed(get_store())
+    except CacheUnavailable:
+        return 0  # still down: the next run tries again

@@ -37,10 +37,14 @@ def _in_event_loop() -> bool:
 def _authenticated_user(request: HttpRequest) -> Any:
     """The request's user if it is known without blocking the event loop."""
     state = vars(request)
+    user = state.get("user")
+    if user is not None and not isinstance(user, SimpleLazyObject):
+        # Assigned by authentication that ran in the view (DRF's token user). It wins over the
+        # session user cached earlier, e.g. by a log line emitted while the token was checked.
+        return user
     for cached in ("_acached_user", "_cached_user"):  # set by request.auser() / evaluating request.user
         if cached in state:
             return state[cached]
-    user = state.get("user")
     if isinstance(user, SimpleLazyObject) and _in_event_loop():
         return None  # an async view that never awaited request.auser() has no user yet
     return user

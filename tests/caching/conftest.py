@@ -7,18 +7,24 @@ never FLUSHDB); without it they run on the local-memory store. The same test che
 from __future__ import annotations
 
 import copy
+import threading
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from apps.caching.store import CacheStore, get_store, reset_store
 
+T = TypeVar("T")
+
 REDIS_BACKEND = "django_redis.cache.RedisCache"
+LOCMEM_BACKEND = "django.core.cache.backends.locmem.LocMemCache"
 
 
 def uses_redis() -> bool:
@@ -80,3 +86,32 @@ def redis_store(redis_url: str, namespace: str) -> CacheStore:
     store = get_store()
     assert store.backend_name == "redis"
     return store
+
+
+@pytest.fixture(params=["local-memory", "redis"])
+def each_store(request: pytest.FixtureRequest, settings: SettingsWrapper, namespace: str) -> CacheStore:
+    """The same test on both stores: the local-memory one always, the Redis one where this run has Redis."""
+    if request.param == "redis":
+        settings.CACHES = redis_cache_settings(request.getfixturevalue("redis_url"), namespace)
+    else:
+        settings.CACHES = {"default": {"BACKEND": LOCMEM_BACKEND, "KEY_PREFIX": namespace}}
+    store = get_store()
+    assert store.backend_name == request.param
+    return store
+
+
+def in_another_thread(call: Callable[[], T]) -> Future[T]:
+    """Run `call` in a new thread with its own database connection (another process, as far as the
+    database is concerned); the connection is closed when it ends."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as error:  # handed to the test through the future
+            future.set_exception(error)
+        finally:
+            connection.close()
+
+    threading.Thread(target=run).start()
+    return future

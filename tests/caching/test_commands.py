@@ -6,8 +6,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.caching import cached
+from tests.caching.conftest import redis_cache_settings
+from tests.processes import clean_env, free_port, manage
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
@@ -72,7 +75,30 @@ def test_cache_stats_counts_entries_and_tags() -> None:
     assert "tag_members: 8" in output
 
 
+@pytest.mark.django_db(transaction=True)  # it also replays missed invalidations (none here)
 @pytest.mark.usefixtures("entries")
 def test_prune_cache_tags_reports_its_work() -> None:
     output = run("prune_cache_tags")
     assert output.startswith("pruned 0 expired member(s) from 5 tag set(s)")
+
+
+@pytest.mark.parametrize("selector", [["--key", "cmd:1"], ["--tag", "cmd:all"], ["--pattern", "cmd:*"]])
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_invalidate_cache_fails_loudly_when_redis_is_unreachable(
+    settings: SettingsWrapper, namespace: str, selector: list[str], dry_run: list[str]
+) -> None:
+    settings.CACHES = redis_cache_settings(f"redis://127.0.0.1:{free_port()}/0", namespace)
+    with pytest.raises(CommandError, match=r"^the cache is unavailable, \w+ cmd:\S+ not invalidated: .*refused"):
+        run("invalidate_cache", *selector, *dry_run)
+
+
+def test_invalidate_cache_exits_non_zero_with_one_line_when_redis_is_unreachable() -> None:
+    env = clean_env(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", REDIS_CONNECT_TIMEOUT="0.5")
+    result = manage("invalidate_cache", "--tag", "documents:all", env=env)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    line = result.stderr.strip().splitlines()[-1]  # after the outage's one warning log line
+    assert line.startswith("CommandError: the cache is unavailable, tag documents:all not invalidated:")
+    sibling = manage("prune_cache_tags", env=env)
+    assert sibling.returncode == result.returncode
+    assert sibling.stderr.strip().splitlines()[-1].startswith("CommandError: the cache is unavailable")

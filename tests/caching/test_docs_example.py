@@ -95,3 +95,24 @@ def _exercise(service: dict[str, Any], repository: Repository) -> None:
 
     with pytest.raises(NotFound):
         detail(99)
+
+
+@pytest.mark.usefixtures("namespace")
+@pytest.mark.django_db(transaction=True)
+def test_the_documented_read_your_writes_example() -> None:
+    from django.contrib.auth.models import User
+
+    from apps.caching import cache_key
+    from apps.caching.store import get_store
+
+    service: dict[str, Any] = {"__name__": "docs_caching_read_your_writes"}
+    exec(compile(snippet("read-your-writes"), str(DOC), "exec"), service)
+    pk = User.objects.create(username="ann", first_name="Ann").pk
+    assert service["user_name"](pk) == "Ann"  # cached
+    assert service["user_rename"](pk=pk, name="Anna") == "Anna"
+    assert get_store().get(cache_key("user-name", pk)) is None  # invalidated at commit
+    assert service["user_name"](pk) == "Anna"
+
+
+def test_the_documented_glob_dialect() -> None:
+    exec(compile(snippet("glob-dialect"), str(DOC), "exec"), {})

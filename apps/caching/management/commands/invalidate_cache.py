@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.caching.errors import CacheUnavailable
-from apps.caching.invalidation import invalidate_cache, invalidate_pattern, invalidate_tags
-from apps.caching.store import get_store
+from apps.caching.invalidation import apply_invalidation
+from apps.caching.store import InvalidationKind, get_store
 
 
 class Command(BaseCommand):
@@ -22,10 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="only report what would be removed")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        keys: list[str] = options["key"]
-        tags: list[str] = options["tag"]
-        patterns: list[str] = options["pattern"]
-        if not (keys or tags or patterns):
+        selected: list[tuple[InvalidationKind, str]] = [
+            *(("key", key) for key in options["key"]),
+            *(("tag", tag) for tag in options["tag"]),
+            *(("pattern", pattern) for pattern in options["pattern"]),
+        ]
+        if not selected:
             raise CommandError("give at least one --key, --tag or --pattern")
         dry_run: bool = options["dry_run"]
         verb = "would remove" if dry_run else "removed"
@@ -38,28 +40,12 @@ class Command(BaseCommand):
                 for key in found:
                     self.stdout.write(f"  {key}")
 
-        try:
-            for key in keys:
-                if dry_run:
-                    count = store.invalidate_keys([key], dry_run=True, found=listing)
-                else:
-                    count = invalidate_cache(key, found=listing)
-                self.stdout.write(f"key {key}: {verb} {count}")
-                total += count
-            for tag in tags:
-                if dry_run:
-                    count = store.invalidate_tags([tag], dry_run=True, found=listing)
-                else:
-                    count = invalidate_tags([tag], found=listing)
-                self.stdout.write(f"tag {tag}: {verb} {count}")
-                total += count
-            for pattern in patterns:
-                if dry_run:
-                    count = store.invalidate_pattern(pattern, dry_run=True, found=listing)
-                else:
-                    count = invalidate_pattern(pattern, found=listing)
-                self.stdout.write(f"pattern {pattern}: {verb} {count}")
-                total += count
-        except CacheUnavailable as error:
-            raise CommandError(f"the cache is unavailable: {error}") from error
+        for kind, target in selected:
+            try:
+                # Runs now and raises on an outage: an operator is told, never handed "removed 0".
+                count = apply_invalidation(store, kind, [target], dry_run=dry_run, found=listing)
+            except CacheUnavailable as error:
+                raise CommandError(f"the cache is unavailable, {kind} {target} not invalidated: {error}") from error
+            self.stdout.write(f"{kind} {target}: {verb} {count}")
+            total += count
         self.stdout.write(f"total: {verb} {total} entr{'y' if total == 1 else 'ies'} ({store.backend_name})")
