@@ -413,8 +413,10 @@ def _upsert_postgresql(
     returned: dict[str, list[Sequence[Any]]] = {"updated": [], "created": []}
     counts = {"updated": 0, "created": 0}
     pending = len(staged.lines)
-    with connections[using].cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor, for COPY
+    connection = connections[using]
+    # The psycopg cursor (for COPY) raises psycopg's errors: Django's, as from any query, from here.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor
         raw.execute(plan.create_staging)
         with raw.copy(plan.copy) as copy:
             for line in staged.lines:
