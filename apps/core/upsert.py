@@ -9,8 +9,9 @@ Semantics, on every database:
   single-row upserts would leave it;
 - `updated_*` are stamped, `created_*` never change; a soft-deleted row is never touched
   (the key targets the live rows' partial unique index, so its key can be created again);
-- one audit event per created or changed row, written by `apps.core.audit.record` like
-  every other write path, in the same transaction.
+- one audit event per created or changed row, in the same transaction, its diff built by
+  `apps.core.audit.changed_fields` from the values read back (as every other write path
+  builds it) and encoded by the `AuditEvent.changes` field itself.
 
 On PostgreSQL the rows are streamed with `COPY` into a temporary table; then, set-based:
 
@@ -24,7 +25,8 @@ On PostgreSQL the rows are streamed with `COPY` into a temporary table; then, se
 3. a row that neither step wrote was inserted by another transaction in between: the next
    round updates it (its "before" read under the lock), so it is never mislabelled a
    create, nor an update with made-up old values (the loop of PostgreSQL's own
-   "UPDATE, else INSERT, else retry" upsert example).
+   "UPDATE, else INSERT, else retry" upsert example);
+4. the audit events are streamed in with one more `COPY`.
 
 A deadlock or serialization failure that still happens (other writers that lock in another
 order) rolls back to a savepoint and the whole call is retried, a few times with jittered
