@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from django.db import connection, connections
 from django.test import Client
 
 from apps.core.models import AuditEvent
 from apps.documents.models import Document
-from tests.core.test_upsert import run_together
-from tests.documents.test_api import URL, Api, problem
+from tests.core.test_upsert import run_together, wait_until_a_backend_waits_for_a_lock
+from tests.documents.test_api import ACME, URL, Api, problem
 
 pytestmark = pytest.mark.django_db
 UPSERT = f"{URL}bulk-upsert/"
@@ -67,3 +69,38 @@ def test_concurrent_bulk_upserts_in_opposite_orders_all_succeed(postgres: None, 
     assert run_together(2, post_repeatedly) == []
     assert statuses == [200] * 20, statuses
     assert sorted(Document.objects.values_list("title", flat=True)) == titles
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_with_another_writer_is_retried_not_answered_with_an_error(postgres: None, accent_auth: Any) -> None:
+    """Another session locks `b`, the upsert locks `a` and waits for `b`, the session then wants `a`:
+    PostgreSQL aborts the upsert's statement (the older waiter); its savepoint is rolled back and it retries."""
+    for title in ("a", "b"):
+        Document.objects.create(tenant_id=ACME, title=title, body="old")
+    token = accent_auth.login("alice")
+    responses: list[Any] = []
+
+    def upsert() -> None:
+        try:
+            rows = [{"title": "a", "body": "new"}, {"title": "b", "body": "new"}]
+            responses.append(Api(Client(), token).post(UPSERT, {"documents": rows}))
+        finally:
+            connection.close()
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            other.set_autocommit(False)
+            cursor.execute("SELECT id FROM documents_document WHERE title = 'b' FOR UPDATE")
+            request = threading.Thread(target=upsert)
+            request.start()
+            wait_until_a_backend_waits_for_a_lock()
+            cursor.execute("SELECT id FROM documents_document WHERE title = 'a' FOR UPDATE")  # the cycle
+            other.commit()
+        request.join(timeout=60)
+    finally:
+        other.close()
+    [response] = responses
+    assert response.status_code == 200, response.content
+    assert response.json() == {"created": 0, "updated": 2}
+    assert set(Document.objects.values_list("body", flat=True)) == {"new"}
