@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from django.core.exceptions import ValidationError
 from django.db import OperationalError, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -84,10 +85,15 @@ def _field_map(model: type[models.Model]) -> dict[str, models.Field[Any, Any]]:
 
 
 def _merge_by_key(
-    rows: Sequence[Mapping[str, Any]], key: Sequence[str], known: Mapping[str, object]
+    rows: Sequence[Mapping[str, Any]], key: Sequence[str], known: Mapping[str, models.Field[Any, Any]]
 ) -> list[Mapping[str, Any]]:
-    """One row per key, later rows' fields over earlier ones'; every row must give the key."""
+    """One row per key, later rows' fields over earlier ones'; every row must give the key.
+
+    Keys are compared as their fields read them (`to_python`), so `"AB.."` and `UUID("ab..")`
+    are one key, as they are one row in the table.
+    """
     by_key: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    key_fields = [known[name] for name in key]
     for row in rows:
         missing = [name for name in key if name not in row]
         if missing:
@@ -105,7 +111,12 @@ def _merge_by_key(
                 f"Rows may only give fields of the model; unknown: {', '.join(sorted(unknown))}.",
                 errors={name: ["Unknown field."] for name in sorted(unknown)},
             )
-        identity = tuple([str(row[name]) for name in key])
+        try:
+            identity = tuple([str(field.to_python(row[field.name])) for field in key_fields])
+        except ValidationError as error:
+            raise InvalidInput(
+                "A row's key is not a valid value; see errors.", errors={"key": error.messages}
+            ) from None
         earlier = by_key.get(identity)
         by_key[identity] = row if earlier is None else {**earlier, **row}
     return list(by_key.values())

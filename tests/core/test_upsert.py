@@ -106,7 +106,11 @@ def test_rows_giving_no_update_field_touch_only_the_stamps() -> None:
 
 @pytest.mark.parametrize(
     ("row", "field"),
-    [({"tenant_id": TENANT, "title": None}, "title"), ({"tenant_id": TENANT, "title": "t", "colour": "red"}, "colour")],
+    [
+        ({"tenant_id": TENANT, "title": None}, "title"),
+        ({"tenant_id": TENANT, "title": "t", "colour": "red"}, "colour"),
+        ({"tenant_id": "not-a-uuid", "title": "t"}, "key"),
+    ],
 )
 def test_null_keys_and_unknown_fields_are_refused_before_writing(row: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -114,6 +118,16 @@ def test_null_keys_and_unknown_fields_are_refused_before_writing(row: dict[str, 
     assert caught.value.errors is not None
     assert field in caught.value.errors
     assert not Document.all_objects.exists()
+
+
+def test_one_key_written_two_ways_is_one_row() -> None:
+    rows = [
+        {"tenant_id": TENANT, "title": "same", "body": "first", "status": "draft"},
+        {"tenant_id": str(TENANT).upper(), "title": "same", "body": "second", "status": "published"},
+    ]
+    result = upsert_rows(Document, rows, conflict_fields=["tenant_id", "title"], update_fields=["body", "status"])
+    assert (result.created, result.updated) == (1, 0)
+    assert Document.objects.values_list("body", "status").get() == ("second", "published")
 
 
 def stored_changes(model: type[Folder] | type[Document], pk: object) -> dict[str, object]:
