@@ -112,7 +112,7 @@ def _merge_by_key(
                 errors={name: ["Unknown field."] for name in sorted(unknown)},
             )
         try:
-            identity = tuple([str(field.to_python(row[field.name])) for field in key_fields])
+            identity = _key_of(row, key_fields)
         except ValidationError as error:
             raise InvalidInput(
                 "A row's key is not a valid value; see errors.", errors={"key": error.messages}
@@ -120,6 +120,10 @@ def _merge_by_key(
         earlier = by_key.get(identity)
         by_key[identity] = row if earlier is None else {**earlier, **row}
     return list(by_key.values())
+
+
+def _key_of(values: Mapping[str, Any], key_fields: Sequence[models.Field[Any, Any]]) -> tuple[str, ...]:
+    return tuple([str(field.to_python(values[field.name])) for field in key_fields])
 
 
 def upsert_rows(
@@ -525,6 +529,7 @@ def _upsert_portable(
     using: str,
 ) -> UpsertResult:
     manager = model._default_manager.db_manager(using)
+    key_fields = [_field_map(model)[name] for name in conflict_fields]
     created = updated = 0
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
@@ -532,13 +537,13 @@ def _upsert_portable(
         for row in chunk:
             match |= Q(**{name: row[name] for name in conflict_fields})
         existing = {
-            tuple(str(getattr(obj, name)) for name in conflict_fields): obj
+            _key_of({field.name: getattr(obj, field.attname) for field in key_fields}, key_fields): obj
             for obj in manager.filter(match).select_for_update()
         }
         to_create = []
         by_fields_given: dict[tuple[str, ...], list[models.Model]] = {}
         for row in chunk:
-            obj = existing.get(tuple(str(row[name]) for name in conflict_fields))
+            obj = existing.get(_key_of(row, key_fields))
             if obj is None:
                 to_create.append(model(**row))
                 continue

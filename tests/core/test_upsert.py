@@ -128,6 +128,10 @@ def test_one_key_written_two_ways_is_one_row() -> None:
     result = upsert_rows(Document, rows, conflict_fields=["tenant_id", "title"], update_fields=["body", "status"])
     assert (result.created, result.updated) == (1, 0)
     assert Document.objects.values_list("body", "status").get() == ("second", "published")
+    again = [{"tenant_id": str(TENANT).upper(), "title": "same", "body": "third"}]
+    result = upsert_rows(Document, again, conflict_fields=["tenant_id", "title"], update_fields=["body", "status"])
+    assert (result.created, result.updated) == (0, 1)
+    assert Document.objects.values_list("body", "status").get() == ("third", "published")
 
 
 def stored_changes(model: type[Folder] | type[Document], pk: object) -> dict[str, object]:
