@@ -334,3 +334,29 @@ def test_offset_ordering_breaks_ties_in_the_last_fields_direction() -> None:
 def test_a_doubled_minus_is_not_an_ordering() -> None:
     with pytest.raises(InvalidInput, match="Cannot order by --name"):
         Ordering.parse("--name", allowed=["name"])
+
+
+def test_an_emptied_page_links_back_on_the_database_rendered_path_too() -> None:
+    """The documents list renders rows in PostgreSQL (`paginate_cursor_json`, its own SQL): same cursors."""
+    import orjson
+
+    from apps.core.json_rows import paginate_cursor_json
+    from apps.documents.models import Document
+
+    tenant = "aaaaaaaa-0000-4000-8000-000000000001"
+    for index in range(4):
+        Document.objects.create(tenant_id=tenant, title=f"d{index}")
+    ordering = Ordering.parse("title", allowed=["title"])
+
+    def titles_of(cursor: str | None) -> tuple[list[str], str | None, str | None]:
+        page = paginate_cursor_json(
+            Document.objects.all(), fields=["id", "title"], ordering=ordering, cursor=cursor, limit=2
+        )
+        return [row["title"] for row in orjson.loads(page.results)], page.next_cursor, page.previous_cursor
+
+    first, next_cursor, _ = titles_of(None)
+    Document.objects.filter(title__in=["d2", "d3"]).delete()
+    emptied, after, before = titles_of(next_cursor)
+    assert (first, emptied, after) == (["d0", "d1"], [], None)
+    assert before is not None
+    assert titles_of(before)[0] == ["d0"]
