@@ -10,9 +10,12 @@ written so PostgreSQL can range-scan a matching index:
 - nullable fields or mixed directions: the OR-expanded form with explicit
   `NULLS LAST` handling, so NULLs are neither skipped nor repeated.
 
-Cursors are opaque and signed (`django.core.signing`), bound to the model and the
-ordering they were made for: a tampered or foreign cursor is `InvalidInput`, never a
-wrong page.
+Cursors are opaque and signed (`django.core.signing.Signer`, no timestamp: nothing
+expires them, and the same position always encodes to the same cursor), bound to the
+model and the ordering they were made for: a tampered or foreign cursor is
+`InvalidInput`, never a wrong page. A page reached through a cursor that comes back
+empty (its rows were deleted meanwhile) still links back the way it came, as DRF's
+`CursorPagination` does: from the cursor's own position.
 """
 
 from __future__ import annotations
@@ -177,16 +180,21 @@ def _row_values(columns: list[_Column], row: Any) -> list[Any]:
     return [row[c.name] if isinstance(row, dict) else getattr(row, c.field.attname) for c in columns]
 
 
-def _encode(model: type[models.Model], ordering: Ordering, values: list[Any], direction: str) -> str:
-    values = [_to_json(value) for value in values]
-    return signing.dumps({"v": values, "d": direction}, salt=f"{_SALT}:{model._meta.label}:{ordering.key()}")
+def _signer(model: type[models.Model], ordering: Ordering) -> signing.Signer:
+    # Not `signing.dumps`: its TimestampSigner stamps the time, so equal pages would get different
+    # cursors (and cached pages would differ) for an expiry nothing checks.
+    return signing.Signer(salt=f"{_SALT}:{model._meta.label}:{ordering.key()}")
+
+
+def _encode(model: type[models.Model], ordering: Ordering, values: Sequence[Any], direction: str) -> str:
+    return _signer(model, ordering).sign_object({"v": [_to_json(value) for value in values], "d": direction})
 
 
 def _decode(
     model: type[models.Model], ordering: Ordering, columns: list[_Column], cursor: str
 ) -> tuple[list[Any], str]:
     try:
-        data = signing.loads(cursor, salt=f"{_SALT}:{model._meta.label}:{ordering.key()}")
+        data = _signer(model, ordering).unsign_object(cursor)
         raw, direction = data["v"], data["d"]
         if direction not in {"next", "prev"} or len(raw) != len(columns):
             raise ValueError(direction)
@@ -238,14 +246,18 @@ def paginate_cursor(
         rows = list(page_qs.order_by(*_order_by(columns, reverse=reverse))[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    if direction == "prev":
+    if reverse:
         rows.reverse()
-    has_next = more if direction == "next" else bool(cursor)
-    has_previous = bool(cursor) if direction == "next" else more
+    # Going one way, the other way is open from wherever the cursor stood; that also holds for
+    # an empty page (its rows deleted meanwhile), which then links back from the cursor itself.
+    has_next = more if not reverse else values is not None
+    has_previous = values is not None if not reverse else more
+    last = values_of(rows[-1]) if rows else values
+    first = values_of(rows[0]) if rows else values
     return CursorPage(
         items=rows,
-        next_cursor=_encode(model, ordering, values_of(rows[-1]), "next") if rows and has_next else None,
-        previous_cursor=_encode(model, ordering, values_of(rows[0]), "prev") if rows and has_previous else None,
+        next_cursor=_encode(model, ordering, last, "next") if has_next and last is not None else None,
+        previous_cursor=_encode(model, ordering, first, "prev") if has_previous and first is not None else None,
     )
 
 

@@ -193,7 +193,12 @@ class BaseRepository(Generic[T]):
     def upsert(
         self, rows: Sequence[Mapping[str, Any]], *, conflict_fields: Sequence[str], update_fields: Sequence[str]
     ) -> UpsertResult:
-        """Insert or update `rows` by `conflict_fields` (a live-rows unique constraint); counts both."""
+        """Insert or update `rows` by `conflict_fields` (a live-rows unique constraint); counts both.
+
+        On conflict a row writes only the `update_fields` it gives (an omitted one keeps the
+        row's value; defaults fill it only on insert). Safe under concurrency: rows are locked
+        in key order, a lost race (deadlock, serialization failure) is retried, then `Conflict`.
+        """
         stamps = self._require_tenant()
         return upsert_rows(
             self.model,

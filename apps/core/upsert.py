@@ -1,36 +1,77 @@
 """Insert-or-update many rows by a unique key, audited, counting created and updated rows.
 
-On PostgreSQL the rows are streamed with `COPY` into a temporary table, then one
-statement does the rest: `INSERT .. SELECT .. ON CONFLICT (key) WHERE deleted_at IS
-NULL DO UPDATE` (so it targets the *partial* unique index of a soft-deletable model,
-which Django's `bulk_create(update_conflicts=True)` cannot name), stamps `updated_*`
-and never `created_*`, and writes one audit event per created or changed row with
-the field diff, in the same transaction. Elsewhere (SQLite, the embedded default) it
-falls back to chunked `bulk_update` + `bulk_create` through the audited querysets.
+Semantics, on every database:
+
+- a row updates only the fields it gives (of `update_fields`); a field it omits keeps the
+  value the row holds. Defaults fill omitted fields only on the rows it inserts. Rows of
+  one call may give different fields;
+- two rows with the same key: later rows' fields win over earlier ones', as a sequence of
+  single-row upserts would leave it;
+- `updated_*` are stamped, `created_*` never change; a soft-deleted row is never touched
+  (the key targets the live rows' partial unique index, so its key can be created again);
+- one audit event per created or changed row, in the same transaction, its diff built by
+  `apps.core.audit.changed_fields` from the values read back (as every other write path
+  builds it) and encoded by the `AuditEvent.changes` field itself.
+
+On PostgreSQL the rows are streamed with `COPY` into a temporary table; then, set-based:
+
+1. `UPDATE .. FROM (SELECT .. FOR NO KEY UPDATE)`: the existing live rows are locked in key
+   order, and what each held *under that lock* is returned beside what it holds after, so
+   the audit's "before" is the true one even when other transactions changed the row a
+   moment earlier (a snapshot read would return a stale value, or none);
+2. `INSERT .. SELECT .. ORDER BY key ON CONFLICT (key) WHERE deleted_at IS NULL DO
+   NOTHING` for the rest, in key order too. Two upserts over overlapping keys lock and
+   insert in the same order, so they queue instead of deadlocking;
+3. a row that neither step wrote was inserted by another transaction in between: the next
+   round updates it (its "before" read under the lock), so it is never mislabelled a
+   create, nor an update with made-up old values (the loop of PostgreSQL's own
+   "UPDATE, else INSERT, else retry" upsert example);
+4. the audit events are streamed in with one more `COPY`.
+
+A deadlock or serialization failure that still happens (other writers that lock in another
+order) rolls back to a savepoint and the whole call is retried, a few times with jittered
+backoff; then it is `Conflict` (409), never a server error. Elsewhere (SQLite, the embedded
+default) the same semantics come from chunked `bulk_update` + `bulk_create` through the
+audited querysets; SQLite serializes writers, so there is nothing to race.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from django.db import connections, models, transaction
+from django.core.exceptions import ValidationError
+from django.db import OperationalError, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.audit import AuditRecord, changed_fields, is_audited
+from apps.core.backoff import retry_delay
 from apps.core.context import current_actor, current_request_id
-from apps.core.errors import InvalidInput
-from apps.core.models.audit import AuditEvent
+from apps.core.errors import Conflict, InvalidInput
+from apps.core.models.audit import AuditAction, AuditEvent
+
+if TYPE_CHECKING:
+    from psycopg.sql import Composable
 
 __all__ = ["UpsertResult", "upsert_rows"]
 
 _CHUNK = 500
-_STAMPS_ON_CREATE = ("created_at", "updated_at", "created_by", "updated_by")
+# deadlock_detected, serialization_failure: the transaction lost a race, a retry may win it.
+_LOST_RACE = frozenset({"40P01", "40001"})
+_ATTEMPTS = 5
+_RETRY_BASE_SECONDS = 0.02
+_RETRY_CAP_SECONDS = 0.5
+# Rounds of "update, else insert" while other transactions keep inserting the same keys.
+_ROUNDS = 5
+# The staging column of the per-row mask: no Django field name contains a space.
+_GIVEN = "upsert given"
 
 
 @dataclass(frozen=True)
@@ -43,21 +84,46 @@ def _field_map(model: type[models.Model]) -> dict[str, models.Field[Any, Any]]:
     return {field.name: field for field in model._meta.concrete_fields}
 
 
-def _deduplicate(
-    rows: Sequence[Mapping[str, Any]], key: Sequence[str], required: Sequence[str]
+def _merge_by_key(
+    rows: Sequence[Mapping[str, Any]], key: Sequence[str], known: Mapping[str, models.Field[Any, Any]]
 ) -> list[Mapping[str, Any]]:
-    """The last row for each key wins, as a sequence of single-row upserts would have it."""
-    needed = frozenset(required)
+    """One row per key, later rows' fields over earlier ones'; every row must give the key.
+
+    Keys are compared as their fields read them (`to_python`), so `"AB.."` and `UUID("ab..")`
+    are one key, as they are one row in the table.
+    """
     by_key: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    key_fields = [known[name] for name in key]
     for row in rows:
-        if not needed <= row.keys():
-            missing = [name for name in required if name not in row]
+        missing = [name for name in key if name not in row]
+        if missing:
             raise InvalidInput(
-                f"Every row needs {', '.join(required)}.",
-                errors={name: ["This field is required."] for name in missing},
+                f"Every row needs {', '.join(key)}.", errors={name: ["This field is required."] for name in missing}
             )
-        by_key[tuple([str(row[name]) for name in key])] = row
+        nulls = [name for name in key if row[name] is None]
+        if nulls:  # NULLs never conflict: an upsert by them could only ever insert
+            raise InvalidInput(
+                f"Rows need a value for {', '.join(nulls)}.", errors={name: ["May not be null."] for name in nulls}
+            )
+        unknown = row.keys() - known.keys()
+        if unknown:
+            raise InvalidInput(
+                f"Rows may only give fields of the model; unknown: {', '.join(sorted(unknown))}.",
+                errors={name: ["Unknown field."] for name in sorted(unknown)},
+            )
+        try:
+            identity = _key_of(row, key_fields)
+        except ValidationError as error:
+            raise InvalidInput(
+                "A row's key is not a valid value; see errors.", errors={"key": error.messages}
+            ) from None
+        earlier = by_key.get(identity)
+        by_key[identity] = row if earlier is None else {**earlier, **row}
     return list(by_key.values())
+
+
+def _key_of(values: Mapping[str, Any], key_fields: Sequence[models.Field[Any, Any]]) -> tuple[str, ...]:
+    return tuple([str(field.to_python(values[field.name])) for field in key_fields])
 
 
 def upsert_rows(
@@ -68,16 +134,32 @@ def upsert_rows(
     update_fields: Sequence[str],
     using: str = "default",
 ) -> UpsertResult:
+    """Insert or update `rows` by `conflict_fields`; on conflict, write only the `update_fields` a row gives."""
     fields = _field_map(model)
     unknown = [name for name in [*conflict_fields, *update_fields] if name not in fields]
     if unknown:
         raise ValueError(f"{model._meta.label} has no fields {unknown}")
-    unique_rows = _deduplicate(rows, conflict_fields, [*conflict_fields, *update_fields])
+    if not update_fields and not {"updated_at", "updated_by"} & fields.keys():
+        raise ValueError(f"Nothing to update on conflict: give update_fields ({model._meta.label} has no stamps)")
+    unique_rows = _merge_by_key(rows, conflict_fields, fields)
     if not unique_rows:
         return UpsertResult(0, 0)
-    if connections[using].vendor == "postgresql":
-        return _upsert_postgresql(model, unique_rows, conflict_fields, update_fields, using)
-    return _upsert_portable(model, unique_rows, conflict_fields, update_fields, using)
+    write = _upsert_postgresql if connections[using].vendor == "postgresql" else _upsert_portable
+    for attempt in range(_ATTEMPTS):
+        try:
+            # A savepoint when the caller has a transaction: a lost race undoes only this attempt.
+            with transaction.atomic(using=using):
+                return write(model, unique_rows, conflict_fields, update_fields, using)
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) not in _LOST_RACE:
+                raise
+            if attempt == _ATTEMPTS - 1:
+                raise Conflict(
+                    "Other writes to the same rows kept colliding with this upsert; retry it.",
+                    errors={"rows": [f"Deadlock or serialization failure, {_ATTEMPTS} attempts."]},
+                ) from error
+            time.sleep(retry_delay(attempt, base=_RETRY_BASE_SECONDS, cap=_RETRY_CAP_SECONDS))
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def _constant(value: Any) -> Any:
@@ -99,27 +181,40 @@ def _json_text(field: models.JSONField[Any]) -> Any:
     return dumps
 
 
-def _complete_rows(
-    model: type[models.Model], rows: Sequence[Mapping[str, Any]], now: Any, actor: str
-) -> tuple[list[str], dict[str, Any], list[list[Any]]]:
-    """(columns sent per row, constant value per other column, the rows' values for the first).
+@dataclass(frozen=True)
+class _Staged:
+    """What goes through COPY, and what the statements write as constants."""
 
-    Only what varies travels through COPY: the rows' own fields and per-row defaults (the
+    copied: list[str]  # field names, one staging column each
+    constants: dict[str, Any]  # field name -> the one value every inserted row gets
+    always_given: list[str]  # update fields every row gives: updated from the staging column
+    sometimes_given: list[str]  # update fields some rows give: updated where the row's mask says so
+    lines: list[list[Any]]  # per row: the copied values, then the mask when there is one
+
+
+def _stage(
+    model: type[models.Model], rows: Sequence[Mapping[str, Any]], update_fields: Sequence[str], now: Any, actor: str
+) -> _Staged:
+    """Only what varies travels through COPY: the rows' own fields and per-row defaults (the
     primary key). The stamps and plain defaults are one constant each, written by the INSERT.
+    A row that omits a field gets its default in the staging table, for the INSERT only.
     """
     fields = _field_map(model)
     stamps = {"created_at": now, "updated_at": now, "created_by": actor, "updated_by": actor}
     supplied = set().union(*(row.keys() for row in rows)) - set(stamps)
-    copied, constant = [], {}
+    copied, constants = [], {}
     for name, field in fields.items():
         if field.primary_key and isinstance(field, models.AutoField) and name not in supplied:
             continue  # the database numbers new rows (identity/serial): neither copied nor constant
         if name in stamps:
-            constant[name] = stamps[name]
+            constants[name] = stamps[name]
         elif name in supplied or (field.has_default() and callable(field.default)):
             copied.append(name)
         else:
-            constant[name] = field.get_default()
+            constants[name] = field.get_default()
+    givers = {name: sum(1 for row in rows if name in row) for name in update_fields if name in supplied}
+    always_given = [name for name, count in givers.items() if count == len(rows)]
+    sometimes_given = [name for name, count in givers.items() if count < len(rows)]
     fills: list[Callable[[], Any]] = []  # the value of a column for a row without it
     for name in copied:
         field = fields[name]
@@ -133,13 +228,192 @@ def _complete_rows(
         for position, field in enumerate(fields[name] for name in copied)
         if isinstance(field, models.JSONField)
     ]
-    values = []
+    lines = []
     for row in rows:
         line = [row[name] if name in row else fill() for name, fill in sources]
         for position, dumps in json_text:
             line[position] = dumps(line[position])
-        values.append(line)
-    return copied, constant, values
+        if sometimes_given:
+            line.append([name in row for name in sometimes_given])
+        lines.append(line)
+    return _Staged(copied, constants, always_given, sometimes_given, lines)
+
+
+def _reader(model: type[models.Model], names: Sequence[str], using: str) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """Turns a returned row of `names` into `{attname: value}`, converted as the ORM converts what it reads."""
+    connection = connections[using]
+    columns = []
+    for name in names:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        column = field.get_col(model._meta.db_table)
+        converters = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+        columns.append((field.attname, column, converters))
+
+    def read(row: Sequence[Any]) -> dict[str, Any]:
+        values = {}
+        for (attname, column, converters), raw in zip(columns, row, strict=True):
+            value = raw
+            for converter in converters:
+                value = converter(value, column, connection)
+            values[attname] = value
+        return values
+
+    return read
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The statements of one PostgreSQL upsert, and the layout of what they return."""
+
+    create_staging: Composable
+    copy: Composable
+    update: Composable  # one round's UPDATE of existing rows: returns the audit's rows, or a count
+    insert: Composable  # one round's INSERT of the rest: the same
+    drop_staging: Composable
+    identity: list[str]  # after the key: what an updated row returns (pk, tenant), then old and new values
+    diff: list[str]
+    inserted: list[str]  # after the key: what an inserted row returns (every field)
+
+
+def _plan(
+    model: type[models.Model],
+    staged: _Staged,
+    conflict_fields: Sequence[str],
+    update_fields: Sequence[str],
+    using: str,
+) -> _Plan:
+    from psycopg import sql  # noqa: PLC0415 - PostgreSQL only
+    from psycopg.types.json import Jsonb  # noqa: PLC0415
+
+    fields = _field_map(model)
+    connection = connections[using]
+    audited = is_audited(model)
+
+    def column(name: str) -> sql.Identifier:
+        return sql.Identifier(fields[name].column)
+
+    def joined(template: str, names: Sequence[str], separator: str = ", ") -> sql.Composable:
+        return sql.SQL(separator).join(sql.SQL(template).format(column(name)) for name in names)
+
+    def constant(name: str) -> sql.Composable:
+        field, value = fields[name], staged.constants[name]
+        literal = Jsonb(value) if isinstance(field, models.JSONField) else field.get_db_prep_value(value, connection)
+        return sql.SQL("CAST({} AS {})").format(sql.Literal(literal), sql.SQL(field.db_type(connection) or "text"))
+
+    def returning(values: Sequence[sql.Composable]) -> dict[str, sql.Composable]:
+        """RETURNING the key (to consume the staging rows written), then what the audit needs;
+        the statement answers those values, or only a count when nothing is audited."""
+        expressions = [sql.SQL("t.{}").format(column(name)) for name in conflict_fields] + list(values)
+        aliases = [sql.Identifier(f"r{position}") for position in range(len(expressions))]
+        return {
+            "returning": sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(expression, alias)
+                for expression, alias in zip(expressions, aliases, strict=True)
+            ),
+            "consumed": sql.SQL(" AND ").join(
+                sql.SQL("s.{} = done.{}").format(column(name), alias)
+                for name, alias in zip(conflict_fields, aliases, strict=False)  # the key's aliases
+            ),
+            "answer": sql.SQL(", ").join(aliases[len(conflict_fields) :]) if values else sql.SQL("count(*)"),
+        }
+
+    table = sql.Identifier(model._meta.db_table)
+    staging = sql.Identifier(f"upsert_{uuid.uuid4().hex}")
+    pk_name = model._meta.pk.name
+    identity = [pk_name, *(["tenant_id"] if "tenant_id" in fields else [])]
+    diff = list(update_fields)
+    inserted = [name for name in fields if name in staged.constants or name in staged.copied]
+    common = {
+        "table": table,
+        "staging": staging,
+        "key_order": joined("s.{}", conflict_fields),
+    }
+    soft_deletable = "deleted_at" in fields
+
+    assignments = [sql.SQL("{0} = s.{0}").format(column(name)) for name in staged.always_given]
+    assignments += [
+        sql.SQL("{0} = CASE WHEN s.{1}[{2}] THEN s.{0} ELSE t.{0} END").format(
+            column(name), sql.Identifier(_GIVEN), sql.Literal(position)
+        )
+        for position, name in enumerate(staged.sometimes_given, start=1)
+    ]
+    stamps = [name for name in ("updated_at", "updated_by") if name in fields]
+    assignments += [sql.SQL("{} = {}").format(column(name), constant(name)) for name in stamps]
+    if not assignments:  # no row gives an update field, and no stamps: lock and count, change nothing
+        assignments = [sql.SQL("{0} = t.{0}").format(column(update_fields[0]))]
+    updated_values = [
+        *(sql.SQL("t.{}").format(column(name)) for name in identity),
+        *(sql.SQL("old.{}").format(column(name)) for name in diff),
+        *(sql.SQL("t.{}").format(column(name)) for name in diff),
+    ]
+    # `old` is read by the locking subquery: what each row holds under the lock, as it is updated.
+    update = sql.SQL(
+        """
+        WITH done AS (
+            UPDATE {table} AS t SET {assignments}
+            FROM (
+                SELECT {old_columns} FROM {table} AS o JOIN {staging} AS s ON {o_is_s}
+                {o_alive} ORDER BY {key_order} FOR NO KEY UPDATE OF o
+            ) AS old, {staging} AS s
+            WHERE t.{pk} = old.{pk} AND {s_is_old}
+            RETURNING {returning}
+        ), consumed AS (
+            DELETE FROM {staging} AS s USING done WHERE {consumed}
+        )
+        SELECT {answer} FROM done
+        """
+    ).format(
+        **common,
+        **returning(updated_values if audited else []),
+        assignments=sql.SQL(", ").join(assignments),
+        old_columns=joined("o.{}", list(dict.fromkeys([pk_name, *conflict_fields, *diff]))),
+        o_is_s=joined("o.{0} = s.{0}", conflict_fields, " AND "),
+        o_alive=sql.SQL("WHERE o.deleted_at IS NULL") if soft_deletable else sql.SQL(""),
+        pk=column(pk_name),
+        s_is_old=joined("s.{0} = old.{0}", conflict_fields, " AND "),
+    )
+    insert = sql.SQL(
+        """
+        WITH done AS (
+            INSERT INTO {table} AS t ({column_list})
+            SELECT {select_list} FROM {staging} AS s ORDER BY {key_order}
+            ON CONFLICT ({conflict}) {only_alive} DO NOTHING
+            RETURNING {returning}
+        ), consumed AS (
+            DELETE FROM {staging} AS s USING done WHERE {consumed}
+        )
+        SELECT {answer} FROM done
+        """
+    ).format(
+        **common,
+        **returning([sql.SQL("t.{}").format(column(name)) for name in fields] if audited else []),
+        column_list=joined("{}", inserted),
+        select_list=sql.SQL(", ").join(
+            sql.SQL("s.{}").format(column(name)) if name in staged.copied else constant(name) for name in inserted
+        ),
+        conflict=joined("{}", conflict_fields),
+        # The predicate names the partial unique index of live rows (`bulk_create` cannot).
+        only_alive=sql.SQL("WHERE deleted_at IS NULL") if soft_deletable else sql.SQL(""),
+    )
+    staged_columns: list[sql.Composable] = [column(name) for name in staged.copied]
+    mask: sql.Composable = sql.SQL("")
+    if staged.sometimes_given:
+        staged_columns.append(sql.Identifier(_GIVEN))
+        mask = sql.SQL(", CAST(NULL AS boolean[]) AS {}").format(sql.Identifier(_GIVEN))
+    return _Plan(
+        # Only the copied columns, with the table's types and none of its constraints.
+        create_staging=sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {}{} FROM {} WITH NO DATA").format(
+            staging, joined("{}", staged.copied), mask, table
+        ),
+        copy=sql.SQL("COPY {} ({}) FROM STDIN").format(staging, sql.SQL(", ").join(staged_columns)),
+        update=update,
+        insert=insert,
+        drop_staging=sql.SQL("DROP TABLE {}").format(staging),
+        identity=identity,
+        diff=diff,
+        inserted=list(fields),
+    )
 
 
 def _upsert_postgresql(
@@ -149,133 +423,102 @@ def _upsert_postgresql(
     update_fields: Sequence[str],
     using: str,
 ) -> UpsertResult:
-    from psycopg import sql  # noqa: PLC0415 - PostgreSQL only
-    from psycopg.types.json import Jsonb  # noqa: PLC0415
-
-    fields = _field_map(model)
-    connection = connections[using]
     now = timezone.now()
-    actor = current_actor() or ""
-    copied, constants, values = _complete_rows(model, rows, now, actor)
-    columns = [fields[name].column for name in fields]
-    inserted = [name for name in fields if name in constants or name in copied]
-    copied_columns = sql.SQL(", ").join(sql.Identifier(fields[name].column) for name in copied)
-    select_list = sql.SQL(", ").join(
-        sql.Identifier(fields[name].column)
-        if name not in constants
-        else sql.SQL("CAST({} AS {})").format(
-            sql.Literal(
-                Jsonb(constants[name])
-                if isinstance(fields[name], models.JSONField)
-                else fields[name].get_db_prep_value(constants[name], connection)
-            ),
-            sql.SQL(fields[name].db_type(connection) or "text"),
-        )
-        for name in inserted
-    )
-    table = sql.Identifier(model._meta.db_table)
-    staging = sql.Identifier(f"upsert_{uuid.uuid4().hex}")
-    pk = model._meta.pk.column
-    column_list = sql.SQL(", ").join(sql.Identifier(fields[name].column) for name in inserted)
-    conflict = sql.SQL(", ").join(sql.Identifier(fields[name].column) for name in conflict_fields)
-    soft = "deleted_at" in fields
-    only_alive = sql.SQL(" WHERE deleted_at IS NULL") if soft else sql.SQL("")
-    set_columns = [fields[name].column for name in update_fields] + [
-        fields[name].column for name in ("updated_at", "updated_by") if name in fields
-    ]
-    assignments = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in set_columns)
-    diff_columns = [fields[name].column for name in update_fields]
-    join_on = sql.SQL(" AND ").join(
-        sql.SQL("t.{0} = s.{0}").format(sql.Identifier(fields[name].column)) for name in conflict_fields
-    )
-    created_json = sql.SQL("jsonb_build_object({})").format(
-        sql.SQL(", ").join(
-            sql.SQL("{}, jsonb_build_array(NULL, up.{})").format(sql.Literal(c), sql.Identifier(c)) for c in columns
-        )
-    )
-    changed_json = (
-        sql.SQL(" || ").join(
-            sql.SQL(
-                "CASE WHEN old.{0} IS DISTINCT FROM up.{0} "
-                "THEN jsonb_build_object({1}, jsonb_build_array(old.{0}, up.{0})) "
-                "ELSE '{{}}'::jsonb END"
-            ).format(sql.Identifier(c), sql.Literal(c))
-            for c in diff_columns
-        )
-        if diff_columns
-        else sql.SQL("'{}'::jsonb")
-    )
-    any_changed = (
-        sql.SQL(" OR ").join(sql.SQL("old.{0} IS DISTINCT FROM up.{0}").format(sql.Identifier(c)) for c in diff_columns)
-        if diff_columns
-        else sql.SQL("FALSE")
-    )
-    tenant = sql.SQL("up.tenant_id") if "tenant_id" in fields else sql.SQL("NULL::uuid")
-    returning = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns)
-    old_columns = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in {pk, *diff_columns})
-    # `old` reads the rows as they were before this statement: every CTE shares one snapshot.
-    # (No FOR UPDATE there: a row the upsert itself changes could not be locked, and would vanish.)
-    statement = sql.SQL(
-        """
-        WITH old AS (
-            SELECT {old_columns} FROM {table} t JOIN {staging} s ON {join_on}
-            {old_filter}
-        ), up AS (
-            INSERT INTO {table} AS t ({column_list}) SELECT {select_list} FROM {staging}
-            ON CONFLICT ({conflict}){only_alive} DO UPDATE SET {assignments}
-            RETURNING {returning}, (t.xmax = 0) AS inserted
-        ), audit AS (
-            INSERT INTO {audit_table}
-                (occurred_at, actor, action, model_label, object_pk, tenant_id, request_id, changes)
-            SELECT %(now)s, %(actor)s, CASE WHEN up.inserted THEN 'create' ELSE 'update' END, %(label)s,
-                   up.{pk}::text, {tenant}, %(request_id)s,
-                   CASE WHEN up.inserted THEN {created_json} ELSE {changed_json} END
-            FROM up LEFT JOIN old ON old.{pk} = up.{pk}
-            WHERE %(audited)s AND (up.inserted OR {any_changed})
-        )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
-        """
-    ).format(
-        old_columns=old_columns,
-        table=table,
-        staging=staging,
-        join_on=join_on,
-        old_filter=sql.SQL("WHERE t.deleted_at IS NULL") if soft else sql.SQL(""),
-        column_list=column_list,
-        select_list=select_list,
-        conflict=conflict,
-        only_alive=only_alive,
-        assignments=assignments,
-        returning=returning,
-        audit_table=sql.Identifier(AuditEvent._meta.db_table),
-        pk=sql.Identifier(pk),
-        tenant=tenant,
-        created_json=created_json,
-        changed_json=changed_json,
-        any_changed=any_changed,
-    )
-    params = {
-        "now": now,
-        "actor": actor,
-        "label": model._meta.label_lower,
-        "request_id": current_request_id() or "",
-        "audited": bool(getattr(model, "audit_changes", False)),
-    }
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor, for COPY
-        # Only the copied columns, with the table's types and none of its constraints.
-        raw.execute(
-            sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-                staging, copied_columns, table
-            )
-        )
-        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, copied_columns)) as copy:
-            for line in values:
+    staged = _stage(model, rows, update_fields, now, current_actor() or "")
+    plan = _plan(model, staged, conflict_fields, update_fields, using)
+    audited = is_audited(model)
+    returned: dict[str, list[Sequence[Any]]] = {"updated": [], "created": []}
+    counts = {"updated": 0, "created": 0}
+    pending = len(staged.lines)
+    connection = connections[using]
+    # The psycopg cursor (for COPY) raises psycopg's errors: Django's, as from any query, from here.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor
+        raw.execute(plan.create_staging)
+        with raw.copy(plan.copy) as copy:
+            for line in staged.lines:
                 copy.write_row(line)
-        raw.execute(statement, params)
-        created, updated = raw.fetchone()
-        raw.execute(sql.SQL("DROP TABLE {}").format(staging))
-    return UpsertResult(int(created), int(updated))
+        for _round in range(_ROUNDS):
+            for kind, statement in (("updated", plan.update), ("created", plan.insert)):
+                raw.execute(statement)
+                answer = raw.fetchall()
+                written = len(answer) if audited else int(answer[0][0])
+                if audited:
+                    returned[kind] += answer
+                counts[kind] += written
+                pending -= written
+            if not pending:
+                break
+        if pending:
+            raise Conflict(
+                "Other transactions kept inserting and deleting the same keys during this upsert; retry it.",
+                errors={"rows": [f"{pending} row(s) could be neither inserted nor updated."]},
+            )
+        raw.execute(plan.drop_staging)
+        if audited:
+            for action, records in _audit_records(model, plan, returned["created"], returned["updated"], using):
+                _copy_events(raw, model, action, records, occurred_at=now, using=using)
+    return UpsertResult(counts["created"], counts["updated"])
+
+
+def _audit_records(
+    model: type[models.Model],
+    plan: _Plan,
+    created: Sequence[Sequence[Any]],
+    updated: Sequence[Sequence[Any]],
+    using: str,
+) -> list[tuple[AuditAction, list[AuditRecord]]]:
+    """The audit records of what the statements returned, diffed as every other write path diffs."""
+    pk = model._meta.pk.attname
+    read_inserted = _reader(model, plan.inserted, using)
+    creations = []
+    for row in created:
+        values = read_inserted(row)
+        creations.append(AuditRecord(values[pk], changed_fields({}, values), values.get("tenant_id")))
+    read_identity, read_diff = _reader(model, plan.identity, using), _reader(model, plan.diff, using)
+    width, diff_width = len(plan.identity), len(plan.diff)
+    changes = []
+    for row in updated:
+        diff = changed_fields(read_diff(row[width : width + diff_width]), read_diff(row[width + diff_width :]))
+        if diff:
+            identity = read_identity(row[:width])
+            changes.append(AuditRecord(identity[pk], diff, identity.get("tenant_id")))
+    return [(AuditAction.UPDATE, changes), (AuditAction.CREATE, creations)]
+
+
+def _copy_events(
+    raw: Any,
+    model: type[models.Model],
+    action: AuditAction,
+    records: Sequence[AuditRecord],
+    *,
+    occurred_at: Any,
+    using: str,
+) -> None:
+    """`audit.record()`'s events, streamed with COPY: its one INSERT per 2,000 rows, quoted
+    client-side, cost more than the upsert itself. `changes` is encoded by the AuditEvent
+    field's own adapter (its DjangoJSONEncoder), so the stored JSON is the ORM's, byte for byte.
+    """
+    from psycopg import sql  # noqa: PLC0415 - PostgreSQL only
+
+    if not records:
+        return
+    connection = connections[using]
+    names = ["occurred_at", "actor", "action", "model_label", "object_pk", "tenant_id", "request_id", "changes"]
+    fields = [AuditEvent._meta.get_field(name) for name in names]
+    changes_field = fields[-1]
+    assert isinstance(changes_field, models.JSONField)
+    actor, request_id, label = current_actor() or "", current_request_id() or "", model._meta.label_lower
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(AuditEvent._meta.db_table),
+        sql.SQL(", ").join(
+            sql.Identifier(str(getattr(field, "column", name))) for field, name in zip(fields, names, strict=True)
+        ),
+    )
+    with raw.copy(statement) as copy:
+        for item in records:
+            changes = changes_field.get_db_prep_value(dict(item.changes), connection)
+            copy.write_row((occurred_at, actor, action.value, label, str(item.pk), item.tenant_id, request_id, changes))
 
 
 def _upsert_portable(
@@ -286,29 +529,35 @@ def _upsert_portable(
     using: str,
 ) -> UpsertResult:
     manager = model._default_manager.db_manager(using)
+    key_fields = [_field_map(model)[name] for name in conflict_fields]
     created = updated = 0
-    with transaction.atomic(using=using):
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            match = Q(pk__in=[])
-            for row in chunk:
-                match |= Q(**{name: row[name] for name in conflict_fields})
-            existing = {
-                tuple(str(getattr(obj, name)) for name in conflict_fields): obj for obj in manager.filter(match)
-            }
-            to_update, to_create = [], []
-            for row in chunk:
-                obj = existing.get(tuple(str(row[name]) for name in conflict_fields))
-                if obj is None:
-                    to_create.append(model(**row))
-                else:
-                    for name in update_fields:
-                        setattr(obj, name, row[name])
-                    to_update.append(obj)
-            if to_update:
-                manager.bulk_update(to_update, list(update_fields))
-                updated += len(to_update)
-            if to_create:
-                manager.bulk_create(to_create)
-                created += len(to_create)
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        match = Q(pk__in=[])
+        for row in chunk:
+            match |= Q(**{name: row[name] for name in conflict_fields})
+        existing = {
+            _key_of({field.name: getattr(obj, field.attname) for field in key_fields}, key_fields): obj
+            for obj in manager.filter(match).select_for_update()
+        }
+        to_create = []
+        by_fields_given: dict[tuple[str, ...], list[models.Model]] = {}
+        for row in chunk:
+            obj = existing.get(_key_of(row, key_fields))
+            if obj is None:
+                to_create.append(model(**row))
+                continue
+            given = tuple(name for name in update_fields if name in row)
+            for name in given:
+                setattr(obj, name, row[name])
+            by_fields_given.setdefault(given, []).append(obj)
+        for given, objs in by_fields_given.items():
+            if given:
+                manager.bulk_update(objs, list(given))
+            else:  # the row gave only its key: stamped as updated, nothing else changes
+                manager.filter(pk__in=[obj.pk for obj in objs]).update()
+            updated += len(objs)
+        if to_create:
+            manager.bulk_create(to_create)
+            created += len(to_create)
     return UpsertResult(created, updated)

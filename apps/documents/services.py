@@ -88,13 +88,13 @@ def document_restore(*, document_id: uuid.UUID | str) -> Document:
 
 
 def document_bulk_upsert(*, rows: Sequence[Mapping[str, Any]]) -> UpsertResult:
-    """Create or update documents by title (unique per tenant among live rows)."""
+    """Create or update documents by title (unique per tenant among live rows).
+
+    A row updates only the fields it gives: an omitted body, status or tags keeps the
+    document's value, and gets the model's default only when the row creates it.
+    """
     with transaction.atomic():
-        result = DocumentRepository().upsert(
-            [{"body": "", "status": DocumentStatus.DRAFT, "tags": [], **row} for row in rows],
-            conflict_fields=["title"],
-            update_fields=["body", "status", "tags"],
-        )
+        result = DocumentRepository().upsert(rows, conflict_fields=["title"], update_fields=["body", "status", "tags"])
         invalidate_tags([LIST_TAG, DETAIL_TAG])  # rows were updated in bulk: drop every cached detail too
         publish(
             "documents.bulk_upserted",

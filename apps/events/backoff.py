@@ -1,17 +1,7 @@
-"""Exponential backoff with jitter, shared by the relay (rows) and the consumer task (handlers)."""
+"""Exponential backoff with jitter for the relay (rows) and the consumer task (handlers): the core's one."""
 
 from __future__ import annotations
 
-import random
+from apps.core.backoff import retry_delay
 
 __all__ = ["retry_delay"]
-
-
-def retry_delay(attempt: int, *, base: float, cap: float) -> float:
-    """Seconds before retry number `attempt + 1`: `base * 2**attempt`, capped, then jittered.
-
-    "Equal jitter": half the delay is kept, half is random, so retries of many events that
-    failed together spread out (no thundering herd) yet never come back immediately.
-    """
-    ceiling = min(cap, base * (2 ** min(attempt, 32)))
-    return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - spreading load, not security

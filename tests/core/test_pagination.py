@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import time
 
 import pytest
 from django.db import connection
@@ -193,6 +194,115 @@ def test_pages_are_read_in_index_order_without_a_sort(postgres: None) -> None:
             assert "Sort" not in plan, plan
 
 
+def page(ordering: Ordering, cursor: str | None = None, limit: int = 3) -> list[str]:
+    return [f.name for f in paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=cursor, limit=limit).items]
+
+
+def test_the_same_position_always_encodes_to_the_same_cursor() -> None:
+    FolderFactory.create_batch(4)
+    ordering = Ordering.parse("name", allowed=["name"])
+    first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=2)
+    time.sleep(1.05 - time.time() % 1)  # into the next second: a signing timestamp would differ now
+    again = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=2)
+    second = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=again.next_cursor, limit=2)
+    assert first.next_cursor is not None
+    assert again.next_cursor == first.next_cursor
+    replayed = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=2)
+    assert second.previous_cursor == replayed.previous_cursor
+
+
+def test_an_emptied_forward_page_still_links_back_from_its_cursor() -> None:
+    """DRF's test_cursor_pagination_current_page_empty_forward: the rows after the cursor were deleted."""
+    for index in range(6):
+        FolderFactory(name=f"n{index}")
+    ordering = Ordering.parse("name", allowed=["name"])
+    first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
+    Folder.objects.filter(name__in=["n3", "n4", "n5"]).delete()
+    emptied = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=3)
+    assert (emptied.items, emptied.next_cursor) == ([], None)
+    assert emptied.previous_cursor is not None, "a dead end: the way back is gone"
+    back = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=emptied.previous_cursor, limit=3)
+    assert [f.name for f in back.items] == ["n0", "n1"], "the rows before the cursor's position (n2)"
+    assert page(ordering, back.next_cursor) == ["n2"], "and forward again, nothing skipped"
+
+
+def test_an_emptied_backward_page_still_links_forward_from_its_cursor() -> None:
+    """DRF's test_cursor_pagination_current_page_empty_reverse: the rows before the cursor were deleted."""
+    for index in range(6):
+        FolderFactory(name=f"n{index}")
+    ordering = Ordering.parse("name", allowed=["name"])
+    first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
+    second = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=3)
+    Folder.objects.filter(name__in=["n0", "n1", "n2"]).delete()
+    emptied = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=second.previous_cursor, limit=3)
+    assert (emptied.items, emptied.previous_cursor) == ([], None)
+    assert emptied.next_cursor is not None, "a dead end: the way forward is gone though rows follow"
+    # As DRF: onward from the cursor's position (n3, shown on the page the client came from).
+    assert page(ordering, emptied.next_cursor) == ["n4", "n5"]
+
+
+def test_an_empty_list_has_no_cursors() -> None:
+    page_of_nothing = paginate_cursor(Folder.objects.all(), ordering=Ordering.parse("name", allowed=["name"]))
+    assert (page_of_nothing.items, page_of_nothing.next_cursor, page_of_nothing.previous_cursor) == ([], None, None)
+
+
+# DRF's composite-ordering rows, (category, created) -> (status, due_at in days), nullable and mixed directions.
+COMPOSITE = [("b", 40), ("a", 10), ("a", 20), ("c", 5), ("b", 10), ("a", 20), ("c", 15), ("a", 30), ("b", 10)]
+
+
+def composite_folders() -> list[Folder]:
+    return [
+        FolderFactory(name=f"c{index}", status=status, due_at=BASE + datetime.timedelta(days=days))
+        for index, (status, days) in enumerate(COMPOSITE)
+    ]
+
+
+@pytest.mark.parametrize("spec", ["status,-due_at", "-status,due_at"])
+def test_mixed_directions_forward_backward_and_back_again(spec: str) -> None:
+    """DRF's composite forward/backward/direction-change cases."""
+    composite_folders()
+    ordering = Ordering.parse(spec, allowed=["status", "due_at"])
+    order = [f.name for f in expected(ordering)]
+    first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
+    second = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=3)
+    third = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=second.next_cursor, limit=3)
+    assert [[f.name for f in p.items] for p in (first, second, third)] == [order[0:3], order[3:6], order[6:9]]
+    assert third.next_cursor is None
+    back = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=third.previous_cursor, limit=3)
+    assert [f.name for f in back.items] == order[3:6]
+    front = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=back.previous_cursor, limit=3)
+    assert ([f.name for f in front.items], front.previous_cursor) == (order[0:3], None)
+    assert page(ordering, front.next_cursor) == order[3:6], "turning round again: nothing repeated or missed"
+
+
+def test_rows_inserted_and_deleted_on_both_sides_of_the_cursor_between_requests() -> None:
+    """DRF's test_composite_pagination_with_concurrent_changes_forward/_backward."""
+    folders = composite_folders()
+    ordering = Ordering.parse("status,-due_at", allowed=["status", "due_at"])
+    first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
+    boundary = first.items[-1]
+    FolderFactory(name="before", status="a", due_at=BASE + datetime.timedelta(days=35))  # sorts first
+    FolderFactory(name="after", status="d", due_at=None)  # sorts last (NULLs last)
+    Folder.objects.filter(pk=first.items[0].pk).delete()  # already seen
+    Folder.objects.filter(pk=folders[1].pk).delete()  # ("a", 10): not yet seen
+    now = [f.name for f in expected(ordering)]
+    rest = now[now.index(boundary.name) + 1 :]
+    seen, cursor = [], first.next_cursor
+    while cursor:
+        current = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=cursor, limit=3)
+        seen += [f.name for f in current.items]
+        cursor = current.next_cursor
+    assert seen == rest
+    assert "after" in seen
+    assert "before" not in seen
+    assert folders[1].name not in seen
+    second = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=3)
+    back = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=second.previous_cursor, limit=3)
+    before_second = now[: now.index(second.items[0].name)]
+    assert [f.name for f in back.items] == before_second[-3:]
+    assert back.items[0].name == "before", "the row inserted before the cursor is reached going back"
+
+
 class PaginationProperties(HypothesisTestCase):
     @settings(max_examples=15, deadline=None)
     @given(
@@ -224,3 +334,29 @@ def test_offset_ordering_breaks_ties_in_the_last_fields_direction() -> None:
 def test_a_doubled_minus_is_not_an_ordering() -> None:
     with pytest.raises(InvalidInput, match="Cannot order by --name"):
         Ordering.parse("--name", allowed=["name"])
+
+
+def test_an_emptied_page_links_back_on_the_database_rendered_path_too() -> None:
+    """The documents list renders rows in PostgreSQL (`paginate_cursor_json`, its own SQL): same cursors."""
+    import orjson
+
+    from apps.core.json_rows import paginate_cursor_json
+    from apps.documents.models import Document
+
+    tenant = "aaaaaaaa-0000-4000-8000-000000000001"
+    for index in range(4):
+        Document.objects.create(tenant_id=tenant, title=f"d{index}")
+    ordering = Ordering.parse("title", allowed=["title"])
+
+    def titles_of(cursor: str | None) -> tuple[list[str], str | None, str | None]:
+        page = paginate_cursor_json(
+            Document.objects.all(), fields=["id", "title"], ordering=ordering, cursor=cursor, limit=2
+        )
+        return [row["title"] for row in orjson.loads(page.results)], page.next_cursor, page.previous_cursor
+
+    first, next_cursor, _ = titles_of(None)
+    Document.objects.filter(title__in=["d2", "d3"]).delete()
+    emptied, after, before = titles_of(next_cursor)
+    assert (first, emptied, after) == (["d0", "d1"], [], None)
+    assert before is not None
+    assert titles_of(before)[0] == ["d0"]

@@ -171,9 +171,11 @@ def test_unchanged_upserted_rows_write_no_update_event() -> None:
     assert [e.action for e in AuditEvent.objects.for_object(Folder, folder.pk)] == ["create"]
 
 
-def test_upsert_rows_missing_fields_are_refused_before_writing() -> None:
+def test_upsert_rows_missing_their_key_are_refused_before_writing() -> None:
     with in_tenant(TENANT_A), pytest.raises(InvalidInput, match="Every row needs"):
-        FolderRepository().upsert([{"name": "x"}], conflict_fields=["name"], update_fields=["status"])
+        FolderRepository().upsert(
+            [{"name": "x", "status": "s"}, {"status": "s"}], conflict_fields=["name"], update_fields=["status"]
+        )
     assert Folder.all_objects.count() == 0
 
 
