@@ -150,13 +150,13 @@ def test_restore_confirmation_lists_the_whole_batch_then_restores_it_and_logs_it
     assert Attachment.all_objects.get(pk=earlier.pk).is_deleted
     entry = LogEntry.objects.get(action_flag=CHANGE, object_id=str(document.pk))
     assert entry.user == user
-    assert entry.get_change_message() == "Restored with its delete batch: 1 document, 2 attachments"
+    assert entry.get_change_message() == "Restored with what its delete removed: 1 document, 2 attachments"
     restore_events = AuditEvent.objects.filter(action=AuditAction.RESTORE)
     assert set(restore_events.values_list("actor", flat=True)) == {"admin:ann"}
     assert restore_events.count() == 3
 
 
-def test_restoring_an_attachment_brings_back_the_document_deleted_with_it() -> None:
+def test_restoring_an_attachment_brings_back_the_document_deleted_with_it_only_as_the_whole_batch_choice() -> None:
     user = create_staff("ann", perms=VIEW_AND_DELETE + RESTORE)
     client = client_for(user)
     document = create_document("Report", attachments=1)
@@ -165,8 +165,16 @@ def test_restoring_an_attachment_brings_back_the_document_deleted_with_it() -> N
 
     data = {"action": "restore_selected", "_selected_action": [str(attachment.pk)]}
     confirmation = client.post(reverse(ATTACHMENTS) + "?state=deleted", data)
-    assert confirmation.context["listing"].model_count() == {"Attachments": 1, "Documents": 1}
+    assert confirmation.context["listing"].model_count() == {"Attachments": 1}
+    assert confirmation.context["whole_batch_listing"].model_count() == {"Attachments": 1, "Documents": 1}
+    assert "Restore the whole batches" in confirmation.content.decode()
     client.post(reverse(ATTACHMENTS) + "?state=deleted", {**data, "post": "yes"})
+    assert Attachment.objects.filter(pk=attachment.pk).exists()
+    assert not Document.objects.filter(pk=document.pk).exists(), "the document's delete is not the attachment's"
+
+    Document.deleted_objects.filter(pk=document.pk).restore()
+    _soft_delete(document)  # one batch again: the document and its attachment
+    client.post(reverse(ATTACHMENTS) + "?state=deleted", {**data, "post": "yes", "whole_batches": "yes"})
     assert Document.objects.filter(pk=document.pk).exists()
 
 

@@ -172,10 +172,15 @@ def test_restore_brings_back_exactly_what_that_delete_removed() -> None:
     assert Note.deleted_objects.filter(pk=earlier.pk).exists(), "deleted before, in another batch: stays deleted"
 
 
-def test_restoring_a_child_brings_back_its_whole_batch() -> None:
+def test_restoring_a_child_brings_back_the_child_only_and_its_whole_batch_on_request() -> None:
     note = NoteFactory()
     note.folder.delete()
-    Note.deleted_objects.filter(pk=note.pk).restore()
+    assert Note.deleted_objects.filter(pk=note.pk).restore() == {"testapp.Note": 1}
+    assert not Folder.objects.filter(pk=note.folder_id).exists(), "its parent's delete is not its own"
+    note.delete()
+    Note.deleted_objects.filter(pk=note.pk).restore(whole_batches=True)  # its own, new batch: just the note
+    assert not Folder.objects.filter(pk=note.folder_id).exists()
+    Folder.deleted_objects.filter(pk=note.folder_id).restore(whole_batches=True)
     assert Folder.objects.filter(pk=note.folder_id).exists()
 
 
@@ -216,7 +221,8 @@ def test_restore_onto_a_recreated_unique_value_is_a_conflict_and_writes_nothing(
     note = NoteFactory(folder=first)
     first.delete()
     FolderFactory(name="reports")
-    with pytest.raises(Conflict, match="a live row now holds one of their unique values"):
+    clash = f"Cannot restore folder {first.pk}: a live folder already holds .*name='reports'"
+    with pytest.raises(Conflict, match=clash):
         Folder.deleted_objects.filter(pk=first.pk).restore()
     assert Folder.deleted_objects.filter(pk=first.pk).exists()
     assert Note.deleted_objects.filter(pk=note.pk).exists()
