@@ -264,7 +264,8 @@ def _restore_conflict(step: RestoreStep) -> Conflict:
                 f"Cannot restore {opts.verbose_name} {clash['pk']}: a live {opts.verbose_name} already holds "
                 f"{values}. Rename or delete that row first; nothing was restored."
             )
-        twins = step.rows.order_by().values(*fields).annotate(rows=Count("pk")).filter(rows__gt=1).first()
+        shared = step.rows.order_by().values(*fields).annotate(rows=Count("pk")).filter(rows__gt=1)
+        twins = shared.order_by(*fields).first()
         if twins is not None:
             values = ", ".join(f"{name}={str(twins[name])!r}" for name in fields)
             return Conflict(
