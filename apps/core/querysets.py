@@ -34,7 +34,7 @@ from apps.core.audit import AuditRecord, changed_fields, is_audited, record
 from apps.core.context import current_actor, current_tenant
 from apps.core.errors import Conflict
 from apps.core.models.audit import AuditAction
-from apps.core.tenant_ownership import tenant_lookup
+from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
 
 __all__ = ["AliveManager", "CoreManager", "CoreQuerySet", "DeletedManager", "SoftDeleteQuerySet"]
 
@@ -130,7 +130,7 @@ class CoreQuerySet(models.QuerySet[_M]):
             return super().update(**values)
         fields = [name for name in kwargs if has_field(self.model, name)]
         attnames = [_attname(self.model, name) for name in fields]
-        tenant = ["tenant_id"] if has_field(self.model, "tenant_id") else []
+        tenant = [TENANT_FIELD] if has_tenant_column(self.model) else []
         with transaction.atomic(using=self.db):
             # Lock and read the rows first: the diff is exact and the set updated is the set read.
             before = {row[0]: row[1:] for row in self.select_for_update().values_list("pk", *attnames, *tenant)}

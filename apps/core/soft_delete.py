@@ -38,7 +38,7 @@ from django.utils import timezone
 from apps.core.audit import AuditRecord, is_audited, record
 from apps.core.errors import Conflict
 from apps.core.models.audit import AuditAction
-from apps.core.tenant_ownership import tenant_lookup
+from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
 from apps.core.uuid7 import uuid7
 
 __all__ = ["RestoreStep", "cascade_models", "is_soft_deletable", "restore", "restore_plan", "soft_delete"]
@@ -67,7 +67,7 @@ def _cascade_children(model: type[models.Model]) -> Iterator[tuple[str, type[mod
 
 def _tenant_columns(model: type[models.Model]) -> list[str]:
     """The direct tenant column for the audit event's `tenant_id`, when the model has one."""
-    return ["tenant_id"] if tenant_lookup(model) == "tenant_id" else []
+    return [TENANT_FIELD] if has_tenant_column(model) else []
 
 
 def _rows(model: type[models.Model], using: str) -> models.QuerySet[Any]:

@@ -12,12 +12,13 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.deletion import CASCADE
 
-__all__ = ["is_tenant_owned", "tenant_lookup"]
+__all__ = ["TENANT_FIELD", "has_tenant_column", "is_tenant_owned", "tenant_lookup"]
 
 TENANT_FIELD = "tenant_id"
 
 
-def _own_tenant_column(model: type[models.Model]) -> bool:
+def has_tenant_column(model: type[models.Model]) -> bool:
+    """The model stores its tenant itself (`TenantMixin`): the column audit events copy."""
     try:
         model._meta.get_field(TENANT_FIELD)
     except FieldDoesNotExist:
@@ -26,7 +27,7 @@ def _own_tenant_column(model: type[models.Model]) -> bool:
 
 
 def _lookup(model: type[models.Model], visited: frozenset[type[models.Model]]) -> str | None:
-    if _own_tenant_column(model):
+    if has_tenant_column(model):
         return TENANT_FIELD
     for field in model._meta.concrete_fields:
         parent = field.related_model

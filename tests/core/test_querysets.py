@@ -90,6 +90,8 @@ def _managers(root: Folder) -> dict[str, Any]:
 def _apply(verb: str, queryset: Any) -> None:
     if verb == "update":
         queryset.update(status="touched")
+    elif verb == "restore whole batches":
+        queryset.restore(whole_batches=True)
     else:
         getattr(queryset, verb)()
 
@@ -104,7 +106,13 @@ def _state() -> dict[str, tuple[bool, str]]:
 
 
 SHOWN = {"objects": ALIVE, "all_objects": ALIVE | DEAD, "deleted_objects": DEAD, "related": ALIVE}
-ACTS_ON = {"delete": ALIVE, "restore": DEAD, "hard_delete": ALIVE | DEAD, "update": ALIVE | DEAD}
+ACTS_ON = {
+    "delete": ALIVE,
+    "restore": DEAD,
+    "restore whole batches": DEAD,
+    "hard_delete": ALIVE | DEAD,
+    "update": ALIVE | DEAD,
+}
 CALLER_FILTERS = {"every row": {"name__in": ROWS}, "the -a rows": {"name__endswith": "-a"}}
 
 
@@ -117,7 +125,8 @@ def test_a_verb_touches_exactly_the_rows_its_queryset_shows(manager: str, verb: 
         root = Folder.objects.create(name="root")
         for name in ROWS:
             Folder.objects.create(name=name, parent=root)
-    Folder.objects.filter(name__startswith="dead-").delete()
+    for name in DEAD:  # one delete call each: a whole batch is then that one row
+        Folder.objects.filter(name=name).delete()
     before = _state()
 
     _apply(verb, _managers(root)[manager].filter(**CALLER_FILTERS[caller_filter]))
