@@ -3,10 +3,12 @@ verb acts on exactly the rows its queryset shows; visibility survives `|`, `&`, 
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
 from django.db import models
+from django.db.models import Exists, OuterRef, Subquery
 from django.test.utils import isolate_apps
 
 from apps.core.context import in_tenant
@@ -199,7 +201,13 @@ def test_combining_a_queryset_with_its_own_lifted_clone_keeps_each_sides_rows(fo
     assert _names((base.with_deleted() & base).with_deleted()) == {"a", "c"}
 
 
-def test_a_lifted_restriction_stays_lifted_in_subqueries_and_prefetches(four_folders: dict[str, Folder]) -> None:
+def test_visibility_holds_in_subqueries_unions_and_pickled_querysets(four_folders: dict[str, Folder]) -> None:
     inner = Folder.objects.filter(name__in=["a", "b"]).with_deleted().values("pk")
     assert _names(Folder.all_objects.filter(pk__in=inner)) == {"a", "b"}
     assert _names(Folder.all_objects.filter(pk__in=Folder.objects.values("pk"))) == {"a", "c"}
+    deleted_twin = Folder.deleted_objects.filter(pk=OuterRef("pk"))
+    assert _names(Folder.all_objects.filter(Exists(deleted_twin))) == {"b", "d"}
+    by_name = Folder.objects.with_deleted().filter(name="b").values("pk")
+    assert _names(Folder.all_objects.filter(pk=Subquery(by_name))) == {"b"}
+    assert _names(pickle.loads(pickle.dumps(Folder.objects.with_deleted()))) == {"a", "b", "c", "d"}
+    assert _names(Folder.objects.all().union(Folder.deleted_objects.filter(name="d"))) == {"a", "c", "d"}
