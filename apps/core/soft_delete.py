@@ -226,7 +226,12 @@ def restore(deleted: models.QuerySet[Any], *, whole_batches: bool = False) -> di
         for step in reversed(restore_plan(deleted, whole_batches=whole_batches)):
             model, rows = step.model, step.rows
             tenant = _tenant_columns(model)
-            snapshot = list(rows.values_list("pk", *_DELETION_STATE, *tenant)) if is_audited(model) else []
+            snapshot = []
+            if is_audited(model):
+                # Locked, so a concurrent restore of the same rows waits and then finds them restored:
+                # one audit event per row that really came back.
+                locked = rows.select_for_update(of=("self",))
+                snapshot = list(locked.values_list("pk", *_DELETION_STATE, *tenant))
             try:
                 with transaction.atomic(using=using):
                     restored = models.QuerySet.update(rows, deleted_at=None, deleted_by="", delete_batch=None)

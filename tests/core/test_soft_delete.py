@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -442,3 +443,30 @@ def test_restoring_a_live_instance_writes_nothing_and_records_nothing() -> None:
         assert folder.restore() == {}
     assert not _updates(queries)
     assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_restores_of_one_row_record_one_restore(postgres: None) -> None:
+    folder = FolderFactory()
+    NoteFactory(folder=folder)
+    folder.delete()
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def restore() -> None:
+        try:
+            start.wait(timeout=30)
+            Folder.deleted_objects.filter(pk=folder.pk).restore()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=restore) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert AuditEvent.objects.filter(action="restore", model_label="testapp.folder").count() == 1
+    assert AuditEvent.objects.filter(action="restore", model_label="testapp.note").count() == 1
