@@ -7,11 +7,13 @@ import re
 import threading
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection as db_connection
 from django.db import transaction
 
+from apps.core.audit import audit_value
 from apps.core.context import acting_as, in_tenant
 from apps.core.models import AuditEvent, AuditLogIsAppendOnly
 from tests.factories import TENANT_A, TENANT_B, FolderFactory, NoteFactory
@@ -312,3 +314,19 @@ def test_a_value_written_differently_but_stored_the_same_is_no_change() -> None:
     reading.taken_at = CHANGED["taken_at"].astimezone(datetime.UTC)
     reading.save()
     assert [event.action for event in events_for(reading)] == ["create"]
+
+
+def test_audit_value_is_one_canonical_form_per_type(settings: Any) -> None:
+    settings.TIME_ZONE = "Europe/Paris"
+    taken_at = Reading._meta.get_field("taken_at")
+    amount = Reading._meta.get_field("amount")
+    source = Reading._meta.get_field("source")
+    assert audit_value(taken_at, datetime.datetime(2026, 7, 1, 12, 0)) == "2026-07-01T10:00:00.000000Z", "naive: local"
+    assert audit_value(taken_at, "2026-07-01T10:00:00Z") == "2026-07-01T10:00:00.000000Z"
+    assert audit_value(amount, 2) == audit_value(amount, "2.00") == audit_value(amount, Decimal("2")) == "2.00"
+    assert audit_value(source, "0F0E0D0C-0B0A-4908-8706-050403020100") == "0f0e0d0c-0b0a-4908-8706-050403020100"
+    assert audit_value(None, datetime.date(2026, 7, 1)) == "2026-07-01"
+    assert audit_value(None, datetime.timedelta(hours=26)) == "P1DT02H00M00S"
+    assert audit_value(None, b"\x00\xff") == "00ff"
+    assert audit_value(None, None) is None
+    assert audit_value(amount, "not a number") == "not a number", "never an error while recording"
