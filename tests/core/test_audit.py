@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from django.db import connection as db_connection
 from django.db import transaction
+from django.test.utils import CaptureQueriesContext
 
 from apps.core.audit import audit_value
 from apps.core.context import acting_as, in_tenant
 from apps.core.models import AuditEvent, AuditLogIsAppendOnly
 from tests.factories import TENANT_A, TENANT_B, FolderFactory, NoteFactory
-from tests.testapp.models import Folder, Plain, Reading
+from tests.testapp.models import Folder, Label, Plain, Reading
 
 pytestmark = pytest.mark.django_db
 
@@ -330,3 +331,19 @@ def test_audit_value_is_one_canonical_form_per_type(settings: Any) -> None:
     assert audit_value(None, b"\x00\xff") == "00ff"
     assert audit_value(None, None) is None
     assert audit_value(amount, "not a number") == "not a number", "never an error while recording"
+
+
+def test_an_audited_save_costs_one_read_and_an_unaudited_one_none() -> None:
+    folder = FolderFactory()
+    label = Label.objects.create(name="red")
+    folder.status, label.name = "published", "blue"
+    with CaptureQueriesContext(db_connection) as audited:
+        folder.save()
+    with CaptureQueriesContext(db_connection) as plain:
+        label.save()
+
+    def selects(queries: CaptureQueriesContext) -> int:
+        return sum(query["sql"].lstrip().upper().startswith("SELECT") for query in queries.captured_queries)
+
+    assert selects(audited) == 1
+    assert selects(plain) == 0
