@@ -6,45 +6,53 @@
   manager, so reverse-FK and M2M related managers and `prefetch_related` hide deleted
   rows), `all_objects` and `deleted_objects`; the base manager stays unfiltered so a
   forward FK to a deleted row and saving a deleted row still work.
-- `delete()` on a queryset soft-deletes set-based (see `apps.core.soft_delete`);
-  `hard_delete()` removes rows for real; `restore()` brings back whole delete batches.
-- `for_tenant()` / `for_current_tenant()` scope by tenant and fail closed.
+- A verb acts on exactly the rows its queryset shows, never more: `delete()`
+  soft-deletes the alive ones (set-based, see `apps.core.soft_delete`), `restore()`
+  brings back the deleted ones with what their own delete cascaded (or their whole
+  delete batches, `whole_batches=True`), `hard_delete()` removes them for real.
+- `get_or_create()` / `update_or_create()` refuse a key a soft-deleted row holds
+  (`Conflict`): a deleted row is restored on purpose, never revived silently.
+- `for_tenant()` / `for_current_tenant()` scope by tenant (through the parent for a
+  child model, see `apps.core.tenant_ownership`) and fail closed.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Self, TypeVar
 
-from django.db import models, transaction
+from django.core.exceptions import FieldDoesNotExist, FullResultSet, ObjectDoesNotExist
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from apps.core import soft_delete
 from apps.core.audit import AuditRecord, changed_fields, is_audited, record
 from apps.core.context import current_actor, current_tenant
+from apps.core.errors import Conflict
 from apps.core.models.audit import AuditAction
-
-if TYPE_CHECKING:
-    from django.db.models.lookups import Lookup
+from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
 
 __all__ = ["AliveManager", "CoreManager", "CoreQuerySet", "DeletedManager", "SoftDeleteQuerySet"]
 
 _M = TypeVar("_M", bound=models.Model)
 _CHUNK = 1000
-_VISIBILITY_TAG = "_soft_delete_visibility"
 
 
 def has_field(model: type[models.Model], name: str) -> bool:
     try:
         model._meta.get_field(name)
-    except Exception:  # FieldDoesNotExist
+    except FieldDoesNotExist:
         return False
     return True
 
 
 def _creation_snapshot(obj: models.Model) -> dict[str, list[Any]]:
-    return changed_fields({}, {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields})
+    values = {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+    return changed_fields(type(obj), {}, values)
 
 
 def _attname(model: type[models.Model], name: str) -> str:
@@ -57,16 +65,53 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
+_TOKENS = itertools.count(1)
+# Attributes of the SQL query (`QuerySet.query`) that carry the visibility state; `Query.clone()` copies them.
+_RESTRICTIONS = "soft_delete_restrictions"
+_LIFTED = "soft_delete_lifted"
+
+
+class _DeletionRestriction(IsNull):
+    """`deleted_at IS [NOT] NULL`, added by a manager or `.alive()` / `.deleted()`, liftable later.
+
+    Why this shape: a queryset's visibility is state of its query (the restriction tokens it
+    holds and the ones lifted), not something read back out of `query.where`. The restriction
+    is a plain lookup expression passed to the public `filter()`; `.with_deleted()` lifts it by
+    recording its token, and the lookup then compiles to "no condition" (`FullResultSet`, the
+    public way a condition says it matches everything). Clones, subqueries and `qs1 | qs2`
+    keep working because nothing rewrites the WHERE tree; `|` / `&` / `^` merge the state.
+    """
+
+    def __init__(self, *, deleted: bool) -> None:
+        super().__init__(F("deleted_at"), not deleted)
+        self.token = next(_TOKENS)
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        return (*super().identity, self.token)
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        if self.token in getattr(compiler.query, _LIFTED, frozenset()):
+            raise FullResultSet
+        return super().as_sql(compiler, connection)
+
+
+def _tokens(query: Any, name: str) -> frozenset[int]:
+    tokens: frozenset[int] = getattr(query, name, frozenset())
+    return tokens
+
+
 class CoreQuerySet(models.QuerySet[_M]):
     """Stamps audit columns and records audit events on the bulk write paths."""
 
     def for_tenant(self, tenant_id: uuid.UUID | str | None) -> Self:
         """Rows of `tenant_id`; no rows at all when it is `None` (fail closed)."""
-        if not has_field(self.model, "tenant_id"):
+        lookup = tenant_lookup(self.model)
+        if lookup is None:
             return self
         if tenant_id is None:
             return self.none()
-        return self.filter(tenant_id=uuid.UUID(str(tenant_id)))
+        return self.filter(**{lookup: uuid.UUID(str(tenant_id))})
 
     def for_current_tenant(self) -> Self:
         return self.for_tenant(current_tenant())
@@ -85,7 +130,7 @@ class CoreQuerySet(models.QuerySet[_M]):
             return super().update(**values)
         fields = [name for name in kwargs if has_field(self.model, name)]
         attnames = [_attname(self.model, name) for name in fields]
-        tenant = ["tenant_id"] if has_field(self.model, "tenant_id") else []
+        tenant = [TENANT_FIELD] if has_tenant_column(self.model) else []
         with transaction.atomic(using=self.db):
             # Lock and read the rows first: the diff is exact and the set updated is the set read.
             before = {row[0]: row[1:] for row in self.select_for_update().values_list("pk", *attnames, *tenant)}
@@ -98,7 +143,9 @@ class CoreQuerySet(models.QuerySet[_M]):
             records = []
             for pk in pks:
                 diff = changed_fields(
-                    dict(zip(attnames, before[pk], strict=False)), dict(zip(attnames, after[pk], strict=True))
+                    self.model,
+                    dict(zip(attnames, before[pk], strict=False)),
+                    dict(zip(attnames, after[pk], strict=True)),
                 )
                 if diff:
                     records.append(AuditRecord(pk, diff, before[pk][-1] if tenant else None))
@@ -151,7 +198,7 @@ class CoreQuerySet(models.QuerySet[_M]):
                 if obj.pk not in before:
                     continue
                 after = {name: getattr(obj, name) for name in attnames}
-                diff = changed_fields(dict(zip(attnames, before[obj.pk], strict=True)), after)
+                diff = changed_fields(self.model, dict(zip(attnames, before[obj.pk], strict=True)), after)
                 if diff:
                     records.append(AuditRecord(obj.pk, diff, getattr(obj, "tenant_id", None)))
             record(self.model, AuditAction.UPDATE, records, occurred_at=timezone.now(), using=self.db)
@@ -159,38 +206,103 @@ class CoreQuerySet(models.QuerySet[_M]):
 
 
 class SoftDeleteQuerySet(CoreQuerySet[_M]):
-    """Alive/deleted visibility, set-based soft delete, batch restore, hard delete."""
+    """Alive/deleted visibility, set-based soft delete, restore, hard delete (see the module docstring)."""
 
-    def _mark_visibility(self) -> Self:
-        lookup: Lookup[Any] = self.query.where.children[-1]  # type: ignore[assignment]
-        setattr(lookup, _VISIBILITY_TAG, True)
+    def _with_visibility(self, restrictions: frozenset[int], lifted: frozenset[int]) -> Self:
+        setattr(self.query, _RESTRICTIONS, restrictions)
+        setattr(self.query, _LIFTED, lifted)
         return self
 
-    def with_deleted(self) -> Self:
-        """The same query without the alive/deleted restriction its manager applied."""
+    def _restricted(self, *, deleted: bool | None) -> Self:
+        """This queryset with every visibility restriction lifted, then (unless `None`) a fresh one."""
+        restrictions = _tokens(self.query, _RESTRICTIONS)
+        lifted = restrictions
         clone = self.all()
-        children = clone.query.where.children
-        clone.query.where.children = [c for c in children if not getattr(c, _VISIBILITY_TAG, False)]
-        return clone
+        if deleted is not None:
+            restriction = _DeletionRestriction(deleted=deleted)
+            clone = clone.filter(restriction)
+            restrictions |= {restriction.token}
+        return clone._with_visibility(restrictions, lifted)
+
+    def with_deleted(self) -> Self:
+        """The same rows without any alive/deleted restriction; the caller's own filters stay."""
+        return self._restricted(deleted=None)
 
     def alive(self) -> Self:
-        return self.with_deleted().filter(deleted_at__isnull=True)._mark_visibility()
+        return self._restricted(deleted=False)
 
     def deleted(self) -> Self:
-        return self.with_deleted().filter(deleted_at__isnull=False)._mark_visibility()
+        return self._restricted(deleted=True)
+
+    def _combined(self, other: Any, combine: Callable[[Any, Any], Any]) -> Any:
+        """`qs1 | qs2` (and `&`, `^`) with the visibility state of both sides."""
+        mine_active = _tokens(self.query, _RESTRICTIONS) - _tokens(self.query, _LIFTED)
+        other_query = getattr(other, "query", None)
+        theirs_active = _tokens(other_query, _RESTRICTIONS) - _tokens(other_query, _LIFTED)
+        shared_lineage_disagrees = (mine_active & _tokens(other_query, _LIFTED)) or (
+            theirs_active & _tokens(self.query, _LIFTED)
+        )
+        if shared_lineage_disagrees:
+            # Both sides hold the same restriction, lifted on one side only: compare by key instead.
+            both = combine(Q(pk__in=self.values("pk")), Q(pk__in=other.values("pk")))
+            return type(self)(model=self.model, using=self.db).filter(both)
+        combined = combine(super(), other)
+        if isinstance(combined, SoftDeleteQuerySet) and combined is not self and combined is not other:
+            combined._with_visibility(
+                _tokens(self.query, _RESTRICTIONS) | _tokens(other_query, _RESTRICTIONS),
+                _tokens(self.query, _LIFTED) | _tokens(other_query, _LIFTED),
+            )
+        return combined
+
+    def __or__(self, other: Any) -> Any:
+        return self._combined(other, lambda left, right: left.__or__(right))
+
+    def __and__(self, other: Any) -> Any:
+        return self._combined(other, lambda left, right: left.__and__(right))
+
+    def __xor__(self, other: Any) -> Any:
+        return self._combined(other, lambda left, right: left.__xor__(right))
+
+    # --- verbs: each acts on the rows shown here, narrowed to the state it applies to -------------
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        """Soft-delete the alive rows here and, under one batch id, their soft-deletable children."""
-        counts = soft_delete.soft_delete(self.alive(), actor=current_actor() or "")
+        """Soft-delete the alive rows here and, under one batch id per tenant, their soft-deletable cascade."""
+        counts = soft_delete.soft_delete(self.filter(deleted_at__isnull=True), actor=current_actor() or "")
         return sum(counts.values()), counts
 
-    def restore(self) -> dict[str, int]:
-        """Bring back every row deleted in the same batches as the deleted rows here."""
-        return soft_delete.restore_batches(self.deleted())
+    def restore(self, *, whole_batches: bool = False) -> dict[str, int]:
+        """Bring back the deleted rows here and what their own delete cascaded; counts per model label.
+
+        `whole_batches=True` brings back every row deleted in the same calls as these rows instead.
+        """
+        return soft_delete.restore(self.filter(deleted_at__isnull=False), whole_batches=whole_batches)
 
     def hard_delete(self) -> tuple[int, dict[str, int]]:
-        """Delete for real (Django's collector: CASCADE, PROTECT, signals); audited per row."""
-        return models.QuerySet.delete(self.with_deleted())
+        """Delete the rows here for real (Django's collector: CASCADE, PROTECT, signals); audited per row."""
+        return models.QuerySet.delete(self)
+
+    # --- get_or_create / update_or_create ----------------------------------------------------------
+
+    def get_or_create(self, defaults: Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[_M, bool]:
+        """Like Django's, but a key a soft-deleted row holds is a `Conflict` (no new row, no IntegrityError)."""
+        try:
+            return self.get(**kwargs), False
+        except ObjectDoesNotExist:
+            self._refuse_key_of_deleted_row(kwargs)
+        try:
+            return super().get_or_create(defaults, **kwargs)
+        except IntegrityError:
+            self._refuse_key_of_deleted_row(kwargs)  # deleted meanwhile by another transaction
+            raise
+
+    def _refuse_key_of_deleted_row(self, lookup: Mapping[str, Any]) -> None:
+        holder = self.with_deleted().filter(deleted_at__isnull=False, **lookup).values_list("pk", flat=True).first()
+        if holder is not None:
+            keys = ", ".join(f"{name}={value!r}" for name, value in lookup.items())
+            raise Conflict(
+                f"A deleted {self.model._meta.verbose_name} ({holder}) holds {keys}. "
+                "Restore it instead of creating a new one (deleted rows are never revived silently)."
+            )
 
 
 class CoreManager(models.Manager[_M]):
@@ -226,8 +338,8 @@ class _SoftDeleteManagerBase(models.Manager[_M]):
     def for_current_tenant(self) -> SoftDeleteQuerySet[_M]:
         return self.get_queryset().for_current_tenant()
 
-    def restore(self) -> dict[str, int]:
-        return self.get_queryset().restore()
+    def restore(self, *, whole_batches: bool = False) -> dict[str, int]:
+        return self.get_queryset().restore(whole_batches=whole_batches)
 
     def hard_delete(self) -> tuple[int, dict[str, int]]:
         return self.get_queryset().hard_delete()

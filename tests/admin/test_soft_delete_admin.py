@@ -14,6 +14,8 @@ from apps.core.context import acting_as
 from apps.core.models import AuditAction, AuditEvent
 from apps.documents.models import Attachment, Document
 from tests.admin.conftest import (
+    ACME,
+    GLOBEX,
     HARD_DELETE,
     RESTORE,
     VIEW_AND_DELETE,
@@ -150,13 +152,13 @@ def test_restore_confirmation_lists_the_whole_batch_then_restores_it_and_logs_it
     assert Attachment.all_objects.get(pk=earlier.pk).is_deleted
     entry = LogEntry.objects.get(action_flag=CHANGE, object_id=str(document.pk))
     assert entry.user == user
-    assert entry.get_change_message() == "Restored with its delete batch: 1 document, 2 attachments"
+    assert entry.get_change_message() == "Restored with what its delete removed: 1 document, 2 attachments"
     restore_events = AuditEvent.objects.filter(action=AuditAction.RESTORE)
     assert set(restore_events.values_list("actor", flat=True)) == {"admin:ann"}
     assert restore_events.count() == 3
 
 
-def test_restoring_an_attachment_brings_back_the_document_deleted_with_it() -> None:
+def test_restoring_an_attachment_brings_back_the_document_deleted_with_it_only_as_the_whole_batch_choice() -> None:
     user = create_staff("ann", perms=VIEW_AND_DELETE + RESTORE)
     client = client_for(user)
     document = create_document("Report", attachments=1)
@@ -165,8 +167,16 @@ def test_restoring_an_attachment_brings_back_the_document_deleted_with_it() -> N
 
     data = {"action": "restore_selected", "_selected_action": [str(attachment.pk)]}
     confirmation = client.post(reverse(ATTACHMENTS) + "?state=deleted", data)
-    assert confirmation.context["listing"].model_count() == {"Attachments": 1, "Documents": 1}
+    assert confirmation.context["listing"].model_count() == {"Attachments": 1}
+    assert confirmation.context["whole_batch_listing"].model_count() == {"Attachments": 1, "Documents": 1}
+    assert "Restore the whole batches" in confirmation.content.decode()
     client.post(reverse(ATTACHMENTS) + "?state=deleted", {**data, "post": "yes"})
+    assert Attachment.objects.filter(pk=attachment.pk).exists()
+    assert not Document.objects.filter(pk=document.pk).exists(), "the document's delete is not the attachment's"
+
+    Document.deleted_objects.filter(pk=document.pk).restore()
+    _soft_delete(document)  # one batch again: the document and its attachment
+    client.post(reverse(ATTACHMENTS) + "?state=deleted", {**data, "post": "yes", "whole_batches": "yes"})
     assert Document.objects.filter(pk=document.pk).exists()
 
 
@@ -277,3 +287,44 @@ def test_audit_fields_are_read_only_and_stamped_from_the_admin_user() -> None:
     event = AuditEvent.objects.for_object(Document, document.pk).filter(action=AuditAction.UPDATE).get()
     assert event.actor == "admin:ann"
     assert event.changes["title"] == ["Report", "Report v2"]
+
+
+def test_restore_lists_one_of_the_documents_deleted_together_and_offers_the_whole_batch_apart() -> None:
+    client = client_for(create_staff("ann", perms=VIEW_AND_DELETE + RESTORE))
+    chosen, other = create_document("Chosen", attachments=1), create_document("Other", attachments=1)
+    with acting_as("admin:bob"):
+        Document.objects.filter(pk__in=[chosen.pk, other.pk]).delete()
+
+    confirmation = _action(client, "restore_selected", chosen, state="deleted")
+    assert confirmation.context["listing"].model_count() == {"Documents": 1, "Attachments": 1}
+    assert confirmation.context["whole_batch_listing"].model_count() == {"Documents": 2, "Attachments": 2}
+    _action(client, "restore_selected", chosen, confirm=True, state="deleted")
+    assert list(Document.objects.all()) == [chosen]
+    assert Document.deleted_objects.filter(pk=other.pk).exists()
+
+
+def test_a_restore_never_brings_back_a_row_of_a_tenant_the_staff_cannot_see() -> None:
+    client = client_for(create_staff("ann", perms=VIEW_AND_DELETE + RESTORE, tenants=[ACME]))
+    mine, theirs = create_document("Mine", tenant=ACME), create_document("Theirs", tenant=GLOBEX)
+    Document.objects.filter(pk__in=[mine.pk, theirs.pk]).delete()
+    # A batch written before batches were per tenant may hold both tenants' rows.
+    batch = Document.all_objects.get(pk=mine.pk).delete_batch
+    Document.all_objects.filter(pk=theirs.pk).update(delete_batch=batch)
+    Attachment.all_objects.filter(document=theirs).update(delete_batch=batch)
+
+    data = {"action": "restore_selected", "_selected_action": [str(mine.pk), str(theirs.pk)]}
+    client.post(reverse(CHANGELIST) + "?state=deleted", {**data, "post": "yes", "whole_batches": "yes"})
+
+    assert list(Document.objects.all()) == [mine]
+    assert Attachment.objects.filter(document=mine).count() == 2
+    assert Attachment.deleted_objects.filter(document=theirs).count() == 2
+
+
+def test_a_restore_clash_names_the_row_and_the_value() -> None:
+    client = client_for(create_staff("ann", perms=VIEW_AND_DELETE + RESTORE))
+    document = create_document("Report")
+    _soft_delete(document)
+    create_document("Report", attachments=0)
+    page = _action(client, "restore_selected", document, confirm=True, state="deleted").content.decode()
+    assert f"Cannot restore document {document.pk}: a live document already holds" in page
+    assert "title=&#x27;Report&#x27;" in page

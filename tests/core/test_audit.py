@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import pytest
-from django.db import transaction
+import datetime
+import re
+import threading
+import uuid
+from decimal import Decimal
+from typing import Any
 
+import pytest
+from django.db import connection as db_connection
+from django.db import transaction
+from django.test.utils import CaptureQueriesContext
+
+from apps.core.audit import audit_value
 from apps.core.context import acting_as, in_tenant
 from apps.core.models import AuditEvent, AuditLogIsAppendOnly
 from tests.factories import TENANT_A, TENANT_B, FolderFactory, NoteFactory
-from tests.testapp.models import Folder, Plain
+from tests.testapp.models import Folder, Label, Plain, Reading
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +193,157 @@ def test_bulk_update_records_nothing_for_rows_it_did_not_reach() -> None:
     assert Folder.objects.bulk_update([alive, gone], ["status"]) == 1
     assert events_for(alive)[-1].changes == {"status": ["draft", "published"]}
     assert [e.action for e in events_for(gone)] == ["create", "soft_delete"]
+
+
+# --- the "before" of a save is what the row held, read under its lock ------------------------------
+
+
+def test_a_stale_instance_records_the_value_the_row_really_held() -> None:
+    folder = FolderFactory(status="draft")
+    first, stale = Folder.objects.get(pk=folder.pk), Folder.objects.get(pk=folder.pk)
+    first.status = "review"
+    first.save()
+    stale.status = "published"
+    stale.save()
+    assert [event.changes for event in events_for(folder)[1:]] == [
+        {"status": ["draft", "review"]},
+        {"status": ["review", "published"]},
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_saves_never_claim_the_same_before_value(postgres: None) -> None:
+    folder = FolderFactory(status="s0")
+    writers = 6
+    loaded = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def save_as(index: int) -> None:
+        try:
+            mine = Folder.objects.get(pk=folder.pk)  # every writer loads "s0" before anyone writes
+            loaded.wait(timeout=30)
+            mine.status = f"s{index + 1}"
+            mine.save()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=save_as, args=(index,)) for index in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    updates = [event.changes["status"] for event in events_for(folder) if event.action == "update"]
+    befores = [old for old, _new in updates]
+    assert len(updates) == writers
+    assert len(set(befores)) == writers, f"two events claim the same before value: {befores}"
+    assert befores[0] == "s0"
+    assert all(old == previous_new for (old, _), (_, previous_new) in zip(updates[1:], updates, strict=False))
+
+
+# --- one audit format on every write path -----------------------------------------------------------
+
+CHANGED = {
+    # A non-UTC offset, microseconds, a decimal written with fewer places than the column keeps.
+    "taken_at": datetime.datetime(2026, 3, 1, 12, 0, 0, 500, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+    "source": uuid.UUID("0f0e0d0c-0b0a-4908-8706-050403020100"),
+    "amount": Decimal("1.5"),
+    "payload": {"tags": ["a", "b"], "n": 1},
+}
+ENCODED = {
+    "taken_at": "2026-03-01T10:00:00.000500Z",
+    "source": "0f0e0d0c-0b0a-4908-8706-050403020100",
+    "amount": "1.50",
+    "payload": {"tags": ["a", "b"], "n": 1},
+}
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def _update_by_save(reading: Reading) -> None:
+    for name, value in CHANGED.items():
+        setattr(reading, name, value)
+    reading.save()
+
+
+def _update_by_queryset(reading: Reading) -> None:
+    Reading.objects.filter(pk=reading.pk).update(**CHANGED)
+
+
+def _update_by_bulk_update(reading: Reading) -> None:
+    for name, value in CHANGED.items():
+        setattr(reading, name, value)
+    Reading.objects.bulk_update([reading], list(CHANGED))
+
+
+def _last_changes(reading: Reading) -> dict[str, list[object]]:
+    return events_for(reading)[-1].changes
+
+
+def test_every_write_path_stores_the_same_diff_in_the_same_encoding() -> None:
+    updates = []
+    for update in (_update_by_save, _update_by_queryset, _update_by_bulk_update):
+        reading = Reading.objects.create()
+        update(reading)
+        updates.append(_last_changes(reading))
+    assert updates[0] == {name: [None, value] for name, value in ENCODED.items()}
+    assert updates[1] == updates[0]
+    assert updates[2] == updates[0]
+
+    saved = Reading(**CHANGED)
+    saved.save()
+    [bulk] = Reading.objects.bulk_create([Reading(**CHANGED)])
+    creations = [{name: _last_changes(obj)[name] for name in CHANGED} for obj in (saved, bulk)]
+    assert creations == [{name: [None, value] for name, value in ENCODED.items()}] * 2
+
+    saved.delete()
+    deleted = _last_changes(saved)["deleted_at"]
+    assert deleted[0] is None
+    assert TIMESTAMP.match(deleted[1])
+    saved.restore()
+    assert _last_changes(saved)["deleted_at"] == [deleted[1], None]
+    saved.hard_delete()
+    removed = AuditEvent.objects.filter(action="hard_delete").get().changes
+    assert {name: removed[name] for name in CHANGED} == {name: [value, None] for name, value in ENCODED.items()}
+    assert TIMESTAMP.match(removed["created_at"][0])
+
+
+def test_a_value_written_differently_but_stored_the_same_is_no_change() -> None:
+    reading = Reading.objects.create(amount=Decimal("1.50"), taken_at=CHANGED["taken_at"])
+    reading.amount = Decimal("1.5")
+    reading.taken_at = CHANGED["taken_at"].astimezone(datetime.UTC)
+    reading.save()
+    assert [event.action for event in events_for(reading)] == ["create"]
+
+
+def test_audit_value_is_one_canonical_form_per_type(settings: Any) -> None:
+    settings.TIME_ZONE = "Europe/Paris"
+    taken_at = Reading._meta.get_field("taken_at")
+    amount = Reading._meta.get_field("amount")
+    source = Reading._meta.get_field("source")
+    assert audit_value(taken_at, datetime.datetime(2026, 7, 1, 12, 0)) == "2026-07-01T10:00:00.000000Z", "naive: local"
+    assert audit_value(taken_at, "2026-07-01T10:00:00Z") == "2026-07-01T10:00:00.000000Z"
+    assert audit_value(amount, 2) == audit_value(amount, "2.00") == audit_value(amount, Decimal("2")) == "2.00"
+    assert audit_value(source, "0F0E0D0C-0B0A-4908-8706-050403020100") == "0f0e0d0c-0b0a-4908-8706-050403020100"
+    assert audit_value(None, datetime.date(2026, 7, 1)) == "2026-07-01"
+    assert audit_value(None, datetime.timedelta(hours=26)) == "P1DT02H00M00S"
+    assert audit_value(None, b"\x00\xff") == "00ff"
+    assert audit_value(None, None) is None
+    assert audit_value(amount, "not a number") == "not a number", "never an error while recording"
+
+
+def test_an_audited_save_costs_one_read_and_an_unaudited_one_none() -> None:
+    folder = FolderFactory()
+    label = Label.objects.create(name="red")
+    folder.status, label.name = "published", "blue"
+    with CaptureQueriesContext(db_connection) as audited:
+        folder.save()
+    with CaptureQueriesContext(db_connection) as plain:
+        label.save()
+
+    def selects(queries: CaptureQueriesContext) -> int:
+        return sum(query["sql"].lstrip().upper().startswith("SELECT") for query in queries.captured_queries)
+
+    assert selects(audited) == 1
+    assert selects(plain) == 0

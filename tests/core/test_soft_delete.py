@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, ProtectedError
@@ -9,8 +12,11 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.core.context import acting_as
 from apps.core.errors import Conflict
+from apps.core.models import AuditEvent
+from apps.core.tenant_ownership import tenant_lookup
 from tests.factories import (
     TENANT_A,
+    TENANT_B,
     CommentFactory,
     FolderFactory,
     LabelFactory,
@@ -172,10 +178,15 @@ def test_restore_brings_back_exactly_what_that_delete_removed() -> None:
     assert Note.deleted_objects.filter(pk=earlier.pk).exists(), "deleted before, in another batch: stays deleted"
 
 
-def test_restoring_a_child_brings_back_its_whole_batch() -> None:
+def test_restoring_a_child_brings_back_the_child_only_and_its_whole_batch_on_request() -> None:
     note = NoteFactory()
     note.folder.delete()
-    Note.deleted_objects.filter(pk=note.pk).restore()
+    assert Note.deleted_objects.filter(pk=note.pk).restore() == {"testapp.Note": 1}
+    assert not Folder.objects.filter(pk=note.folder_id).exists(), "its parent's delete is not its own"
+    note.delete()
+    Note.deleted_objects.filter(pk=note.pk).restore(whole_batches=True)  # its own, new batch: just the note
+    assert not Folder.objects.filter(pk=note.folder_id).exists()
+    Folder.deleted_objects.filter(pk=note.folder_id).restore(whole_batches=True)
     assert Folder.objects.filter(pk=note.folder_id).exists()
 
 
@@ -216,7 +227,8 @@ def test_restore_onto_a_recreated_unique_value_is_a_conflict_and_writes_nothing(
     note = NoteFactory(folder=first)
     first.delete()
     FolderFactory(name="reports")
-    with pytest.raises(Conflict, match="a live row now holds one of their unique values"):
+    clash = f"Cannot restore folder {first.pk}: a live folder already holds .*name='reports'"
+    with pytest.raises(Conflict, match=clash):
         Folder.deleted_objects.filter(pk=first.pk).restore()
     assert Folder.deleted_objects.filter(pk=first.pk).exists()
     assert Note.deleted_objects.filter(pk=note.pk).exists()
@@ -256,8 +268,6 @@ def test_tenant_scoping_fails_closed() -> None:
 
 
 def test_a_delete_across_tenants_makes_one_batch_per_tenant() -> None:
-    from tests.factories import TENANT_B
-
     mine, theirs = FolderFactory(tenant_id=TENANT_A), FolderFactory(tenant_id=TENANT_B)
     mine_note = NoteFactory(folder=mine)
     Folder.objects.filter(pk__in=[mine.pk, theirs.pk]).delete()
@@ -268,3 +278,195 @@ def test_a_delete_across_tenants_makes_one_batch_per_tenant() -> None:
     assert Folder.objects.filter(pk=mine.pk).exists()
     assert Note.objects.filter(pk=mine_note.pk).exists()
     assert Folder.deleted_objects.filter(pk=theirs.pk).exists(), "another tenant's row stays deleted"
+
+
+# --- a restore brings back a row and what its own delete cascaded ----------------------------------
+
+
+def test_restoring_one_of_fifty_rows_deleted_together_restores_that_row_and_its_cascade() -> None:
+    folders = [FolderFactory() for _ in range(50)]
+    notes = [NoteFactory(folder=folder) for folder in folders]
+    comment = CommentFactory(note=notes[7])
+    Folder.objects.filter(pk__in=[folder.pk for folder in folders]).delete()
+
+    counts = Folder.deleted_objects.filter(pk=folders[7].pk).restore()
+
+    assert counts == {"testapp.Folder": 1, "testapp.Note": 1, "testapp.Comment": 1}
+    assert list(Folder.objects.all()) == [folders[7]]
+    assert list(Note.objects.all()) == [notes[7]]
+    assert list(Comment.objects.all()) == [comment]
+    assert Folder.deleted_objects.count() == 49
+    assert Folder.deleted_objects.filter(pk=folders[8].pk).restore(whole_batches=True)["testapp.Folder"] == 49
+
+
+def test_instance_restore_follows_the_same_rule() -> None:
+    first, second = FolderFactory(), FolderFactory()
+    note = NoteFactory(folder=first)
+    Folder.objects.filter(pk__in=[first.pk, second.pk]).delete()
+    first.refresh_from_db()
+    assert first.restore() == {"testapp.Folder": 1, "testapp.Note": 1}
+    assert Note.objects.filter(pk=note.pk).exists()
+    assert Folder.deleted_objects.filter(pk=second.pk).exists()
+
+
+def test_restoring_a_tree_brings_back_its_subtree_only() -> None:
+    root, other = FolderFactory(), FolderFactory()
+    child = FolderFactory(parent=root)
+    grandchild = FolderFactory(parent=child)
+    NoteFactory(folder=grandchild)
+    FolderFactory(parent=other)
+    Folder.objects.filter(pk__in=[root.pk, other.pk]).delete()
+    assert Folder.deleted_objects.count() == 5
+
+    counts = Folder.deleted_objects.filter(pk=root.pk).restore()
+
+    assert counts == {"testapp.Folder": 3, "testapp.Note": 1}
+    assert set(Folder.objects.all()) == {root, child, grandchild}
+
+
+def test_restore_of_a_cycle_of_rows_terminates() -> None:
+    first = FolderFactory()
+    second = FolderFactory(parent=first)
+    Folder.all_objects.filter(pk=first.pk).update(parent=second)  # a cycle: first -> second -> first
+    first.delete()
+    assert Folder.deleted_objects.filter(pk=first.pk).restore() == {"testapp.Folder": 2}
+
+
+def test_a_conflict_in_a_parent_undoes_the_children_already_restored() -> None:
+    folder = FolderFactory(name="reports")
+    notes = [NoteFactory(folder=folder) for _ in range(3)]
+    folder.delete()
+    FolderFactory(name="reports")
+    with pytest.raises(Conflict, match=f"Cannot restore folder {folder.pk}"):
+        folder.restore()
+    assert Note.deleted_objects.filter(pk__in=[note.pk for note in notes]).count() == 3
+    assert not AuditEvent.objects.filter(action="restore").exists()
+
+
+def test_two_deleted_rows_holding_one_value_cannot_both_come_back() -> None:
+    first = FolderFactory(name="plans")
+    first.delete()
+    second = FolderFactory(name="plans")
+    second.delete()
+    with pytest.raises(Conflict, match=r"2 of them hold tenant_id='[0-9a-f-]+', name='plans'"):
+        Folder.deleted_objects.filter(name="plans").restore()
+    assert Folder.deleted_objects.filter(name="plans").count() == 2
+
+
+# --- a delete batch never spans tenants, also for a child owned through its parent -----------------
+
+
+def test_children_of_two_tenants_deleted_in_one_call_get_one_batch_per_tenant() -> None:
+    mine, theirs = FolderFactory(tenant_id=TENANT_A), FolderFactory(tenant_id=TENANT_B)
+    my_note, their_note = NoteFactory(folder=mine), NoteFactory(folder=theirs)
+    Note.objects.filter(pk__in=[my_note.pk, their_note.pk]).delete()
+    my_note.refresh_from_db()
+    their_note.refresh_from_db()
+    assert my_note.delete_batch != their_note.delete_batch
+    assert Note.deleted_objects.filter(pk=my_note.pk).restore(whole_batches=True) == {"testapp.Note": 1}
+    assert Note.deleted_objects.filter(pk=their_note.pk).exists(), "the other tenant's note stays deleted"
+
+
+def test_for_tenant_scopes_a_child_through_its_parent() -> None:
+    mine, theirs = (
+        NoteFactory(folder=FolderFactory(tenant_id=TENANT_A)),
+        NoteFactory(folder=FolderFactory(tenant_id=TENANT_B)),
+    )
+    assert list(Note.objects.for_tenant(TENANT_A)) == [mine]
+    assert list(Note.objects.for_tenant(None)) == []
+    assert theirs not in Note.objects.for_tenant(TENANT_A)
+    assert tenant_lookup(Comment) == "note__folder__tenant_id"
+    assert tenant_lookup(Label) is None
+
+
+# --- get_or_create / update_or_create never revive a deleted row silently -------------------------
+
+
+def _deleted_folder(name: str) -> Folder:
+    folder = FolderFactory(name=name)
+    folder.delete()
+    return folder
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda folder: Folder.objects.get_or_create(tenant_id=TENANT_A, name=folder.name),
+        lambda folder: Folder.objects.update_or_create(tenant_id=TENANT_A, name=folder.name, defaults={"status": "x"}),
+        lambda folder: Folder.objects.filter(tenant_id=TENANT_A).get_or_create(name=folder.name),
+        lambda folder: Folder.objects.for_tenant(TENANT_A).update_or_create(name=folder.name),
+        lambda folder: Folder.objects.get_or_create(pk=folder.pk, defaults={"name": "new", "tenant_id": TENANT_A}),
+    ],
+    ids=[
+        "manager get_or_create",
+        "manager update_or_create",
+        "queryset get_or_create",
+        "queryset update_or_create",
+        "by pk",
+    ],
+)
+def test_get_or_create_by_the_key_of_a_deleted_row_is_a_conflict(call: Any) -> None:
+    folder = _deleted_folder("archive")
+    with pytest.raises(Conflict, match=f"A deleted folder \\({folder.pk}\\) holds .*Restore it"):
+        call(folder)
+    assert Folder.all_objects.count() == 1, "nothing was created"
+    assert Folder.deleted_objects.get().status == "draft", "nothing was updated"
+
+
+def test_get_or_create_through_a_related_manager_refuses_a_deleted_child() -> None:
+    folder = FolderFactory()
+    note = NoteFactory(folder=folder, text="kept")
+    note.delete()
+    with pytest.raises(Conflict):
+        folder.notes.get_or_create(text="kept")
+    assert folder.notes.get_or_create(text="fresh")[1] is True
+    assert Note.objects.get_or_create(folder=folder, text="fresh") == (Note.objects.get(text="fresh"), False)
+
+
+# --- deleting a deleted row, restoring a live one: nothing written ----------------------------------
+
+
+def test_deleting_a_deleted_instance_writes_nothing_and_records_nothing() -> None:
+    folder = FolderFactory()
+    folder.delete()
+    events = AuditEvent.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        assert folder.delete() == (0, {})
+    assert not _updates(queries)
+    assert AuditEvent.objects.count() == events
+
+
+def test_restoring_a_live_instance_writes_nothing_and_records_nothing() -> None:
+    folder = FolderFactory()
+    events = AuditEvent.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        assert folder.restore() == {}
+    assert not _updates(queries)
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_restores_of_one_row_record_one_restore(postgres: None) -> None:
+    folder = FolderFactory()
+    NoteFactory(folder=folder)
+    folder.delete()
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def restore() -> None:
+        try:
+            start.wait(timeout=30)
+            Folder.deleted_objects.filter(pk=folder.pk).restore()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=restore) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert AuditEvent.objects.filter(action="restore", model_label="testapp.folder").count() == 1
+    assert AuditEvent.objects.filter(action="restore", model_label="testapp.note").count() == 1

@@ -65,3 +65,12 @@ class Counter(IntegerPKMixin, TimestampMixin, AuditColumnsMixin):
 
     key = models.CharField(max_length=50, unique=True)
     value = models.IntegerField(default=0)
+
+
+class Reading(UUIDv7PKMixin, TimestampMixin, AuditColumnsMixin, SoftDeleteMixin):
+    """Audited values of every encoding the audit log normalises: timestamps, UUIDs, decimals, JSON."""
+
+    taken_at = models.DateTimeField(null=True, blank=True)
+    source = models.UUIDField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    payload = models.JSONField(null=True, blank=True)

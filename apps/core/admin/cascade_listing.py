@@ -6,7 +6,6 @@ of rows per model, so a page stays small when a batch holds thousands of rows.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -20,7 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
-from apps.core.soft_delete import cascade_models, is_soft_deletable
+from apps.core.soft_delete import is_soft_deletable, restore_plan
 
 __all__ = [
     "CascadeListing",
@@ -143,19 +142,24 @@ def soft_delete_listing(
 
 
 def restore_listing(
-    deleted: models.QuerySet[Any], admin_site: AdminSite, *, shown_per_model: int = SHOWN_PER_MODEL
-) -> tuple[CascadeListing, set[uuid.UUID]]:
-    """Every row, in every model, of the delete batches of the deleted rows in `deleted`."""
-    batches = set(deleted.exclude(delete_batch=None).values_list("delete_batch", flat=True))
+    deleted: models.QuerySet[Any],
+    admin_site: AdminSite,
+    *,
+    whole_batches: bool = False,
+    shown_per_model: int = SHOWN_PER_MODEL,
+) -> CascadeListing:
+    """Exactly what restoring the deleted rows of `deleted` brings back (`apps.core.soft_delete.restore_plan`)."""
+    by_model: dict[type[models.Model], models.QuerySet[Any]] = {}
+    for step in restore_plan(deleted, whole_batches=whole_batches):
+        # A self-referential tree plans one step per level: one group per model on the page.
+        earlier = by_model.get(step.model)
+        by_model[step.model] = step.rows if earlier is None else earlier | step.rows
     listing = CascadeListing()
-    if not batches:
-        return listing, batches
-    for model in cascade_models(deleted.model):  # type: ignore[arg-type]  # model classes are hashable
-        rows = model._base_manager.db_manager(deleted.db).filter(delete_batch__in=batches, deleted_at__isnull=False)
+    for model, rows in by_model.items():
         group = _rows(model, rows, admin_site, shown_per_model)
         if group.total:
             listing.groups.append(group)
-    return listing, batches
+    return listing
 
 
 def _perm_for_hard_delete(model: type[models.Model]) -> str:

@@ -4,9 +4,11 @@
   rows or all rows. Deleted rows are marked (and highlighted) with who deleted them, when.
 - Deleting (action or the object's Delete button) soft-deletes set-based, with the
   soft-delete cascade listed on the confirmation page; `deleted_by` is the admin user.
-- "Restore selected" (and an object's "Restore…" button) lists every row of the delete
-  batches that will come back, across models, before restoring; it needs the
-  `<app>.restore_<model>` permission and is not offered without it.
+- "Restore selected" (and an object's "Restore…" button) lists exactly the rows that will
+  come back (the selected deleted rows and what their own delete cascaded), and offers,
+  as a separate choice, to restore their whole delete batches when those hold more rows.
+  Only rows the admin's (tenant-scoped) queryset shows are restored, with their cascade.
+  It needs the `<app>.restore_<model>` permission and is not offered without it.
 - "Delete permanently" works only on deleted rows and needs `<app>.hard_delete_<model>`.
 - Restores and hard deletes are written to the admin log (LogEntry) and to the audit log.
 - A deleted row's change page is read-only until it is restored.
@@ -62,6 +64,7 @@ AUDIT_FIELDS = (
     "delete_batch",
 )
 CONFIRMED = "post"
+WHOLE_BATCHES = "whole_batches"
 
 
 def acting_as_admin_user(request: HttpRequest) -> Any:
@@ -238,7 +241,7 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
     def restore_selected(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         deleted = queryset.deleted()
         if request.POST.get(CONFIRMED) == "yes":
-            self._restore(request, deleted)
+            self._restore(request, deleted, whole_batches=request.POST.get(WHOLE_BATCHES) == "yes")
             return None
         return self._restore_confirmation(request, deleted, action="restore_selected")
 
@@ -250,39 +253,43 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
             raise PermissionDenied
         deleted = self.get_queryset(request).filter(pk=obj.pk).deleted()
         if request.method == "POST" and request.POST.get(CONFIRMED) == "yes":
-            self._restore(request, deleted)
+            self._restore(request, deleted, whole_batches=request.POST.get(WHOLE_BATCHES) == "yes")
             return HttpResponseRedirect(self._change_url(obj))
         return self._restore_confirmation(request, deleted, action=None)
 
     def _restore_confirmation(self, request: HttpRequest, deleted: Any, *, action: str | None) -> HttpResponse:
-        listing, _batches = restore_listing(deleted, self.admin_site)
+        listing = restore_listing(deleted, self.admin_site)
+        whole_batches = restore_listing(deleted, self.admin_site, whole_batches=True)
         return self._confirmation(
             request,
             kind="restore",
             title=f"Restore {self.opts.verbose_name_plural}",
-            intro="These rows were deleted together with the selected ones (same delete batch) and will all come back:",
+            intro="These rows will come back: the selected ones and what their own delete removed with them:",
             listing=listing,
             selected=list(deleted.values_list("pk", flat=True)),
             action=action,
             confirm_label="Yes, restore them",
+            # Offered only when it is a different choice: other rows were deleted in the same calls.
+            whole_batch_listing=whole_batches if whole_batches.total > listing.total else None,
         )
 
-    def _restore(self, request: HttpRequest, deleted: Any) -> None:
+    def _restore(self, request: HttpRequest, deleted: Any, *, whole_batches: bool) -> None:
         roots = list(deleted)
         if not roots:
             self.message_user(
                 request, f"None of the selected {self.opts.verbose_name_plural} is deleted.", messages.WARNING
             )
             return
+        scope = "with its whole delete batch" if whole_batches else "with what its delete removed"
         try:
             with transaction.atomic(using=router.db_for_write(self.model)), acting_as_admin_user(request):
-                counts = deleted.restore()
+                counts = deleted.restore(whole_batches=whole_batches)
                 summary = _summary(counts, self.model)
                 LogEntry.objects.log_actions(
                     user_id=_user_id(request),
                     queryset=roots,
                     action_flag=CHANGE,
-                    change_message=f"Restored with its delete batch: {summary}",
+                    change_message=f"Restored {scope}: {summary}",
                 )
         except Conflict as error:
             self.message_user(request, f"Nothing was restored. {error.detail}", messages.ERROR)
@@ -375,6 +382,7 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
         selected: list[Any],
         action: str | None,
         confirm_label: str,
+        whole_batch_listing: CascadeListing | None = None,
     ) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
@@ -387,6 +395,8 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
             "action": action,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
             "confirm_label": confirm_label,
+            "whole_batch_listing": whole_batch_listing,
+            "whole_batches_name": WHOLE_BATCHES,
             "opts": self.opts,
             "media": self.media,
         }

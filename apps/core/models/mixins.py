@@ -61,8 +61,16 @@ class CoreModel(models.Model):
             self.stamp_for_create()
         else:
             kwargs["update_fields"] = self._update_fields_for_save(kwargs.get("update_fields"))
-        with transaction.atomic(using=kwargs.get("using") or self._state.db or "default"):
-            before = getattr(self, "_loaded_values", {})
+        using = kwargs.get("using") or self._state.db or "default"
+        with transaction.atomic(using=using):
+            if adding:
+                before: dict[str, Any] = {}
+            elif self.audit_changes:
+                # The diff's "before" is what the row holds now, read under its lock: a stale
+                # instance (or a concurrent save) cannot make two events claim the same old value.
+                before = self._locked_row_values(using)
+            else:
+                before = getattr(self, "_loaded_values", {})
             super().save(*args, **kwargs)
             after = self._field_values()
             if not adding:
@@ -75,12 +83,17 @@ class CoreModel(models.Model):
                         setattr(self, attname, before[attname])
                         after[attname] = before[attname]
             if self.audit_changes:
-                changes = changed_fields({} if adding else before, after)
+                changes = changed_fields(type(self), before, after)
                 if adding or changes:
                     action = AuditAction.CREATE if adding else AuditAction.UPDATE
                     item = AuditRecord(self.pk, changes, getattr(self, "tenant_id", None))
-                    record(type(self), action, [item], occurred_at=timezone.now(), using=self._state.db or "default")
+                    record(type(self), action, [item], occurred_at=timezone.now(), using=using)
             self._loaded_values = after
+
+    def _locked_row_values(self, using: str) -> dict[str, Any]:
+        attnames = [field.attname for field in self._meta.concrete_fields]
+        row = type(self)._base_manager.using(using).select_for_update().filter(pk=self.pk).values(*attnames).first()
+        return dict(row) if row is not None else {}
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> Any:
@@ -172,7 +185,7 @@ class AuditColumnsMixin(CoreModel):
 
 
 class SoftDeleteMixin(CoreModel):
-    """`delete()` hides rows instead of removing them; `restore()` brings a whole delete batch back."""
+    """`delete()` hides rows instead of removing them; `restore()` brings back the row and its own cascade."""
 
     soft_deletable: ClassVar[bool] = True
 
@@ -196,21 +209,21 @@ class SoftDeleteMixin(CoreModel):
 
     def _reload_deletion_state(self) -> None:
         fields = ["deleted_at", "deleted_by", "delete_batch"]
-        row = type(self).all_objects.using(self._state.db or "default").filter(pk=self.pk).values(*fields).first()
+        row = self._own_row().values(*fields).first()
         for name, value in (row or {}).items():
             setattr(self, name, value)
         if hasattr(self, "_loaded_values") and row:
             self._loaded_values.update(row)
 
     def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
-        """Soft-delete this row and its soft-deletable cascade (one batch)."""
+        """Soft-delete this row and its soft-deletable cascade (one batch); `(0, {})` if it is already deleted."""
         result: tuple[int, dict[str, int]] = self._own_row().delete()
         self._reload_deletion_state()
         return result
 
-    def restore(self) -> dict[str, int]:
-        """Restore the batch this row was deleted in."""
-        counts: dict[str, int] = self._own_row().restore()
+    def restore(self, *, whole_batches: bool = False) -> dict[str, int]:
+        """Restore this row and what its own delete cascaded (or its whole delete batch); `{}` if it is alive."""
+        counts: dict[str, int] = self._own_row().restore(whole_batches=whole_batches)
         self._reload_deletion_state()
         return counts
 
