@@ -34,7 +34,7 @@ from django.utils.duration import duration_iso_string
 from apps.core.context import current_actor, current_request_id
 from apps.core.models.audit import AuditAction, AuditEvent
 
-__all__ = ["AuditRecord", "audit_value", "changed_fields", "is_audited", "record"]
+__all__ = ["AuditRecord", "audit_value", "changed_fields", "encoded_changes", "is_audited", "record"]
 
 _BATCH_SIZE = 2000
 # Fields every write touches; listing them in each diff would bury the real change.
@@ -106,6 +106,11 @@ def changed_fields(
     }
 
 
+def encoded_changes(model: type[models.Model], changes: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """A diff in the one stored encoding (`audit_value`); every writer of `AuditEvent.changes` uses it."""
+    return {name: [_encoded(model, name, old), _encoded(model, name, new)] for name, (old, new) in changes.items()}
+
+
 def record(
     model: type[models.Model],
     action: AuditAction,
@@ -125,9 +130,7 @@ def record(
 
     def encode(changes: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
         if id(changes) not in encoded:
-            encoded[id(changes)] = {
-                name: [_encoded(model, name, old), _encoded(model, name, new)] for name, (old, new) in changes.items()
-            }
+            encoded[id(changes)] = encoded_changes(model, changes)
         return encoded[id(changes)]
 
     items = list(records)

@@ -51,7 +51,7 @@ from django.db import OperationalError, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.audit import AuditRecord, changed_fields, is_audited
+from apps.core.audit import AuditRecord, changed_fields, encoded_changes, is_audited
 from apps.core.backoff import retry_delay
 from apps.core.context import current_actor, current_request_id
 from apps.core.errors import Conflict, InvalidInput
@@ -474,12 +474,12 @@ def _audit_records(
     creations = []
     for row in created:
         values = read_inserted(row)
-        creations.append(AuditRecord(values[pk], changed_fields({}, values), values.get("tenant_id")))
+        creations.append(AuditRecord(values[pk], changed_fields(model, {}, values), values.get("tenant_id")))
     read_identity, read_diff = _reader(model, plan.identity, using), _reader(model, plan.diff, using)
     width, diff_width = len(plan.identity), len(plan.diff)
     changes = []
     for row in updated:
-        diff = changed_fields(read_diff(row[width : width + diff_width]), read_diff(row[width + diff_width :]))
+        diff = changed_fields(model, read_diff(row[width : width + diff_width]), read_diff(row[width + diff_width :]))
         if diff:
             identity = read_identity(row[:width])
             changes.append(AuditRecord(identity[pk], diff, identity.get("tenant_id")))
@@ -517,7 +517,7 @@ def _copy_events(
     )
     with raw.copy(statement) as copy:
         for item in records:
-            changes = changes_field.get_db_prep_value(dict(item.changes), connection)
+            changes = changes_field.get_db_prep_value(encoded_changes(model, item.changes), connection)
             copy.write_row((occurred_at, actor, action.value, label, str(item.pk), item.tenant_id, request_id, changes))
 
 
