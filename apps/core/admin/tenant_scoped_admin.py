@@ -1,4 +1,9 @@
-"""A ModelAdmin base whose every view (list, change, delete, history, actions) sees only the staff's tenants."""
+"""A ModelAdmin base whose every view (list, change, delete, history, actions) sees only the staff's tenants.
+
+Foreign keys too: a form's choices, raw-id input and its label, and the autocomplete
+reach only the rows of the staff's tenants that the key may point at (the related
+model's default manager: live rows of a soft-deletable model).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,56 @@ import uuid
 from typing import Any, ClassVar, TypeVar
 
 from django import forms
+from django.contrib.admin import AdminSite
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.fields.related import RelatedField
+from django.db.models.fields.reverse_related import ManyToOneRel
 from django.http import HttpRequest
 
 from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.admin.tenants import scope_to_staff_tenants, staff_tenants
 from apps.core.querysets import has_field
 
-__all__ = ["TENANT_FORM_FIELD", "TenantScopedAdminMixin"]
+__all__ = ["TENANT_FORM_FIELD", "TenantScopedAdminMixin", "TenantScopedRawIdWidget", "tenant_lookup_of"]
 
 _M = TypeVar("_M", bound=models.Model)
 # The add form's tenant choice; not "tenant_id", which Django refuses as a non-editable model field.
 TENANT_FORM_FIELD = "tenant"
+
+
+def tenant_lookup_of(model: type[models.Model], admin_site: AdminSite) -> str | None:
+    """The tenant column path of `model`: its tenant-scoped admin's, else `tenant_id` if it has one."""
+    if admin_site.is_registered(model):
+        model_admin = admin_site.get_model_admin(model)
+        if isinstance(model_admin, TenantScopedAdminMixin):
+            return model_admin.get_tenant_lookup()
+    return "tenant_id" if has_field(model, "tenant_id") else None
+
+
+class TenantScopedRawIdWidget(ForeignKeyRawIdWidget):
+    """The raw-id input whose label (the row's title next to it) names only rows of `queryset`."""
+
+    def __init__(
+        self,
+        rel: ManyToOneRel,
+        admin_site: AdminSite,
+        *,
+        queryset: models.QuerySet[Any],
+        attrs: dict[str, Any] | None = None,
+        using: str | None = None,
+    ) -> None:
+        super().__init__(rel, admin_site, attrs, using)
+        self.queryset = queryset
+
+    def label_and_url_for_value(self, value: Any) -> tuple[str, str]:
+        key = self.rel.get_related_field().name
+        try:
+            reachable = self.queryset.filter(**{key: value}).exists()
+        except (ValueError, ValidationError):
+            reachable = False
+        return super().label_and_url_for_value(value) if reachable else ("", "")
 
 
 class TenantScopedAdminMixin(GenericModelAdmin[_M]):
@@ -37,6 +80,40 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[_M]:
         return scope_to_staff_tenants(super().get_queryset(request), request.user, self.get_tenant_lookup())
+
+    # --- foreign keys: choices, raw-id label, autocomplete ------------------------------------
+
+    def foreign_key_choices(self, db_field: RelatedField[Any, Any], request: HttpRequest, using: str | None) -> Any:
+        """What `db_field` may point at: the related default manager's rows, in the staff's tenants."""
+        related: type[models.Model] = db_field.related_model  # type: ignore[assignment]  # a model class here
+        queryset = self.get_field_queryset(using, db_field, request)
+        if queryset is None:
+            queryset = related._default_manager.using(using)
+        return scope_to_staff_tenants(queryset, request.user, tenant_lookup_of(related, self.admin_site))
+
+    def formfield_for_foreignkey(
+        self, db_field: models.ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
+        kwargs.setdefault("queryset", self.foreign_key_choices(db_field, request, kwargs.get("using")))
+        if "widget" not in kwargs and db_field.name in self.raw_id_fields:
+            kwargs["widget"] = TenantScopedRawIdWidget(
+                db_field.remote_field, self.admin_site, queryset=kwargs["queryset"], using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(
+        self, db_field: models.ManyToManyField[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelMultipleChoiceField[Any] | None:
+        kwargs.setdefault("queryset", self.foreign_key_choices(db_field, request, kwargs.get("using")))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        """The autocomplete of a foreign key to this model answers only rows the key may point at."""
+        if _is_autocomplete(request):
+            queryset = queryset & self.model._default_manager.all()
+            if not queryset.ordered:  # the view pages its answer: unordered pages repeat and skip rows
+                queryset = queryset.order_by("pk")
+        return super().get_search_results(request, queryset, search_term)
 
     def _owns_tenant_column(self) -> bool:
         return self.get_tenant_lookup() == "tenant_id" and has_field(self.model, "tenant_id")
@@ -75,3 +152,9 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
         if not change and self._owns_tenant_column():
             obj.tenant_id = form.cleaned_data[TENANT_FORM_FIELD]  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
+
+
+def _is_autocomplete(request: HttpRequest) -> bool:
+    """The admin site's autocomplete view (it searches this admin's rows for another model's key)."""
+    match = request.resolver_match
+    return match is not None and match.url_name == "autocomplete"
