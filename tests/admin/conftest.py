@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.db import connection
 from django.test import Client
 
 from apps.core.admin import TENANT_GROUP_PREFIX
@@ -76,3 +77,15 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def wait_until_a_backend_waits_for_a_lock() -> None:
+    """Returns once another PostgreSQL backend is blocked on a lock (polls pg_stat_activity; no sleeps)."""
+    with connection.cursor() as cursor:
+        for _ in range(100_000):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+    raise AssertionError("no backend ever waited for this one's lock")

@@ -7,13 +7,21 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.urls import reverse
 
 from apps.core.context import acting_as
 from apps.core.models import AuditAction, AuditEvent
 from apps.documents.models import Attachment, Document
-from tests.admin.conftest import GLOBEX, HARD_DELETE, VIEW_AND_DELETE, client_for, create_document, create_staff
+from tests.admin.conftest import (
+    GLOBEX,
+    HARD_DELETE,
+    VIEW_AND_DELETE,
+    client_for,
+    create_document,
+    create_staff,
+    wait_until_a_backend_waits_for_a_lock,
+)
 
 CHANGELIST = "admin:documents_document_changelist"
 REFUSED = "Nothing was deleted permanently"
@@ -126,7 +134,7 @@ def test_a_row_restored_while_the_purge_waits_for_it_is_not_purged(postgres: Non
             with transaction.atomic(), acting_as("admin:rival"):
                 Document.all_objects.select_for_update().get(pk=gone.pk)
                 restorer_holds_the_row.set()
-                _wait_until_a_backend_waits_for_a_lock()
+                wait_until_a_backend_waits_for_a_lock()
                 Document.all_objects.filter(pk=gone.pk).restore()
         except BaseException as error:  # reported to the test thread
             outcome.append(error)
@@ -143,15 +151,3 @@ def test_a_row_restored_while_the_purge_waits_for_it_is_not_purged(postgres: Non
     assert REFUSED in response.content.decode()
     assert Document.objects.filter(pk=gone.pk).exists()
     assert Attachment.objects.filter(document=gone).count() == 2
-
-
-def _wait_until_a_backend_waits_for_a_lock() -> None:
-    """Polls pg_stat_activity (no sleep-and-hope): returns once another backend is blocked on a lock."""
-    with connection.cursor() as cursor:
-        for _ in range(100_000):
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                return
-    raise AssertionError("the purge never waited for the restorer's lock")

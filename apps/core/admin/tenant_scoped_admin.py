@@ -14,11 +14,12 @@ from django import forms
 from django.contrib.admin import AdminSite
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models
 from django.db.models.fields.related import RelatedField
 from django.db.models.fields.reverse_related import ManyToOneRel
 from django.http import HttpRequest
 
+from apps.core.admin.constraint_form import ConstraintValidatingForm
 from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.admin.tenants import scope_to_staff_tenants, staff_tenants
 from apps.core.querysets import has_field
@@ -28,6 +29,17 @@ __all__ = ["TENANT_FORM_FIELD", "TenantScopedAdminMixin", "TenantScopedRawIdWidg
 _M = TypeVar("_M", bound=models.Model)
 # The add form's tenant choice; not "tenant_id", which Django refuses as a non-editable model field.
 TENANT_FORM_FIELD = "tenant"
+
+
+class _AssignsChosenTenant(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
+    """The add form's tenant goes onto the instance before validation: its constraints read it."""
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned: dict[str, Any] = self.cleaned_data
+        if cleaned.get(TENANT_FORM_FIELD) is not None:
+            self.instance.tenant_id = cleaned[TENANT_FORM_FIELD]
+        return cleaned
 
 
 def tenant_lookup_of(model: type[models.Model], admin_site: AdminSite) -> str | None:
@@ -130,11 +142,32 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
         )
 
     def get_form(self, request: HttpRequest, obj: _M | None = None, change: bool = False, **kwargs: Any) -> Any:
+        base = kwargs.get("form", self.form)
+        mixins: list[type] = [] if issubclass(base, ConstraintValidatingForm) else [ConstraintValidatingForm]
+        extra: dict[str, Any] = {}
         if obj is None and self._owns_tenant_column():
             # tenant_id is not editable on the model (fixed at creation): the add form asks for it.
-            base = kwargs.get("form", self.form)
-            kwargs["form"] = type(base.__name__, (base,), {TENANT_FORM_FIELD: self._tenant_field(request)})
+            mixins.insert(0, _AssignsChosenTenant)
+            extra[TENANT_FORM_FIELD] = self._tenant_field(request)
+        if mixins:
+            kwargs["form"] = type(base.__name__, (*mixins, base), extra)
         return super().get_form(request, obj, change, **kwargs)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError:
+            if request.method != "POST":
+                raise
+            # A rival write committed the same unique values after this form was validated
+            # (the view's transaction rolled back): validated again, the form now says so.
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_fields(self, request: HttpRequest, obj: _M | None = None) -> Any:
         fields = list(super().get_fields(request, obj))
