@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from apps.core.context import acting_as
 from apps.documents.models import Attachment, Document
-from tests.admin.conftest import GLOBEX, client_for, create_document, create_staff
+from tests.admin.conftest import ACME, GLOBEX, client_for, create_document, create_staff
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.foreign_key_sites")]
 
@@ -93,3 +93,20 @@ def test_the_autocomplete_answers_only_the_staffs_live_documents(ann: Any, rows:
 def test_the_lookup_popup_lists_only_the_staffs_documents(ann: Any, rows: dict[str, Document]) -> None:
     popup = ann.get(reverse("admin:documents_document_changelist"), {"_to_field": "id", "_popup": "1"})
     assert [str(obj) for obj in popup.context["cl"].result_list] == ["Acme plan"]
+
+
+def test_staff_of_both_tenants_cannot_move_a_row_under_the_other_tenants_parent(rows: dict[str, Document]) -> None:
+    both = client_for(create_staff("bob", perms=ATTACHMENT_EDITOR, tenants=[ACME, GLOBEX]))
+    attachment = Attachment.objects.get(document=rows["own"])
+    url = reverse("admin:documents_attachment_change", args=[attachment.pk])
+    response = both.post(url, _attachment_form(rows["foreign"], attachment.filename))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["document"] == [
+        "This document belongs to another tenant than this row."
+    ]
+    attachment.refresh_from_db()
+    assert attachment.document == rows["own"]
+    sibling = create_document("Acme memo", attachments=0)
+    assert both.post(url, _attachment_form(sibling, attachment.filename)).status_code == 302  # same tenant: fine
+    add = reverse("admin:documents_attachment_add")
+    assert both.post(add, _attachment_form(rows["foreign"], "globex.pdf")).status_code == 302  # a new row: any

@@ -31,15 +31,43 @@ _M = TypeVar("_M", bound=models.Model)
 TENANT_FORM_FIELD = "tenant"
 
 
-class _AssignsChosenTenant(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
-    """The add form's tenant goes onto the instance before validation: its constraints read it."""
+class _OneTenantForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
+    """A row and the rows its foreign keys point at share one tenant; the chosen tenant is on the instance.
+
+    `row_tenant` is the stored row's tenant (None when adding); `tenant_keys` maps each
+    foreign key to a tenant-owned model to that model's tenant lookup. The add form's
+    tenant goes onto the instance before validation, so its constraints can read it.
+    """
+
+    row_tenant: ClassVar[uuid.UUID | None] = None
+    tenant_keys: ClassVar[dict[str, str]] = {}
 
     def clean(self) -> dict[str, Any]:
         super().clean()
-        cleaned: dict[str, Any] = self.cleaned_data
-        if cleaned.get(TENANT_FORM_FIELD) is not None:
-            self.instance.tenant_id = cleaned[TENANT_FORM_FIELD]
-        return cleaned
+        chosen = self.cleaned_data.get(TENANT_FORM_FIELD)
+        if chosen is not None:
+            self.instance.tenant_id = chosen
+        tenant = self.row_tenant if self.row_tenant is not None else chosen
+        for name, lookup in self.tenant_keys.items():
+            target = self.cleaned_data.get(name)
+            if target is None:
+                continue
+            target_tenant = _tenant_of(target, lookup)
+            if tenant is None:
+                tenant = target_tenant  # a new child row: its first key decides
+            elif target_tenant != tenant:
+                self.add_error(name, f"This {target._meta.verbose_name} belongs to another tenant than this row.")
+        return self.cleaned_data
+
+
+def _tenant_of(row: models.Model, lookup: str) -> uuid.UUID | None:
+    """The tenant of a saved `row` whose tenant column path is `lookup` (a query only through a relation)."""
+    tenant: uuid.UUID | None
+    if lookup == "tenant_id":
+        tenant = getattr(row, "tenant_id", None)
+    else:
+        tenant = type(row)._base_manager.filter(pk=row.pk).values_list(lookup, flat=True).first()
+    return tenant
 
 
 def tenant_lookup_of(model: type[models.Model], admin_site: AdminSite) -> str | None:
@@ -97,7 +125,7 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
 
     def foreign_key_choices(self, db_field: RelatedField[Any, Any], request: HttpRequest, using: str | None) -> Any:
         """What `db_field` may point at: the related default manager's rows, in the staff's tenants."""
-        related: type[models.Model] = db_field.related_model  # type: ignore[assignment]  # a model class here
+        related: type[models.Model] = db_field.related_model  # type: ignore[assignment]  # resolved: a class
         queryset = self.get_field_queryset(using, db_field, request)
         if queryset is None:
             queryset = related._default_manager.using(using)
@@ -143,15 +171,32 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
 
     def get_form(self, request: HttpRequest, obj: _M | None = None, change: bool = False, **kwargs: Any) -> Any:
         base = kwargs.get("form", self.form)
-        mixins: list[type] = [] if issubclass(base, ConstraintValidatingForm) else [ConstraintValidatingForm]
-        extra: dict[str, Any] = {}
+        mixins = [_OneTenantForm] + ([] if issubclass(base, ConstraintValidatingForm) else [ConstraintValidatingForm])
+        attributes: dict[str, Any] = {"row_tenant": self._stored_tenant(obj), "tenant_keys": self._tenant_keys()}
         if obj is None and self._owns_tenant_column():
             # tenant_id is not editable on the model (fixed at creation): the add form asks for it.
-            mixins.insert(0, _AssignsChosenTenant)
-            extra[TENANT_FORM_FIELD] = self._tenant_field(request)
-        if mixins:
-            kwargs["form"] = type(base.__name__, (*mixins, base), extra)
+            attributes[TENANT_FORM_FIELD] = self._tenant_field(request)
+        kwargs["form"] = type(base.__name__, (*mixins, base), attributes)
         return super().get_form(request, obj, change, **kwargs)
+
+    def _stored_tenant(self, obj: _M | None) -> uuid.UUID | None:
+        lookup = self.get_tenant_lookup()
+        if obj is None or lookup is None:
+            return None
+        if self._owns_tenant_column():
+            return getattr(obj, "tenant_id", None)
+        return _tenant_of(obj, lookup)
+
+    def _tenant_keys(self) -> dict[str, str]:
+        """Each editable foreign key to a tenant-owned model, with that model's tenant lookup."""
+        keys = {}
+        for field in self.model._meta.get_fields():
+            if isinstance(field, models.ForeignKey) and field.editable:
+                related: type[models.Model] = field.related_model  # type: ignore[assignment]  # resolved: a class
+                lookup = tenant_lookup_of(related, self.admin_site)
+                if lookup is not None:
+                    keys[field.name] = lookup
+        return keys
 
     def changeform_view(
         self,
