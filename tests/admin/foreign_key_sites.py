@@ -1,7 +1,7 @@
 """URLs for the foreign-key tests: the Attachment admin with `autocomplete_fields`, and with a plain select.
 
 The project registers `AttachmentAdmin` with a raw-id field; these two sites register the
-same admins, changed only in how the `document` foreign key is rendered.
+same admins, changed only in how the `document` foreign key is rendered (and filtered).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class AutocompleteAttachmentAdmin(AttachmentAdmin):
 
 class SelectAttachmentAdmin(AttachmentAdmin):
     raw_id_fields = []
+    list_filter = ["document"]
 
 
 autocomplete_site = admin.AdminSite(name="autocomplete_admin")

@@ -110,3 +110,13 @@ def test_staff_of_both_tenants_cannot_move_a_row_under_the_other_tenants_parent(
     assert both.post(url, _attachment_form(sibling, attachment.filename)).status_code == 302  # same tenant: fine
     add = reverse("admin:documents_attachment_add")
     assert both.post(add, _attachment_form(rows["foreign"], "globex.pdf")).status_code == 302  # a new row: any
+
+
+def test_the_list_filter_by_document_names_only_the_staffs_documents(ann: Any, rows: dict[str, Document]) -> None:
+    create_document("Acme memo", attachments=1)  # a filter of one choice is not shown at all
+    response = ann.get(reverse("select_admin:documents_attachment_changelist"))
+    page = response.content.decode()
+    assert "Acme plan" in page
+    assert "Globex plan" not in page
+    by_document = next(spec for spec in response.context["cl"].filter_specs if spec.title == "document")
+    assert sorted(title for _pk, title in by_document.lookup_choices) == ["Acme memo", "Acme plan"]

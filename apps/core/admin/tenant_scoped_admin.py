@@ -2,7 +2,8 @@
 
 Foreign keys too: a form's choices, raw-id input and its label, and the autocomplete
 reach only the rows of the staff's tenants that the key may point at (the related
-model's default manager: live rows of a soft-deletable model).
+model's default manager: live rows of a soft-deletable model); so do the list filters
+by a foreign key. A row and the rows its keys point at share one tenant.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import uuid
 from typing import Any, ClassVar, TypeVar
 
 from django import forms
-from django.contrib.admin import AdminSite
+from django.contrib.admin import AdminSite, RelatedFieldListFilter
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models
@@ -24,7 +26,13 @@ from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.admin.tenants import scope_to_staff_tenants, staff_tenants
 from apps.core.querysets import has_field
 
-__all__ = ["TENANT_FORM_FIELD", "TenantScopedAdminMixin", "TenantScopedRawIdWidget", "tenant_lookup_of"]
+__all__ = [
+    "TENANT_FORM_FIELD",
+    "TenantScopedAdminMixin",
+    "TenantScopedRawIdWidget",
+    "TenantScopedRelatedFilter",
+    "tenant_lookup_of",
+]
 
 _M = TypeVar("_M", bound=models.Model)
 # The add form's tenant choice; not "tenant_id", which Django refuses as a non-editable model field.
@@ -103,6 +111,20 @@ class TenantScopedRawIdWidget(ForeignKeyRawIdWidget):
         return super().label_and_url_for_value(value) if reachable else ("", "")
 
 
+class TenantScopedRelatedFilter(RelatedFieldListFilter):
+    """The list filter of a foreign key: it names only related rows of the staff's tenants."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        related = field.related_model
+        reachable = scope_to_staff_tenants(
+            related._default_manager.all(), request.user, tenant_lookup_of(related, model_admin.admin_site)
+        )
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(
+            include_blank=False, ordering=ordering, limit_choices_to={"pk__in": reachable.values("pk")}
+        )
+
+
 class TenantScopedAdminMixin(GenericModelAdmin[_M]):
     """Rows limited to `staff_tenants(request.user)`; new rows get a tenant the user may use.
 
@@ -146,6 +168,18 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
     ) -> forms.ModelMultipleChoiceField[Any] | None:
         kwargs.setdefault("queryset", self.foreign_key_choices(db_field, request, kwargs.get("using")))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        """A filter by a foreign key to a tenant-owned model lists only the staff's rows of it."""
+        return [self._scoped_filter(entry) for entry in super().get_list_filter(request)]
+
+    def _scoped_filter(self, entry: Any) -> Any:
+        if not isinstance(entry, str):
+            return entry  # a filter class, or an explicit (field, filter class) pair: as written
+        related = get_fields_from_path(self.model, entry)[-1].related_model
+        if isinstance(related, type) and tenant_lookup_of(related, self.admin_site) is not None:
+            return (entry, TenantScopedRelatedFilter)
+        return entry
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
         """The autocomplete of a foreign key to this model answers only rows the key may point at."""
