@@ -7,7 +7,9 @@
 - "Restore selected" (and an object's "Restore…" button) lists every row of the delete
   batches that will come back, across models, before restoring; it needs the
   `<app>.restore_<model>` permission and is not offered without it.
-- "Delete permanently" works only on deleted rows and needs `<app>.hard_delete_<model>`.
+- "Delete permanently" works only on deleted rows and needs `<app>.hard_delete_<model>`:
+  every posted id is checked on the server, under a row lock, and one live, foreign or
+  missing row refuses the whole purge.
 - Restores and hard deletes are written to the admin log (LogEntry) and to the audit log.
 - A deleted row's change page is read-only until it is restored.
 """
