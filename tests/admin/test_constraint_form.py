@@ -6,11 +6,9 @@ not show it), so Django's ModelForm skips the constraint; the admin validates it
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
 from django.urls import reverse
 
 from apps.core.context import acting_as
@@ -22,7 +20,7 @@ from tests.admin.conftest import (
     client_for,
     create_document,
     create_staff,
-    wait_until_a_backend_waits_for_a_lock,
+    rival_transaction,
 )
 
 TAKEN = "Document with this Title already exists."
@@ -80,26 +78,7 @@ def test_renaming_to_a_title_a_live_row_of_the_tenant_holds_is_a_title_error() -
 def test_a_rival_insert_committed_after_the_form_was_validated_is_a_title_error(postgres: None) -> None:
     """The rival's row is uncommitted while the admin validates, committed before its INSERT returns."""
     client = _editor()
-    rival_holds_the_title = threading.Event()
-    failures: list[BaseException] = []
-
-    def insert_then_commit_once_the_admin_waits() -> None:
-        try:
-            with transaction.atomic(), acting_as("script:rival"):
-                Document.objects.create(title="Report", tenant_id=ACME)
-                rival_holds_the_title.set()
-                wait_until_a_backend_waits_for_a_lock()
-        except BaseException as error:  # reported to the test thread
-            failures.append(error)
-            rival_holds_the_title.set()
-        finally:
-            connections.close_all()
-
-    rival = threading.Thread(target=insert_then_commit_once_the_admin_waits)
-    rival.start()
-    assert rival_holds_the_title.wait(10)
-    response = client.post(reverse("admin:documents_document_add"), _document_form("Report"))
-    rival.join(10)
-    assert not failures
+    with rival_transaction("script:rival", hold=lambda: Document.objects.create(title="Report", tenant_id=ACME)):
+        response = client.post(reverse("admin:documents_document_add"), _document_form("Report"))
     assert _title_errors(response) == [TAKEN]
     assert list(Document.objects.filter(title="Report").values_list("created_by", flat=True)) == ["script:rival"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
-from django.db import connections, transaction
 from django.urls import reverse
 
 from apps.core.context import acting_as
@@ -20,7 +18,7 @@ from tests.admin.conftest import (
     client_for,
     create_document,
     create_staff,
-    wait_until_a_backend_waits_for_a_lock,
+    rival_transaction,
 )
 
 CHANGELIST = "admin:documents_document_changelist"
@@ -126,28 +124,9 @@ def test_a_row_restored_while_the_purge_waits_for_it_is_not_purged(postgres: Non
     purger = client_for(create_staff("ann", perms=VIEW_AND_DELETE + HARD_DELETE))
     gone = create_document("Gone")
     _soft_delete(gone)
-    restorer_holds_the_row = threading.Event()
-    outcome: list[BaseException] = []
-
-    def restore_after_the_purge_blocks() -> None:
-        try:
-            with transaction.atomic(), acting_as("admin:rival"):
-                Document.all_objects.select_for_update().get(pk=gone.pk)
-                restorer_holds_the_row.set()
-                wait_until_a_backend_waits_for_a_lock()
-                Document.all_objects.filter(pk=gone.pk).restore()
-        except BaseException as error:  # reported to the test thread
-            outcome.append(error)
-            restorer_holds_the_row.set()
-        finally:
-            connections.close_all()
-
-    restorer = threading.Thread(target=restore_after_the_purge_blocks)
-    restorer.start()
-    assert restorer_holds_the_row.wait(10)
-    response = _purge(purger, [str(gone.pk)], confirm=True)
-    restorer.join(10)
-    assert not outcome
+    hold = Document.all_objects.select_for_update().filter(pk=gone.pk).get
+    with rival_transaction("admin:rival", hold=hold, then=Document.all_objects.filter(pk=gone.pk).restore):
+        response = _purge(purger, [str(gone.pk)], confirm=True)
     assert REFUSED in response.content.decode()
     assert Document.objects.filter(pk=gone.pk).exists()
     assert Attachment.objects.filter(document=gone).count() == 2
