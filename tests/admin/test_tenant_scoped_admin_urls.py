@@ -93,3 +93,25 @@ def test_a_malformed_id_in_an_object_url_answers_as_missing() -> None:
     client = client_for(create_staff("ann", perms=EVERYTHING))
     for view in ("change", "delete", "history", "restore", "hard_delete"):
         _refused(client.get(reverse(f"admin:documents_document_{view}", args=["not-a-uuid"])))
+
+
+def test_the_attachment_inline_cannot_edit_another_tenants_attachment() -> None:
+    client = client_for(create_staff("ann", perms=EVERYTHING))
+    _live, _gone, foreign = _foreign_rows()
+    own = create_document("Acme plan", attachments=0)
+    before = list(Attachment.all_objects.order_by("pk").values())
+    form = {
+        "title": "Acme plan",
+        "status": "draft",
+        "tags": "[]",
+        "attachments-TOTAL_FORMS": "1",
+        "attachments-INITIAL_FORMS": "1",
+        "attachments-0-id": str(foreign.pk),
+        "attachments-0-document": str(own.pk),
+        "attachments-0-filename": "hijacked.pdf",
+        "attachments-0-content_type": "application/pdf",
+        "attachments-0-size_bytes": "1",
+    }
+    client.post(reverse("admin:documents_document_change", args=[own.pk]), form)
+    # The inline's rows are the document's own: a foreign id edits (or moves) nothing.
+    assert list(Attachment.all_objects.order_by("pk").values()) == before
