@@ -342,7 +342,8 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
         Every posted id counts, whatever the list filter showed: Django's action queryset
         silently drops ids the list does not show, and a hard delete must not skip them.
         """
-        if request.POST.get("select_across") == "1":
+        select_across = self.action_form.base_fields["select_across"]  # read as Django's action form reads it
+        if select_across.clean(request.POST.get("select_across")):
             return queryset, None
         # Parsed (response_action refused malformed ones): two spellings of one id are one row.
         ids = {self.opts.pk.to_python(value) for value in request.POST.getlist(ACTION_CHECKBOX_NAME)}
