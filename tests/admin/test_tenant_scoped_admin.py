@@ -10,6 +10,7 @@ from django.urls import reverse
 from apps.core.context import acting_as
 from apps.documents.models import Attachment, Document
 from tests.admin.conftest import ACME, GLOBEX, client_for, create_document, create_staff
+from tests.testapp.models import Folder
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.admin.foreign_key_sites")]
 
@@ -120,3 +121,40 @@ def test_the_list_filter_by_document_names_only_the_staffs_documents(ann: Any, r
     assert "Globex plan" not in page
     by_document = next(spec for spec in response.context["cl"].filter_specs if spec.title == "document")
     assert sorted(title for _pk, title in by_document.lookup_choices) == ["Acme memo", "Acme plan"]
+
+
+def _folder(name: str, tenant: Any = ACME, parent: Folder | None = None) -> Folder:
+    with acting_as("script:seed"):
+        return Folder.objects.create(name=name, tenant_id=tenant, parent=parent)
+
+
+def _folder_form(name: str, parent: Folder | None, tenant: Any = ACME) -> dict[str, str]:
+    return {"tenant": str(tenant), "name": name, "status": "draft", "parent": str(parent.pk) if parent else ""}
+
+
+def test_a_folder_and_its_parent_share_one_tenant_even_for_staff_of_every_tenant() -> None:
+    root = client_for(create_staff("root", superuser=True))
+    acme, globex = _folder("Acme root"), _folder("Globex root", GLOBEX)
+    add = reverse("select_admin:testapp_folder_add")
+    refused = root.post(add, _folder_form("Sneaky", parent=globex))
+    assert refused.context["adminform"].form.errors["parent"] == [
+        "This folder belongs to another tenant than this row."
+    ]
+    assert root.post(add, _folder_form("Fine", parent=acme)).status_code == 302
+    child = Folder.objects.get(name="Fine")
+    moved = root.post(reverse("select_admin:testapp_folder_change", args=[child.pk]), _folder_form("Fine", globex))
+    assert "parent" in moved.context["adminform"].form.errors
+    child.refresh_from_db()
+    assert (child.tenant_id, child.parent) == (ACME, acme)
+    assert not Folder.all_objects.filter(name="Sneaky").exists()
+
+
+def test_a_new_tenant_owned_model_gets_the_scoped_choices_and_the_constraint_check() -> None:
+    folders = ["testapp.add_folder", "testapp.change_folder", "testapp.view_folder"]
+    ann = client_for(create_staff("ann", perms=folders))
+    acme, _globex = _folder("Acme root"), _folder("Globex root", GLOBEX)
+    add = reverse("select_admin:testapp_folder_add")
+    assert list(ann.get(add).context["adminform"].form.fields["parent"].queryset) == [acme]
+    duplicate = ann.post(add, _folder_form("Acme root", parent=None))
+    assert duplicate.context["adminform"].form.errors["name"] == ["Folder with this Name already exists."]
+    assert Folder.objects.filter(name="Acme root").count() == 1
