@@ -9,9 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django import forms
+from django.contrib.admin import AdminSite
+from django.test import RequestFactory
 from django.urls import reverse
 
 from apps.core.context import acting_as
+from apps.documents.admin import DocumentAdmin
 from apps.documents.models import Document
 from tests.admin.conftest import (
     ACME,
@@ -82,3 +86,22 @@ def test_a_rival_insert_committed_after_the_form_was_validated_is_a_title_error(
         response = client.post(reverse("admin:documents_document_add"), _document_form("Report"))
     assert _title_errors(response) == [TAKEN]
     assert list(Document.objects.filter(title="Report").values_list("created_by", flat=True)) == ["script:rival"]
+
+
+@pytest.mark.django_db
+def test_an_admins_own_form_keeps_the_check() -> None:
+    class TitleOnlyForm(forms.ModelForm):  # type: ignore[type-arg]
+        class Meta:
+            model = Document
+            fields = ["title"]
+
+    class TitleOnlyDocumentAdmin(DocumentAdmin):
+        form = TitleOnlyForm
+        fields = ["title"]
+
+    create_document("Report", attachments=0)
+    request = RequestFactory().get("/admin/")
+    request.user = create_staff("ann", perms=["documents.add_document"])
+    form_class = TitleOnlyDocumentAdmin(Document, AdminSite()).get_form(request)
+    assert issubclass(form_class, TitleOnlyForm)
+    assert form_class(data={"tenant": str(ACME), "title": "Report"}).errors["title"] == [TAKEN]
