@@ -86,6 +86,8 @@ def test_a_selected_id_of_another_tenant_or_of_no_row_purges_nothing(purger: Any
     for stranger in (str(foreign.pk), missing):
         response = _purge(purger, [str(own.pk), stranger], confirm=True)
         assert f"{REFUSED}: 1 of the 2 selected documents is not deleted or does not exist" in response.content.decode()
+    response = _purge(purger, [str(own.pk), str(foreign.pk), missing], confirm=True)
+    assert f"{REFUSED}: 2 of the 3 selected documents are not deleted or do not exist" in response.content.decode()
     _nothing_purged(own, foreign)
 
 

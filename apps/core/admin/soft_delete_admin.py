@@ -357,12 +357,11 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
         if not refused:
             return False
         plural = self.opts.verbose_name_plural
-        one = refused == 1
-        state = (
-            ("is" if one else "are")
-            + " not deleted"
-            + ((" or does not" if one else " or do not") + " exist" if missing else "")
-        )
+        # Another tenant's row reads as a missing one: the message must not tell them apart.
+        if refused == 1:
+            state = "is not deleted or does not exist" if missing else "is not deleted"
+        else:
+            state = "are not deleted or do not exist" if missing else "are not deleted"
         message = (
             f"Nothing was deleted permanently: {refused} of the {total} selected {plural} {state}. "
             f"Only deleted {plural} can be deleted permanently."
