@@ -92,18 +92,6 @@ def test_a_selected_id_of_another_tenant_or_of_no_row_purges_nothing(purger: Any
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("action", ["hard_delete_selected", "delete_selected"])
-def test_a_malformed_selected_id_is_refused_not_a_server_error(purger: Any, action: str) -> None:
-    gone = create_document("Gone")
-    _soft_delete(gone)
-    for confirm in (False, True):
-        response = _purge(purger, [str(gone.pk), "not-a-uuid"], confirm=confirm, action=action)
-        assert response.status_code == 200
-        assert "Nothing was changed: the selection holds an invalid document id." in response.content.decode()
-    _nothing_purged(gone)
-
-
-@pytest.mark.django_db
 def test_the_object_page_refuses_to_purge_a_live_row(purger: Any) -> None:
     alive = create_document("Alive")
     url = reverse("admin:documents_document_hard_delete", args=[alive.pk])

@@ -5,10 +5,12 @@
 - `TenantScopedAdminMixin`, `staff_tenants`: staff see only their tenants (`tenant:<uuid>` groups),
   foreign keys included.
 - `ConstraintValidatingForm`: admin forms validate the unique constraints Django's ModelForm skips.
+- `ValidSelectionMixin`: an action posted with a malformed id changes nothing (not a 500).
 - `LargeTableAdminMixin`, `EstimatedCountPaginator`: no `COUNT(*)` over huge tables.
 - `AuditEventAdmin`: the audit log, read-only for everyone (registered here).
 """
 
+from apps.core.admin.action_selection import ValidSelectionMixin
 from apps.core.admin.audit_event_admin import AuditEventAdmin
 from apps.core.admin.audit_history import AuditHistoryMixin
 from apps.core.admin.constraint_form import ConstraintValidatingForm
@@ -30,6 +32,7 @@ __all__ = [
     "SoftDeleteModelAdmin",
     "StaffTenants",
     "TenantScopedAdminMixin",
+    "ValidSelectionMixin",
     "planner_row_estimate",
     "staff_tenants",
 ]

@@ -23,7 +23,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import models, router, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -34,6 +34,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 
+from apps.core.admin.action_selection import ValidSelectionMixin
 from apps.core.admin.audit_history import AuditHistoryMixin
 from apps.core.admin.cascade_listing import (
     CascadeListing,
@@ -116,7 +117,9 @@ def _summary(counts: dict[str, int], first: type[models.Model]) -> str:
     return ", ".join(parts) or "nothing"
 
 
-class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], LargeTableAdminMixin[_M]):
+class SoftDeleteModelAdmin(
+    ValidSelectionMixin[_M], AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], LargeTableAdminMixin[_M]
+):
     """Base ModelAdmin for models with `SoftDeleteMixin` (see the module docstring)."""
 
     actions = ["restore_selected", "hard_delete_selected"]
@@ -233,21 +236,6 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
         )
         listing = soft_delete_listing(queryset, self.admin_site)
         return listing.flat(), listing.model_count(), set(), listing.protected
-
-    # --- actions ------------------------------------------------------------------------------
-
-    def response_action(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
-        # Django filters the list by the posted ids before any action runs: a malformed id
-        # would raise there (a 500), so the whole selection is refused here instead.
-        for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
-            try:
-                self.opts.pk.to_python(value)
-            except ValidationError:
-                message = f"Nothing was changed: the selection holds an invalid {self.opts.verbose_name} id."
-                self.message_user(request, message, messages.ERROR)
-                return HttpResponseRedirect(request.get_full_path())
-        response: HttpResponse | None = super().response_action(request, queryset)
-        return response
 
     # --- restore ------------------------------------------------------------------------------
 
