@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from apps.core.admin import ValidSelectionMixin
 from apps.events.dead_letters import replay_dead_rows
 from apps.events.models import OutboxEvent, OutboxStatus
 from apps.events.relay import relay_outbox
@@ -19,7 +20,7 @@ else:  # ModelAdmin is generic only in the stubs
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(_OutboxAdminBase):
+class OutboxEventAdmin(ValidSelectionMixin[OutboxEvent], _OutboxAdminBase):
     list_display = ["id", "event_type", "aggregate", "aggregate_id", "status", "attempts", "occurred_at", "sent_at"]
     list_filter = ["status", "event_type"]
     search_fields = ["=id", "event_type", "aggregate_id", "request_id", "actor"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.db import connection, connections, transaction
 from django.test import Client
 
 from apps.core.admin import TENANT_GROUP_PREFIX
@@ -76,3 +79,51 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@contextmanager
+def rival_transaction(
+    actor: str, hold: Callable[[], object], then: Callable[[], object] = lambda: None
+) -> Iterator[None]:
+    """A rival's transaction on another thread (PostgreSQL): it runs `hold`, waits until the
+    body of the `with` blocks on the rival's locks, runs `then` and commits.
+
+    The body runs between the rival's reads and its commit, for real, without sleeps.
+    """
+    holding = threading.Event()
+    failures: list[BaseException] = []
+
+    def rival() -> None:
+        try:
+            with transaction.atomic(), acting_as(actor):
+                hold()
+                holding.set()
+                wait_until_a_backend_waits_for_a_lock()
+                then()
+        except BaseException as error:  # re-raised in the test thread
+            failures.append(error)
+            holding.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=rival)
+    thread.start()
+    assert holding.wait(10), "the rival never took its locks"
+    try:
+        yield
+    finally:
+        thread.join(10)
+    if failures:
+        raise failures[0]
+
+
+def wait_until_a_backend_waits_for_a_lock() -> None:
+    """Returns once another PostgreSQL backend is blocked on a lock (polls pg_stat_activity; no sleeps)."""
+    with connection.cursor() as cursor:
+        for _ in range(100_000):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+    raise AssertionError("no backend ever waited for this one's lock")

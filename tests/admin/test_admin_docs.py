@@ -15,9 +15,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_admin_page_examples_run() -> None:
-    assert len(python_blocks("admin.md")) == 2
+    assert len(python_blocks("admin.md")) == 3
     namespace = run_blocks("admin.md")
     registered = namespace["site"]._registry[Document]
     assert isinstance(registered, SoftDeleteModelAdmin)
     assert DeletionStateFilter in registered.get_list_filter(RequestFactory().get("/"))
     assert namespace["tenants"].ids == {uuid.UUID(namespace["ACME"])}
+    assert [str(document) for document in namespace["attachment_form"].base_fields["document"].queryset] == [
+        "Acme plan"
+    ]
+    assert not namespace["duplicate"].is_valid()

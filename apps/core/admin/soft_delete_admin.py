@@ -9,7 +9,9 @@
   as a separate choice, to restore their whole delete batches when those hold more rows.
   Only rows the admin's (tenant-scoped) queryset shows are restored, with their cascade.
   It needs the `<app>.restore_<model>` permission and is not offered without it.
-- "Delete permanently" works only on deleted rows and needs `<app>.hard_delete_<model>`.
+- "Delete permanently" works only on deleted rows and needs `<app>.hard_delete_<model>`:
+  every posted id is checked on the server, under a row lock, and one live, foreign or
+  missing row refuses the whole purge.
 - Restores and hard deletes are written to the admin log (LogEntry) and to the audit log.
 - A deleted row's change page is read-only until it is restored.
 """
@@ -34,6 +36,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 
+from apps.core.admin.action_selection import ValidSelectionMixin
 from apps.core.admin.audit_history import AuditHistoryMixin
 from apps.core.admin.cascade_listing import (
     CascadeListing,
@@ -117,7 +120,9 @@ def _summary(counts: dict[str, int], first: type[models.Model]) -> str:
     return ", ".join(parts) or "nothing"
 
 
-class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], LargeTableAdminMixin[_M]):
+class SoftDeleteModelAdmin(
+    ValidSelectionMixin[_M], AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], LargeTableAdminMixin[_M]
+):
     """Base ModelAdmin for models with `SoftDeleteMixin` (see the module docstring)."""
 
     actions = ["restore_selected", "hard_delete_selected"]
@@ -301,11 +306,14 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
 
     @admin.action(description="Delete selected %(verbose_name_plural)s permanently", permissions=["hard_delete"])
     def hard_delete_selected(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
-        deleted = queryset.deleted()
+        chosen, expected = self._selection(request, queryset)
         if request.POST.get(CONFIRMED) == "yes":
-            self._hard_delete(request, deleted)
+            self._hard_delete(request, chosen, expected)
             return None
-        return self._hard_delete_confirmation(request, deleted, action="hard_delete_selected")
+        roots = list(chosen)
+        if self._refuse_hard_delete(request, roots, expected):
+            return None
+        return self._hard_delete_confirmation(request, roots, action="hard_delete_selected")
 
     def hard_delete_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         obj = self.get_object(request, unquote(object_id))
@@ -313,16 +321,51 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
             return self._missing(request, object_id)
         if not self.has_hard_delete_permission(request, obj):
             raise PermissionDenied
-        deleted = self.get_queryset(request).filter(pk=obj.pk).deleted()
+        chosen = self.get_queryset(request).filter(pk=obj.pk)
         if request.method == "POST" and request.POST.get(CONFIRMED) == "yes":
-            if self._hard_delete(request, deleted):
+            if self._hard_delete(request, chosen, expected=1):
                 return HttpResponseRedirect(reverse(f"{self.admin_site.name}:{self._urlname('changelist')}"))
             return HttpResponseRedirect(self._change_url(obj))
-        return self._hard_delete_confirmation(request, deleted, action=None)
+        roots = list(chosen)
+        if self._refuse_hard_delete(request, roots, expected=1):
+            return HttpResponseRedirect(self._change_url(obj))
+        return self._hard_delete_confirmation(request, roots, action=None)
 
-    def _hard_delete_confirmation(self, request: HttpRequest, deleted: Any, *, action: str | None) -> HttpResponse:
-        roots = list(deleted)
-        listing = hard_delete_listing(roots, self.model, self.admin_site, request.user) if roots else CascadeListing()
+    def _selection(self, request: HttpRequest, queryset: Any) -> tuple[Any, int | None]:
+        """The rows an action was asked to act on, and how many ids were posted (None: "select all").
+
+        Every posted id counts, whatever the list filter showed: Django's action queryset
+        silently drops ids the list does not show, and a hard delete must not skip them.
+        """
+        select_across = self.action_form.base_fields["select_across"]  # read as Django's action form reads it
+        if select_across.clean(request.POST.get("select_across")):
+            return queryset, None
+        # Parsed (response_action refused malformed ones): two spellings of one id are one row.
+        ids = {self.opts.pk.to_python(value) for value in request.POST.getlist(ACTION_CHECKBOX_NAME)}
+        return self.get_queryset(request).filter(pk__in=ids), len(ids)
+
+    def _refuse_hard_delete(self, request: HttpRequest, roots: list[_M], expected: int | None) -> bool:
+        """Refuse (and say why) unless every selected row exists here and is deleted."""
+        total = len(roots) if expected is None else expected
+        missing = total - len(roots)
+        refused = missing + sum(1 for obj in roots if getattr(obj, "deleted_at", None) is None)
+        if not refused:
+            return False
+        plural = self.opts.verbose_name_plural
+        # Another tenant's row reads as a missing one: the message must not tell them apart.
+        if refused == 1:
+            state = "is not deleted or does not exist" if missing else "is not deleted"
+        else:
+            state = "are not deleted or do not exist" if missing else "are not deleted"
+        message = (
+            f"Nothing was deleted permanently: {refused} of the {total} selected {plural} {state}. "
+            f"Only deleted {plural} can be deleted permanently."
+        )
+        self.message_user(request, message, messages.ERROR)
+        return True
+
+    def _hard_delete_confirmation(self, request: HttpRequest, roots: list[_M], *, action: str | None) -> HttpResponse:
+        listing = hard_delete_listing(roots, self.model, self.admin_site, request.user)
         return self._confirmation(
             request,
             kind="hard_delete",
@@ -334,23 +377,24 @@ class SoftDeleteModelAdmin(AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], La
             confirm_label="Yes, delete them permanently",
         )
 
-    def _hard_delete(self, request: HttpRequest, deleted: Any) -> bool:
-        roots = list(deleted)
-        if not roots:
-            message = f"Only deleted {self.opts.verbose_name_plural} can be deleted permanently; none was selected."
-            self.message_user(request, message, messages.WARNING)
-            return False
-        if hard_delete_listing(roots, self.model, self.admin_site, request.user).perms_lacking:
-            raise PermissionDenied
+    def _hard_delete(self, request: HttpRequest, chosen: Any, expected: int | None) -> bool:
+        pks = list(chosen.values_list("pk", flat=True))
         try:
             with transaction.atomic(using=router.db_for_write(self.model)), acting_as_admin_user(request):
+                # Locked, then checked: a restore committed meanwhile is seen here, not purged.
+                locked = self.get_queryset(request).filter(pk__in=pks).select_for_update(of=("self",))
+                roots = list(locked.order_by("pk"))
+                if self._refuse_hard_delete(request, roots, len(pks) if expected is None else expected):
+                    return False
+                if hard_delete_listing(roots, self.model, self.admin_site, request.user).perms_lacking:
+                    raise PermissionDenied
                 LogEntry.objects.log_actions(
                     user_id=_user_id(request),
                     queryset=roots,
                     action_flag=DELETION,
                     change_message="Deleted permanently (hard delete)",
                 )
-                _total, counts = deleted.hard_delete()
+                _total, counts = self.get_queryset(request).filter(pk__in=pks).hard_delete()
         except (ProtectedError, RestrictedError) as error:
             self.message_user(request, f"Nothing was deleted: {error.args[0]}", messages.ERROR)
             return False
