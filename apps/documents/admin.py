@@ -63,5 +63,4 @@ class AttachmentAdmin(_InvalidatesDocumentReads, SoftDeleteModelAdmin[Attachment
     search_fields = ["filename"]
     raw_id_fields = ["document"]
     fields = ["document", "filename", "content_type", "size_bytes"]
-    tenant_lookup = "document__tenant_id"  # attachments carry their document's tenant
     list_per_page = 50

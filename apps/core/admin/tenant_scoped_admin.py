@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from apps.core.admin.constraint_form import ConstraintValidatingForm
 from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.admin.tenants import scope_to_staff_tenants, staff_tenants
-from apps.core.querysets import has_field
+from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
 
 __all__ = [
     "TENANT_FORM_FIELD",
@@ -84,7 +84,7 @@ def tenant_lookup_of(model: type[models.Model], admin_site: AdminSite) -> str | 
         model_admin = admin_site.get_model_admin(model)
         if isinstance(model_admin, TenantScopedAdminMixin):
             return model_admin.get_tenant_lookup()
-    return "tenant_id" if has_field(model, "tenant_id") else None
+    return tenant_lookup(model)
 
 
 class TenantScopedRawIdWidget(ForeignKeyRawIdWidget):
@@ -128,9 +128,9 @@ class TenantScopedRelatedFilter(RelatedFieldListFilter):
 class TenantScopedAdminMixin(GenericModelAdmin[_M]):
     """Rows limited to `staff_tenants(request.user)`; new rows get a tenant the user may use.
 
-    `tenant_lookup` is the path to the tenant column: `"tenant_id"` (the default when the
-    model has `TenantMixin`), `"document__tenant_id"` for a child that inherits its
-    parent's tenant, or `None` for a model without tenancy.
+    The path to the tenant column is the data layer's (`apps.core.tenant_ownership.tenant_lookup`):
+    `"tenant_id"` for a model with `TenantMixin`, `"document__tenant_id"` for a child owned
+    through a required CASCADE parent; set `tenant_lookup` only to override it.
     """
 
     tenant_lookup: ClassVar[str | None] = None
@@ -138,7 +138,7 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
     def get_tenant_lookup(self) -> str | None:
         if self.tenant_lookup is not None:
             return self.tenant_lookup
-        return "tenant_id" if has_field(self.model, "tenant_id") else None
+        return tenant_lookup(self.model)
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[_M]:
         return scope_to_staff_tenants(super().get_queryset(request), request.user, self.get_tenant_lookup())
@@ -190,7 +190,7 @@ class TenantScopedAdminMixin(GenericModelAdmin[_M]):
         return super().get_search_results(request, queryset, search_term)
 
     def _owns_tenant_column(self) -> bool:
-        return self.get_tenant_lookup() == "tenant_id" and has_field(self.model, "tenant_id")
+        return self.get_tenant_lookup() == TENANT_FIELD and has_tenant_column(self.model)
 
     def _tenant_field(self, request: HttpRequest) -> forms.Field:
         tenants = staff_tenants(request.user)
