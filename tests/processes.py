@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ACCENT_AUTH_URL")
@@ -167,3 +169,25 @@ def celery_worker(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def server_database(directory: Path, name: str) -> Iterator[str]:
+    """The URL of a fresh, empty database for a server process under test; dropped afterwards.
+
+    PostgreSQL beside the test database when the run has one (`DATABASE_URL`), else a SQLite
+    file in `directory`. The caller migrates it (`manage("migrate", ...)`).
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        yield f"sqlite:///{directory / f'{name}.sqlite3'}"
+        return
+    database = f"{os.environ.get('DATABASE_TEST_NAME', 'test')}_{name}_{uuid.uuid4().hex[:6]}"
+    base, _, _ = url.rpartition("/")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield f"{base}/{database}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
