@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from django.db import connection, transaction
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -33,6 +31,7 @@ from apps.documents.services import document_create, document_delete, document_r
 from apps.events.models import OutboxEvent
 from tests.documents.test_api import ACME, ALICE, URL, Api, create, problem
 from tests.processes import clean_env, manage, server_database
+from tests.races import race
 from tests.security.conftest import gunicorn
 
 
@@ -185,58 +184,18 @@ def test_restoring_a_live_document_is_a_404_with_no_effect(root: ConditionalApi)
 # --- losers have no effect, in a real race (PostgreSQL) ----------------------------------------
 
 
-def _waiting_on_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return int(cursor.fetchone()[0])
+def statuses(results: list[Any]) -> list[int]:
+    return sorted(response.status_code for response in results)
 
 
-def race(winner: Callable[[], None], losers: list[Callable[[], Any]]) -> list[int]:
-    """Run `winner` in a transaction held open until every loser waits on a lock; then commit. Statuses of the losers.
+def as_winner(write: Callable[[], Any]) -> Callable[[], None]:
+    """`write` as the racing winner: in acme, acting as `winner`."""
 
-    Without the row lock the losers would read the row before the winner commits, and act on
-    what they read; with it they queue, and read what the winner wrote.
-    """
-    committed, held = threading.Event(), threading.Event()
-    statuses: list[int] = []
-    errors: list[BaseException] = []
+    def run() -> None:
+        with in_tenant(ACME), acting_as("winner"):
+            write()
 
-    def hold() -> None:
-        try:
-            with in_tenant(ACME), acting_as("winner"), transaction.atomic():
-                winner()
-                held.set()
-                committed.wait(timeout=30)
-        except BaseException as error:  # reported by the test thread
-            errors.append(error)
-            held.set()
-        finally:
-            connection.close()
-
-    def lose(call: Callable[[], Any]) -> None:
-        try:
-            statuses.append(call().status_code)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(timeout=30)
-    threads = [threading.Thread(target=lose, args=(call,)) for call in losers]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 20
-    while _waiting_on_locks() < len(losers) and time.monotonic() < deadline and not errors:
-        time.sleep(0.02)
-    committed.set()
-    for thread in [holder, *threads]:
-        thread.join(timeout=30)
-    assert not errors, errors
-    return sorted(statuses)
+    return run
 
 
 @pytest.fixture
@@ -258,13 +217,14 @@ def test_of_two_patches_with_the_same_etag_the_second_gets_a_412_and_writes_noth
     api = _api(accent_auth)
     audit, outbox, _ = effects(document_id)
 
-    def winner() -> None:
-        document_update(
-            document_id=document_id, changes={"body": "winner"}, expected_version=ExpectedVersion.from_if_match(etag)
-        )
-
-    statuses = race(winner, [lambda: api.patch(detail(document_id), {"body": "loser"}, HTTP_IF_MATCH=etag)])
-    assert statuses == [412]
+    expected = ExpectedVersion.from_if_match(etag)
+    results = race(
+        as_winner(
+            lambda: document_update(document_id=document_id, changes={"body": "winner"}, expected_version=expected)
+        ),
+        [lambda: api.patch(detail(document_id), {"body": "loser"}, HTTP_IF_MATCH=etag)],
+    )
+    assert statuses(results) == [412]
     assert Document.objects.get(pk=document_id).body == "winner"
     assert effects(document_id)[:2] == (audit + 1, outbox + 1)
 
@@ -276,11 +236,11 @@ def test_a_patch_racing_a_delete_that_wins_is_a_404_and_writes_nothing(
     api = _api(accent_auth)
     audit, outbox, _ = effects(document_id)
 
-    statuses = race(
-        lambda: document_delete(document_id=document_id),
+    results = race(
+        as_winner(lambda: document_delete(document_id=document_id)),
         [lambda: api.patch(detail(document_id), {"body": "too late"}), lambda: api.delete(detail(document_id))],
     )
-    assert statuses == [404, 404]
+    assert statuses(results) == [404, 404]
     stored = Document.all_objects.get(pk=document_id)
     assert (stored.body, stored.updated_by, stored.deleted_by) == ("", ALICE, "winner")
     assert effects(document_id)[:2] == (audit + 1, outbox + 1)
@@ -296,11 +256,11 @@ def test_of_two_restores_the_second_is_a_404_and_writes_nothing(
         document_delete(document_id=document_id)
     audit, outbox, _ = effects(document_id)
 
-    statuses = race(
-        lambda: document_restore(document_id=document_id),
+    results = race(
+        as_winner(lambda: document_restore(document_id=document_id)),
         [lambda: api.post(f"{detail(document_id)}restore/") for _ in range(2)],
     )
-    assert statuses == [404, 404]
+    assert statuses(results) == [404, 404]
     assert effects(document_id)[:2] == (audit + 1, outbox + 1)
     assert Counter(AuditEvent.objects.for_object(Document, document_id).values_list("action", flat=True)) == {
         "create": 1,
