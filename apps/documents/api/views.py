@@ -3,12 +3,16 @@
 | method and path | ACL | does |
 |---|---|---|
 | GET /api/v1/documents/ | documents.read | cursor page (or `?offset=` page), filters, `?ordering=` |
+| GET /api/v1/documents/?deleted=true | documents.deleted.read | the same, of the tenant's deleted documents |
 | POST /api/v1/documents/ | documents.create | `document_create` |
 | GET /api/v1/documents/{pk}/ | documents.{pk}.read | `document_detail` (cached) |
 | PATCH /api/v1/documents/{pk}/ | documents.{pk}.update | `document_update` |
 | DELETE /api/v1/documents/{pk}/ | documents.{pk}.delete | `document_delete` (soft) |
 | POST /api/v1/documents/{pk}/restore/ | documents.{pk}.restore | `document_restore` |
 | POST /api/v1/documents/bulk-upsert/ | documents.upsert | `document_bulk_upsert` |
+
+Single-document responses carry the ETag of their body's row version; PATCH, DELETE and
+restore honour If-Match (`apps.core.api.preconditions`, docs/api.md).
 """
 
 from __future__ import annotations
@@ -61,7 +65,16 @@ LIST_PARAMETERS = [
     OpenApiParameter("created_after", OpenApiTypes.DATETIME),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME),
     OpenApiParameter("q", OpenApiTypes.STR, description="Full-text search in title and body."),
+    OpenApiParameter(
+        "deleted", OpenApiTypes.BOOL, description="true: the deleted documents (ACL documents.deleted.read)."
+    ),
 ]
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    description="The ETag of the version read: the write is refused with 412 if the document changed since.",
+)
 
 
 def _int_param(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
@@ -179,7 +192,12 @@ class DocumentDetailApi(APIView):
     def get(self, request: Request, pk: str) -> Response:
         return conditional_read(request, document_detail(pk))
 
-    @extend_schema(request=DocumentUpdateInput, responses=DocumentOutput, operation_id="documents_partial_update")
+    @extend_schema(
+        request=DocumentUpdateInput,
+        responses=DocumentOutput,
+        parameters=[IF_MATCH],
+        operation_id="documents_partial_update",
+    )
     def patch(self, request: Request, pk: str) -> Response:
         expected = expected_version(request)
         payload = DocumentUpdateInput(data=request.data, partial=True)
@@ -187,7 +205,7 @@ class DocumentDetailApi(APIView):
         document = document_update(document_id=pk, changes=payload.validated_data, expected_version=expected)
         return _document_response(document)
 
-    @extend_schema(responses={204: None}, operation_id="documents_destroy")
+    @extend_schema(responses={204: None}, parameters=[IF_MATCH], operation_id="documents_destroy")
     def delete(self, request: Request, pk: str) -> Response:
         document_delete(document_id=pk, expected_version=expected_version(request))
         return Response(status=204)
@@ -197,7 +215,7 @@ class DocumentRestoreApi(APIView):
     permission_classes = [HasRequiredAcl]
     required_acl = {"POST": "documents.{pk}.restore"}
 
-    @extend_schema(request=None, responses=DocumentOutput, operation_id="documents_restore")
+    @extend_schema(request=None, responses=DocumentOutput, parameters=[IF_MATCH], operation_id="documents_restore")
     def post(self, request: Request, pk: str) -> Response:
         return _document_response(document_restore(document_id=pk, expected_version=expected_version(request)))
 
