@@ -29,31 +29,13 @@ from typing import Any
 from django.db import models
 from django.utils.http import parse_etags, quote_etag
 
-from apps.core.errors import ServiceError
+from apps.core.errors import PreconditionFailed
 
-__all__ = [
-    "ExpectedVersion",
-    "PreconditionFailed",
-    "PreconditionRequired",
-    "row_version",
-    "version_of",
-]
+__all__ = ["ExpectedVersion", "row_version", "version_of"]
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _MICROSECOND = datetime.timedelta(microseconds=1)
 _ANY = "*"
-
-
-class PreconditionFailed(ServiceError):
-    status = 412
-    code = "precondition_failed"
-    title = "Precondition failed"
-
-
-class PreconditionRequired(ServiceError):
-    status = 428
-    code = "precondition_required"
-    title = "Precondition required"
 
 
 def row_version(pk: Any, updated_at: datetime.datetime) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime
-import pickle
 import uuid
 
 import pytest
 
 from apps.core.context import in_tenant
-from apps.core.versioning import ExpectedVersion, PreconditionFailed, row_version, version_of
+from apps.core.errors import PreconditionFailed
+from apps.core.versioning import ExpectedVersion, row_version, version_of
 from apps.documents.models import Document
 from apps.documents.repositories import DocumentRepository
 
@@ -23,10 +23,6 @@ def test_the_version_written_is_the_version_read_back() -> None:
     stored = Document.objects.get(pk=document.pk)
     values = Document.objects.filter(pk=document.pk).values("id", "updated_at").get()
     assert version_of(document) == version_of(stored) == row_version(values["id"], values["updated_at"])
-    # What the cache hands back (a pickled dict) names the same version.
-    assert row_version(**pickle.loads(pickle.dumps({"pk": values["id"], "updated_at": values["updated_at"]}))) == (
-        version_of(stored)
-    )
 
 
 @pytest.mark.django_db

@@ -21,19 +21,14 @@ ROOT = "00000000-0000-4000-9000-000000000001"
 
 @pytest.fixture
 def alice(client: Client, accent_auth: Any) -> Api:
-    """acme; documents.# (deleted.read included), but no delete."""
+    """The acme tenant admin: documents.# (the deleted list included), but no delete."""
     return Api(client, accent_auth.login("alice"))
 
 
 @pytest.fixture
-def root_in_acme(client: Client, accent_auth: Any) -> Api:
-    return Api(client, accent_auth.login("root"), tenant=ACME)
-
-
-@pytest.fixture
-def bob(client: Client, accent_auth: Any) -> Api:
-    """globex; a reader: documents.read and documents.*.read, but not the deleted list."""
-    return Api(client, accent_auth.login("bob"))
+def users(client: Client, accent_auth: Any) -> dict[str, Api]:
+    """`root` acting in acme (deletes), and `bob` (globex; reads documents, not the deleted ones)."""
+    return {"root": Api(client, accent_auth.login("root"), tenant=ACME), "bob": Api(client, accent_auth.login("bob"))}
 
 
 def deleted_in_acme(root_in_acme: Api, *titles: str, **fields: Any) -> list[dict[str, Any]]:
@@ -48,7 +43,8 @@ def titles(response: Any) -> list[str]:
     return [item["title"] for item in response.json()["results"]]
 
 
-def test_lists_the_tenants_deleted_documents_with_who_deleted_them_and_when(alice: Api, root_in_acme: Api) -> None:
+def test_lists_the_tenants_deleted_documents_with_who_deleted_them_and_when(alice: Api, users: dict[str, Api]) -> None:
+    root_in_acme = users["root"]
     create(root_in_acme, "Still alive")
     (gone,) = deleted_in_acme(root_in_acme, "Gone")
     with in_tenant(GLOBEX), acting_as("globex-admin"):  # another tenant's deleted row never shows
@@ -63,7 +59,8 @@ def test_lists_the_tenants_deleted_documents_with_who_deleted_them_and_when(alic
     assert titles(alice.get(URL, deleted="false")) == ["Still alive"]
 
 
-def test_needs_the_documents_deleted_read_acl(bob: Api) -> None:
+def test_needs_the_documents_deleted_read_acl(users: dict[str, Api]) -> None:
+    bob = users["bob"]
     body = problem(bob.get(URL, deleted="true"), 403)
     assert body["errors"] == {"required_acl": ["documents.deleted.read"]}
     assert bob.get(URL).status_code == 200  # reading live documents still works
@@ -73,7 +70,8 @@ def test_an_unknown_deleted_value_is_a_400(alice: Api) -> None:
     assert problem(alice.get(URL, deleted="maybe"), 400)["errors"] == {"deleted": ["Got 'maybe'."]}
 
 
-def test_cursor_pages_newest_deletion_first(alice: Api, root_in_acme: Api) -> None:
+def test_cursor_pages_newest_deletion_first(alice: Api, users: dict[str, Api]) -> None:
+    root_in_acme = users["root"]
     deleted_in_acme(root_in_acme, "First", "Second", "Third")
     first = alice.get(URL, deleted="true", limit=2)
     assert titles(first) == ["Third", "Second"]
@@ -86,7 +84,8 @@ def test_cursor_pages_newest_deletion_first(alice: Api, root_in_acme: Api) -> No
     assert problem(alice.get(URL, ordering="deleted_at"), 400)["code"] == "invalid"
 
 
-def test_offset_pages_with_a_total(alice: Api, root_in_acme: Api) -> None:
+def test_offset_pages_with_a_total(alice: Api, users: dict[str, Api]) -> None:
+    root_in_acme = users["root"]
     deleted_in_acme(root_in_acme, "A", "B", "C")
     create(root_in_acme, "Live")
     page = alice.get(URL, deleted="true", offset=1, limit=1, total="true")
@@ -97,7 +96,8 @@ def test_offset_pages_with_a_total(alice: Api, root_in_acme: Api) -> None:
     assert "deleted=true" in body["next"]
 
 
-def test_the_live_list_filters_apply(alice: Api, root_in_acme: Api) -> None:
+def test_the_live_list_filters_apply(alice: Api, users: dict[str, Api]) -> None:
+    root_in_acme = users["root"]
     deleted_in_acme(root_in_acme, "Budget draft", tags=["finance"])
     deleted_in_acme(root_in_acme, "Travel plan", status="published")
     assert titles(alice.get(URL, deleted="true", tag="finance")) == ["Budget draft"]
@@ -107,7 +107,8 @@ def test_the_live_list_filters_apply(alice: Api, root_in_acme: Api) -> None:
     assert problem(alice.get(URL, deleted="true", status="lost"), 400)["errors"]["status"]
 
 
-def test_a_restored_document_leaves_the_deleted_list(alice: Api, root_in_acme: Api) -> None:
+def test_a_restored_document_leaves_the_deleted_list(alice: Api, users: dict[str, Api]) -> None:
+    root_in_acme = users["root"]
     (document,) = deleted_in_acme(root_in_acme, "Back soon")
     assert titles(alice.get(URL, deleted="true")) == ["Back soon"]  # now cached
     assert alice.post(f"{URL}{document['id']}/restore/").status_code == 200

@@ -21,7 +21,8 @@ from django.utils.http import parse_etags, quote_etag
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.versioning import ExpectedVersion, PreconditionRequired, row_version
+from apps.core.errors import PreconditionRequired
+from apps.core.versioning import ExpectedVersion, row_version
 
 __all__ = ["body_version", "conditional_read", "expected_version", "with_etag"]
 
