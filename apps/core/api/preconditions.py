@@ -24,19 +24,17 @@ from rest_framework.response import Response
 from apps.core.errors import PreconditionRequired
 from apps.core.versioning import ExpectedVersion, row_version
 
-__all__ = ["body_version", "conditional_read", "expected_version", "with_etag"]
+__all__ = ["conditional_read", "expected_version", "with_etag"]
 
 
-def body_version(body: Mapping[str, Any]) -> str:
+def _body_version(body: Mapping[str, Any]) -> str:
     """The row version of a rendered resource (its `id` and `updated_at`): what its ETag names."""
-    updated_at = body["updated_at"]
-    if isinstance(updated_at, str):
-        updated_at = datetime.datetime.fromisoformat(updated_at)
+    updated_at: datetime.datetime = body["updated_at"]
     return row_version(body["id"], updated_at)
 
 
 def with_etag(response: Response, body: Mapping[str, Any]) -> Response:
-    response["ETag"] = quote_etag(body_version(body))
+    response["ETag"] = quote_etag(_body_version(body))
     return response
 
 
@@ -58,7 +56,7 @@ def conditional_read(request: Request, body: Mapping[str, Any]) -> Response:
     response = Response(body)
     header = request.headers.get("If-None-Match")
     if header:
-        current = quote_etag(body_version(body))
+        current = quote_etag(_body_version(body))
         tags = parse_etags(header)
         if "*" in tags or any(tag.removeprefix("W/") == current for tag in tags):
             response = Response(status=304)
