@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import socket
@@ -48,17 +49,24 @@ def manage(*args: str, env: Mapping[str, str], timeout: float = 60) -> subproces
 
 @contextmanager
 def running_server(command: list[str], *, port: int, env: Mapping[str, str], ready_path: str) -> Iterator[str]:
-    """Run `command` until the block ends; yields its base URL once `ready_path` answers."""
+    """Run `command` until the block ends; yields its base URL once `ready_path` answers.
+
+    Its output is read all along (the last lines are kept for the error of a server that
+    exits): a server writing to a pipe nobody reads blocks once the pipe is full, mid-request.
+    """
     process = subprocess.Popen(
         command, env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    output: collections.deque[str] = collections.deque(maxlen=500)
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+                reader.join(timeout=5)
+                raise RuntimeError(f"server exited with {process.returncode}:\n{''.join(output)}")
             try:
                 httpx.get(base_url + ready_path, timeout=1)
                 break
