@@ -260,8 +260,11 @@ CONTENT_SECURITY_POLICY = {
 # CORS (django-cors-headers): closed unless origins are listed.
 CORS_ALLOWED_ORIGINS = env.strings("CORS_ALLOWED_ORIGINS", [])
 CORS_URLS_REGEX = r"^/api/"
-CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
-CORS_ALLOW_HEADERS = ["accept", "content-type", "authorization", "x-auth-token", "accent-tenant", "x-request-id"]
+CORS_EXPOSE_HEADERS = ["ETag", "Location", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+CORS_ALLOW_HEADERS = [
+    *["accept", "content-type", "authorization", "x-auth-token", "accent-tenant", "x-request-id"],
+    *["if-match", "if-none-match"],  # optimistic concurrency (docs/api.md)
+]
 
 # ---------------------------------------------------------------------------
 # Rate limits (apps.security; docs/security.md#rate-limits): "N/period" or "off"
@@ -308,6 +311,8 @@ REST_FRAMEWORK = {
         "apps.security.throttles.ScopedRateThrottle",
     ],
 }
+# Optimistic concurrency (docs/api.md#concurrency-etag-and-if-match): writes without If-Match are a 428.
+API_REQUIRE_IF_MATCH = env.boolean("API_REQUIRE_IF_MATCH", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": env.string("SERVICE_TITLE", "Service API"),
     "VERSION": "1.0.0",

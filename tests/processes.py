@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import socket
@@ -9,12 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ACCENT_AUTH_URL")
@@ -47,17 +50,24 @@ def manage(*args: str, env: Mapping[str, str], timeout: float = 60) -> subproces
 
 @contextmanager
 def running_server(command: list[str], *, port: int, env: Mapping[str, str], ready_path: str) -> Iterator[str]:
-    """Run `command` until the block ends; yields its base URL once `ready_path` answers."""
+    """Run `command` until the block ends; yields its base URL once `ready_path` answers.
+
+    Its output is read all along (the last lines are kept for the error of a server that
+    exits): a server writing to a pipe nobody reads blocks once the pipe is full, mid-request.
+    """
     process = subprocess.Popen(
         command, env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    output: collections.deque[str] = collections.deque(maxlen=500)
+    reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+    reader.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+                reader.join(timeout=5)
+                raise RuntimeError(f"server exited with {process.returncode}:\n{''.join(output)}")
             try:
                 httpx.get(base_url + ready_path, timeout=1)
                 break
@@ -199,3 +209,25 @@ def celery_worker(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def server_database(directory: Path, name: str) -> Iterator[str]:
+    """The URL of a fresh, empty database for a server process under test; dropped afterwards.
+
+    PostgreSQL beside the test database when the run has one (`DATABASE_URL`), else a SQLite
+    file in `directory`. The caller migrates it (`manage("migrate", ...)`).
+    """
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        yield f"sqlite:///{directory / f'{name}.sqlite3'}"
+        return
+    database = f"{os.environ.get('DATABASE_TEST_NAME', 'test')}_{name}_{uuid.uuid4().hex[:6]}"
+    base, _, _ = url.rpartition("/")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield f"{base}/{database}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -63,14 +63,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "password": "alice",
             "uuid": "00000000-0000-4000-9000-00000000000a",
             "tenant_uuid": "00000000-0000-4000-8000-00000000000a",
-            "acl": ["documents.#", "!documents.*.delete", "users.me.read"],
+            "acl": ["documents.#", "documents.deleted.read", "!documents.*.delete", "users.me.read"],
         },
         {
             "username": "bob",
             "password": "bob",
             "uuid": "00000000-0000-4000-9000-00000000000b",
             "tenant_uuid": "00000000-0000-4000-8000-00000000000b",
-            "acl": ["documents.read", "documents.*.read"],
+            # `documents.*.read` would also match `documents.deleted.read`: a reader sees no deleted rows.
+            "acl": ["documents.read", "documents.*.read", "!documents.deleted.read"],
         },
     ],
 }

@@ -17,6 +17,8 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "PermissionDenied",
+    "PreconditionFailed",
+    "PreconditionRequired",
     "ServiceError",
 ]
 
@@ -65,6 +67,22 @@ class Conflict(ServiceError):
     status = 409
     code = "conflict"
     title = "Conflict"
+
+
+class PreconditionFailed(ServiceError):
+    """The row is no longer at the version the caller expected (an If-Match that does not match)."""
+
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
+class PreconditionRequired(ServiceError):
+    """A write that must name the version it expects (If-Match) did not."""
+
+    status = 428
+    code = "precondition_required"
+    title = "Precondition required"
 
 
 class DependencyUnavailable(ServiceError):

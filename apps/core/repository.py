@@ -27,6 +27,7 @@ from apps.core.context import current_tenant
 from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.core.pagination import CursorPage, OffsetPage, Ordering, paginate_cursor, paginate_offset
 from apps.core.upsert import UpsertResult, upsert_rows
+from apps.core.versioning import ExpectedVersion
 
 __all__ = ["BaseRepository", "UpsertResult"]
 
@@ -87,8 +88,12 @@ class BaseRepository(Generic[T]):
     def get_or_raise(self, pk: Any) -> T:
         instance = self.get(pk)
         if instance is None:
-            raise NotFound(f"No {self.model._meta.verbose_name} with id {pk}.")
+            raise NotFound(f"No {self._name} with id {pk}.")
         return instance
+
+    @property
+    def _name(self) -> str:
+        return str(self.model._meta.verbose_name)
 
     def list(self, *, filters: Mapping[str, Any] | None = None, ordering: Sequence[str] | None = None) -> list[T]:
         return list(self.queryset().filter(**(filters or {})).order_by(*(ordering or self.default_ordering)))
@@ -152,34 +157,71 @@ class BaseRepository(Generic[T]):
             instance.save(using=self.using)
         return instance  # type: ignore[no-any-return]
 
-    def update(self, instance: T, **values: Any) -> T:
-        """Partial update: writes only `values` (plus the update stamps)."""
-        for name, value in values.items():
-            setattr(instance, name, value)
-        _validate(
-            instance,
-            exclude=[f.name for f in self.model._meta.fields if f.name not in values],
-            validate_unique=False,
-            validate_constraints=False,
-        )
+    def _lock_again(self, instance: T, *, expected_version: ExpectedVersion | None) -> None:
+        """Lock `instance`'s row and read it again, inside the caller's transaction; then check its version.
+
+        Whatever `instance` held when it was read (perhaps long ago, outside any lock), from
+        here on it is the row as it is now, and no other writer can change it before commit.
+        """
+        try:
+            instance.refresh_from_db(using=self.using, from_queryset=self.queryset().select_for_update())
+        except self.model.DoesNotExist:  # deleted (or moved out of sight) since it was read
+            raise NotFound(f"No {self._name} with id {instance.pk}.") from None
+        if expected_version is not None:
+            expected_version.check(instance)
+
+    def update(self, instance: T, *, expected_version: ExpectedVersion | None = None, **values: Any) -> T:
+        """Partial update: writes only `values` (plus the update stamps) to `instance`'s row.
+
+        The row is locked and read again first: a row deleted meanwhile is `NotFound`, and
+        `expected_version` (an If-Match) is compared with what is really there
+        (`PreconditionFailed`); either way nothing is written.
+        """
         with transaction.atomic(using=self.using):
+            self._lock_again(instance, expected_version=expected_version)
+            if not values:
+                return instance
+            for name, value in values.items():
+                setattr(instance, name, value)
+            _validate(
+                instance,
+                exclude=[f.name for f in self.model._meta.fields if f.name not in values],
+                validate_unique=False,
+                validate_constraints=False,
+            )
             instance.save(using=self.using, update_fields=list(values))
         return instance
 
-    def delete(self, instance: T) -> None:
-        """Soft delete (with its cascade) for soft-deletable models, a real delete otherwise."""
-        instance.delete()
+    def delete(self, instance: T, *, expected_version: ExpectedVersion | None = None) -> T:
+        """Soft delete (with its cascade) for soft-deletable models, a real delete otherwise.
 
-    def restore(self, pk: Any) -> T:
-        try:
-            deleted = self.deleted_queryset().filter(pk=pk)
-            found = deleted.exists()
-        except (ValueError, ValidationError):  # a malformed key is simply not found
-            found = False
-        if not found:
-            raise NotFound(f"No deleted {self.model._meta.verbose_name} with id {pk}.")
-        deleted.restore()  # type: ignore[attr-defined]
-        return self.get_or_raise(pk)
+        Locked and checked like `update`: a row deleted meanwhile is `NotFound`, and nothing (no
+        stamp, no audit event) is written for it. Returns `instance`, as deleted.
+        """
+        with transaction.atomic(using=self.using):
+            self._lock_again(instance, expected_version=expected_version)
+            instance.delete()
+        return instance
+
+    def restore(self, pk: Any, *, expected_version: ExpectedVersion | None = None) -> T:
+        """Bring back the deleted row `pk` with its delete batch; `NotFound` unless it is deleted.
+
+        The deleted row is locked before it is checked: of two restores, the second waits, then
+        finds the row alive and writes nothing.
+        """
+        with transaction.atomic(using=self.using):
+            deleted = self.deleted_queryset().select_for_update()
+            try:
+                # FOR UPDATE applies the filters again to a row another transaction just changed.
+                instance = deleted.filter(pk=pk).first()
+            except (ValueError, ValidationError):  # a malformed key is simply not found
+                instance = None
+            if instance is None:
+                raise NotFound(f"No deleted {self._name} with id {pk}.")
+            if expected_version is not None:
+                expected_version.check(instance)
+            self.deleted_queryset().filter(pk=instance.pk).restore()  # type: ignore[attr-defined]
+            return self.get_or_raise(instance.pk)
 
     def bulk_create(self, instances: Iterable[T], *, batch_size: int = 1000) -> builtins.list[T]:
         stamps = self._require_tenant()

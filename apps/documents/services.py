@@ -15,6 +15,7 @@ from django.db import transaction
 from apps.caching import invalidate_tags
 from apps.core.errors import Conflict
 from apps.core.repository import UpsertResult
+from apps.core.versioning import ExpectedVersion
 from apps.documents.models import Document, DocumentStatus
 from apps.documents.repositories import DocumentRepository
 from apps.documents.selectors import DETAIL_TAG, LIST_TAG, document_tag
@@ -54,7 +55,14 @@ def document_create(
     return document
 
 
-def document_update(*, document_id: uuid.UUID | str, changes: Mapping[str, Any]) -> Document:
+def document_update(
+    *, document_id: uuid.UUID | str, changes: Mapping[str, Any], expected_version: ExpectedVersion | None = None
+) -> Document:
+    """Apply `changes`; with `expected_version` (If-Match) only if the row is still at that version.
+
+    The repository locks the row before comparing: of two writers holding the same version, one
+    wins and the other gets `PreconditionFailed` and writes nothing (no stamp, audit event or event).
+    """
     repository = DocumentRepository()
     with transaction.atomic():
         document = repository.get_or_raise(document_id)
@@ -62,26 +70,27 @@ def document_update(*, document_id: uuid.UUID | str, changes: Mapping[str, Any])
             raise Conflict(
                 f"A document titled {changes['title']!r} already exists.", errors={"title": ["Already in use."]}
             )
+        repository.update(document, expected_version=expected_version, **changes)
         if changes:
-            repository.update(document, **changes)
             _emit("document.updated", document, {"fields": sorted(changes)})
-        invalidate_tags([document_tag(document.pk), LIST_TAG])
+            invalidate_tags([document_tag(document.pk), LIST_TAG])
     return document
 
 
-def document_delete(*, document_id: uuid.UUID | str) -> None:
+def document_delete(*, document_id: uuid.UUID | str, expected_version: ExpectedVersion | None = None) -> None:
+    """Soft-delete a live document; one already deleted (also by a concurrent request) is `NotFound`."""
     repository = DocumentRepository()
     with transaction.atomic():
-        document = repository.get_or_raise(document_id)
-        repository.delete(document)
+        document = repository.delete(repository.get_or_raise(document_id), expected_version=expected_version)
         invalidate_tags([document_tag(document.pk), LIST_TAG])
         _emit("document.deleted", document, {"delete_batch": str(document.delete_batch)})
 
 
-def document_restore(*, document_id: uuid.UUID | str) -> Document:
+def document_restore(*, document_id: uuid.UUID | str, expected_version: ExpectedVersion | None = None) -> Document:
+    """Restore a deleted document with its delete batch; one that is alive (restored meanwhile) is `NotFound`."""
     repository = DocumentRepository()
     with transaction.atomic():
-        document = repository.restore(document_id)
+        document = repository.restore(document_id, expected_version=expected_version)
         invalidate_tags([document_tag(document.pk), LIST_TAG])
         _emit("document.restored", document, {})
     return document

@@ -221,3 +221,38 @@ def test_invalid_values_are_invalid_input_not_a_server_error() -> None:
 def test_restore_of_a_malformed_key_is_not_found() -> None:
     with in_tenant(TENANT_A), pytest.raises(NotFound):
         FolderRepository().restore("not-a-uuid")
+
+
+def test_writes_lock_and_check_the_row_again_rather_than_trust_a_stale_instance() -> None:
+    repository = FolderRepository()
+    with in_tenant(TENANT_A), acting_as("user-1"):
+        folder = repository.create(name="q1")
+        stale = repository.get_or_raise(folder.pk)  # read before someone else deletes the row
+        repository.delete(folder)
+        events = AuditEvent.objects.count()
+        with pytest.raises(NotFound, match="No folder with id"):
+            repository.update(stale, status="published")
+        with pytest.raises(NotFound, match="No folder with id"):
+            repository.delete(stale)
+        restored = repository.restore(folder.pk)
+        with pytest.raises(NotFound, match="No deleted folder"):
+            repository.restore(folder.pk)
+    assert AuditEvent.objects.count() == events + 1  # the one restore
+    stored = Folder.all_objects.get(pk=folder.pk)
+    assert (stored.status, stored.updated_at, stored.deleted_at) == ("draft", restored.updated_at, None)
+
+
+def test_update_refreshes_the_instance_it_is_given_before_writing() -> None:
+    repository = FolderRepository()
+    with in_tenant(TENANT_A), acting_as("user-1"):
+        folder = repository.create(name="q1")
+        stale = repository.get_or_raise(folder.pk)
+        repository.update(folder, name="renamed")
+        repository.update(stale, status="published")  # writes status only, onto the row as it is now
+    stored = Folder.objects.get(pk=folder.pk)
+    assert (stored.name, stored.status) == ("renamed", "published")
+    assert (stale.name, stale.status) == ("renamed", "published")
+    update = AuditEvent.objects.for_object(Folder, folder.pk).filter(action="update").order_by("occurred_at").last()
+    assert update is not None
+    assert update.changes["status"] == ["draft", "published"]
+    assert "name" not in update.changes  # the diff is against the row as locked, not as `stale` first read it

@@ -10,13 +10,10 @@ a minute; raise it by hand (`FUZZ_EXAMPLES=500 pytest tests/security/test_fuzzin
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -25,28 +22,11 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.processes import manage
+from tests.processes import manage, server_database
 from tests.security.conftest import gunicorn
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 ACME = "00000000-0000-4000-8000-00000000000a"
-
-
-def _database_for_the_server(tmp_path: Path) -> Iterator[str]:
-    """A fresh database for the server: PostgreSQL beside the test database when the run has it, else SQLite."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        yield f"sqlite:///{tmp_path / 'fuzz.sqlite3'}"
-        return
-    name = f"{os.environ.get('DATABASE_TEST_NAME', 'test')}_fuzz_{uuid.uuid4().hex[:6]}"
-    base, _, _ = url.rpartition("/")
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +35,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory, accent_auth_standin: A
     token = httpx.post(f"{accent_auth_standin.url}/token", auth=("root", "root"), json={"expiration": 3600}).json()[
         "data"
     ]["token"]
-    for database_url in _database_for_the_server(tmp_path_factory.mktemp("fuzz")):
+    with server_database(tmp_path_factory.mktemp("fuzz"), "fuzz") as database_url:
         variables = {
             "DATABASE_URL": database_url,
             "ACCENT_AUTH_URL": accent_auth_standin.url,

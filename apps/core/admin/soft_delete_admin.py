@@ -45,6 +45,7 @@ from apps.core.admin.cascade_listing import (
     soft_delete_listing,
 )
 from apps.core.admin.estimated_count import LargeTableAdminMixin
+from apps.core.admin.optimistic_locking import OptimisticLockingAdminMixin
 from apps.core.admin.tenant_scoped_admin import TenantScopedAdminMixin
 from apps.core.context import acting_as, actor_for_user
 from apps.core.errors import Conflict
@@ -121,7 +122,11 @@ def _summary(counts: dict[str, int], first: type[models.Model]) -> str:
 
 
 class SoftDeleteModelAdmin(
-    ValidSelectionMixin[_M], AuditHistoryMixin[_M], TenantScopedAdminMixin[_M], LargeTableAdminMixin[_M]
+    OptimisticLockingAdminMixin[_M],
+    ValidSelectionMixin[_M],
+    AuditHistoryMixin[_M],
+    TenantScopedAdminMixin[_M],
+    LargeTableAdminMixin[_M],
 ):
     """Base ModelAdmin for models with `SoftDeleteMixin` (see the module docstring)."""
 

@@ -3,12 +3,16 @@
 | method and path | ACL | does |
 |---|---|---|
 | GET /api/v1/documents/ | documents.read | cursor page (or `?offset=` page), filters, `?ordering=` |
+| GET /api/v1/documents/?deleted=true | documents.deleted.read | the same, of the tenant's deleted documents |
 | POST /api/v1/documents/ | documents.create | `document_create` |
 | GET /api/v1/documents/{pk}/ | documents.{pk}.read | `document_detail` (cached) |
 | PATCH /api/v1/documents/{pk}/ | documents.{pk}.update | `document_update` |
 | DELETE /api/v1/documents/{pk}/ | documents.{pk}.delete | `document_delete` (soft) |
 | POST /api/v1/documents/{pk}/restore/ | documents.{pk}.restore | `document_restore` |
 | POST /api/v1/documents/bulk-upsert/ | documents.upsert | `document_bulk_upsert` |
+
+Single-document responses carry the ETag of their body's row version; PATCH, DELETE and
+restore honour If-Match (`apps.core.api.preconditions`, docs/api.md).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accent_auth.permissions import HasRequiredAcl
+from apps.core.api.preconditions import conditional_read, expected_version, with_etag
 from apps.core.errors import InvalidInput
-from apps.core.pagination import MAX_PAGE_SIZE, Ordering, paginate_offset
+from apps.core.pagination import MAX_PAGE_SIZE
 from apps.documents.api.serializers import (
     DocumentCreateInput,
     DocumentOutput,
@@ -34,9 +39,8 @@ from apps.documents.api.serializers import (
     DocumentUpsertInput,
     UpsertOutput,
 )
-from apps.documents.filters import DocumentFilter
-from apps.documents.repositories import ORDERING_FIELDS, DocumentRepository
-from apps.documents.selectors import OUTPUT_FIELDS, document_detail, document_list
+from apps.documents.repositories import ORDERING_FIELDS
+from apps.documents.selectors import OUTPUT_FIELDS, document_detail, document_list, document_offset_page
 from apps.documents.services import (
     document_bulk_upsert,
     document_create,
@@ -61,7 +65,16 @@ LIST_PARAMETERS = [
     OpenApiParameter("created_after", OpenApiTypes.DATETIME),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME),
     OpenApiParameter("q", OpenApiTypes.STR, description="Full-text search in title and body."),
+    OpenApiParameter(
+        "deleted", OpenApiTypes.BOOL, description="true: the deleted documents (ACL documents.deleted.read)."
+    ),
 ]
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    description="The ETag of the version read: the write is refused with 412 if the document changed since.",
+)
 
 
 def _int_param(request: Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
@@ -89,20 +102,49 @@ def _document_body(document: Any) -> dict[str, Any]:
     return {name: getattr(document, name) for name in OUTPUT_FIELDS}
 
 
+def _document_response(document: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A single document as written: its body and the ETag of that body's row version."""
+    body = _document_body(document)
+    return with_etag(Response(body, status=status, headers=headers), body)
+
+
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
+
+
+def _lists_deleted(request: Request) -> bool:
+    """`?deleted=true`: the tenant's deleted documents (restore candidates) instead of the live ones."""
+    raw = request.query_params.get("deleted", "").strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise InvalidInput("deleted must be true or false.", errors={"deleted": [f"Got {raw!r}."]})
+    return raw in _TRUE
+
+
 class DocumentCollectionApi(APIView):
     permission_classes = [HasRequiredAcl]
-    required_acl = {"GET": "documents.read", "POST": "documents.create"}
+
+    @property
+    def required_acl(self) -> dict[str, str]:
+        # Listing deleted documents is its own right: whoever may read documents may not see what was removed.
+        try:
+            listing = "documents.deleted.read" if _lists_deleted(self.request) else "documents.read"
+        except InvalidInput:
+            listing = "documents.read"  # the view answers the 400 once the caller may list at all
+        return {"GET": listing, "POST": "documents.create"}
 
     @extend_schema(parameters=LIST_PARAMETERS, responses=DocumentPageOutput, operation_id="documents_list")
     def get(self, request: Request) -> Response:
         limit = _int_param(request, "limit", default=50, minimum=1, maximum=MAX_PAGE_SIZE)
+        deleted = _lists_deleted(request)
+        filters = {name: request.query_params[name] for name in FILTER_PARAMS if name in request.query_params}
+        ordering = request.query_params.get("ordering") or None
         if "offset" in request.query_params:
-            return self._offset_page(request, limit)
+            return self._offset_page(request, limit, filters=filters, ordering=ordering, deleted=deleted)
         page = document_list(
-            filters={name: request.query_params[name] for name in FILTER_PARAMS if name in request.query_params},
-            ordering=request.query_params.get("ordering") or "-created_at",
+            filters=filters,
+            ordering=ordering,
             cursor=request.query_params.get("cursor") or None,
             limit=limit,
+            deleted=deleted,
         )
         next_cursor, previous_cursor = page.next_cursor, page.previous_cursor
         return Response(
@@ -115,16 +157,14 @@ class DocumentCollectionApi(APIView):
             }
         )
 
-    def _offset_page(self, request: Request, limit: int) -> Response:
+    def _offset_page(
+        self, request: Request, limit: int, *, filters: dict[str, str], ordering: str | None, deleted: bool
+    ) -> Response:
         offset = _int_param(request, "offset", default=0, minimum=0, maximum=1_000_000_000)
-        repository = DocumentRepository()
-        filters = DocumentFilter(request.query_params, queryset=repository.queryset())
-        if not filters.is_valid():
-            raise InvalidInput.from_form_errors("The filters are invalid; see errors.", filters.errors)
-        ordering = Ordering.parse(request.query_params.get("ordering") or "-created_at", allowed=ORDERING_FIELDS)
-        queryset = filters.qs.order_by(*ordering.with_pk()).values(*OUTPUT_FIELDS)
         with_total = request.query_params.get("total", "").lower() in {"1", "true", "yes"}
-        page = paginate_offset(queryset, offset=offset, limit=limit, with_total=with_total)
+        page = document_offset_page(
+            filters=filters, ordering=ordering, offset=offset, limit=limit, with_total=with_total, deleted=deleted
+        )
         return Response(
             {
                 "results": page.items,
@@ -141,7 +181,7 @@ class DocumentCollectionApi(APIView):
         payload.is_valid(raise_exception=True)
         document = document_create(**payload.validated_data)
         location = request.build_absolute_uri(f"{request.path}{document.pk}/")
-        return Response(_document_body(document), status=201, headers={"Location": location})
+        return _document_response(document, status=201, headers={"Location": location})
 
 
 class DocumentDetailApi(APIView):
@@ -150,17 +190,24 @@ class DocumentDetailApi(APIView):
 
     @extend_schema(responses=DocumentOutput, operation_id="documents_retrieve")
     def get(self, request: Request, pk: str) -> Response:
-        return Response(document_detail(pk))
+        return conditional_read(request, document_detail(pk))
 
-    @extend_schema(request=DocumentUpdateInput, responses=DocumentOutput, operation_id="documents_partial_update")
+    @extend_schema(
+        request=DocumentUpdateInput,
+        responses=DocumentOutput,
+        parameters=[IF_MATCH],
+        operation_id="documents_partial_update",
+    )
     def patch(self, request: Request, pk: str) -> Response:
+        expected = expected_version(request)
         payload = DocumentUpdateInput(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        return Response(_document_body(document_update(document_id=pk, changes=payload.validated_data)))
+        document = document_update(document_id=pk, changes=payload.validated_data, expected_version=expected)
+        return _document_response(document)
 
-    @extend_schema(responses={204: None}, operation_id="documents_destroy")
+    @extend_schema(responses={204: None}, parameters=[IF_MATCH], operation_id="documents_destroy")
     def delete(self, request: Request, pk: str) -> Response:
-        document_delete(document_id=pk)
+        document_delete(document_id=pk, expected_version=expected_version(request))
         return Response(status=204)
 
 
@@ -168,9 +215,9 @@ class DocumentRestoreApi(APIView):
     permission_classes = [HasRequiredAcl]
     required_acl = {"POST": "documents.{pk}.restore"}
 
-    @extend_schema(request=None, responses=DocumentOutput, operation_id="documents_restore")
+    @extend_schema(request=None, responses=DocumentOutput, parameters=[IF_MATCH], operation_id="documents_restore")
     def post(self, request: Request, pk: str) -> Response:
-        return Response(_document_body(document_restore(document_id=pk)))
+        return _document_response(document_restore(document_id=pk, expected_version=expected_version(request)))
 
 
 class DocumentBulkUpsertApi(APIView):
