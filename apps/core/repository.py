@@ -204,7 +204,7 @@ class BaseRepository(Generic[T]):
         return instance
 
     def restore(self, pk: Any, *, expected_version: ExpectedVersion | None = None) -> T:
-        """Bring back the deleted row `pk` with its delete batch; `NotFound` unless it is deleted.
+        """Bring back the deleted row `pk` and what its delete cascaded; `NotFound` unless it is deleted.
 
         The deleted row is locked before it is checked: of two restores, the second waits, then
         finds the row alive and writes nothing.
