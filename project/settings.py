@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
     "apps.observability.middleware.RequestLoggingMiddleware",
+    # API paths: a foreign Host or a NUL in the query is a 400 problem, before anything reads them.
+    "apps.core.api.middleware.ApiRequestMiddleware",
     # Security (docs/security.md): refuse big bodies before anything reads them; static files skip the limits.
     "apps.security.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -281,7 +283,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["apps.core.api.renderers.FastJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson, strict: no NaN/Infinity or lone surrogates, nesting capped (docs/api.md#hostile-input).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.JSONParser"],
     # Token first: it answers 401 with a WWW-Authenticate challenge. With ACCENT_AUTH_URL
     # unset it lets session callers through and refuses tokens with a clear 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -298,6 +301,8 @@ REST_FRAMEWORK = {
         "apps.security.throttles.ScopedRateThrottle",
     ],
 }
+# Arrays and objects nested deeper than this in a request body are a 400 (apps.core.api.parsers).
+API_JSON_MAX_DEPTH = env.integer("API_JSON_MAX_DEPTH", 32, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": env.string("SERVICE_TITLE", "Service API"),
     "VERSION": "1.0.0",

@@ -20,6 +20,7 @@ import pytest
 from tests.security.conftest import gunicorn
 
 LIMIT = 25
+JSON = {"Content-Type": "application/json"}
 REQUESTS = 100
 
 
@@ -143,3 +144,40 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(sma
     with httpx.stream("POST", f"{small_body_server}/test/echo-body/", content=iter([b"a" * 1000] * 3)) as streamed:
         assert streamed.status_code == 413, "httpx sends an iterator chunked"
     assert httpx.post(f"{small_body_server}/test/echo-body/", content=b"z" * 2048).json() == {"received": 2048}
+
+
+MALFORMED_CHUNKS = {
+    "size not hex": b"zz\r\n{}\r\n0\r\n\r\n",
+    "size larger than the data": b"ff\r\n{}\r\n0\r\n\r\n",
+    "no CRLF after the data": b"2\r\n{}XX0\r\n\r\n",
+    "negative size": b"-2\r\n{}\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED_CHUNKS.values(), ids=MALFORMED_CHUNKS.keys())
+def test_a_malformed_chunked_body_is_a_400_problem(small_body_server: str, body: bytes) -> None:
+    status, headers, payload = _raw_post(
+        small_body_server, "/api/test/echo-json/", ["Transfer-Encoding: chunked", "Connection: close"], body
+    )
+    assert status == 400, payload
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(payload)["code"] == "malformed_request"
+
+
+def test_json_nested_beyond_the_limit_is_a_400_problem_not_a_recursion_error(small_body_server: str) -> None:
+    deep = b"[" * 1000 + b"]" * 1000  # 2 KB: within the body limit
+    response = httpx.post(f"{small_body_server}/api/test/echo-json/", content=deep, headers=JSON)
+    assert response.status_code == 400, response.text[:300]
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_request"
+    shallow = httpx.post(f"{small_body_server}/api/test/echo-json/", content=b"[[[]]]", headers=JSON)
+    assert shallow.json() == {"received": [[[]]]}
+
+
+def test_a_host_outside_allowed_hosts_is_a_400_problem_on_the_api(small_body_server: str) -> None:
+    for path in ("/api/v1/documents/", "/api/v1/nope/", "/api/schema/"):
+        response = httpx.get(f"{small_body_server}{path}", headers={"Host": "evil.example"})
+        assert response.status_code == 400, path
+        assert response.headers["Content-Type"] == "application/problem+json", path
+        assert response.json()["code"] == "disallowed_host"
+    assert httpx.get(f"{small_body_server}/admin/login/", headers={"Host": "evil.example"}).status_code == 400

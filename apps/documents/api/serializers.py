@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.api.fields import StrictCharField
 from apps.documents.models import DocumentStatus
 
 __all__ = ["DocumentCreateInput", "DocumentOutput", "DocumentUpdateInput", "DocumentUpsertInput", "UpsertOutput"]
@@ -15,11 +16,11 @@ MAX_UPSERT_ROWS = 1000
 
 
 class _DocumentFields(serializers.Serializer[Any]):
-    title = serializers.CharField(max_length=200, trim_whitespace=True)
-    body = serializers.CharField(allow_blank=True, required=False, max_length=100_000, trim_whitespace=False)
+    title = StrictCharField(max_length=200, trim_whitespace=True)
+    body = StrictCharField(allow_blank=True, required=False, max_length=100_000, trim_whitespace=False)
     status = serializers.ChoiceField(choices=DocumentStatus.choices, required=False)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=MAX_TAGS, required=False, allow_empty=True
+        child=StrictCharField(max_length=50), max_length=MAX_TAGS, required=False, allow_empty=True
     )
 
 
