@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before WhiteNoise's: its `runserver` decodes chunked bodies (apps/security/devserver.py).
+    "apps.security",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -62,7 +64,6 @@ INSTALLED_APPS = [
     "apps.documents",
     "apps.accent_auth",
     "apps.events",
-    "apps.security",
 ]
 
 MIDDLEWARE = [
@@ -280,7 +281,8 @@ RATE_LIMIT_EXEMPT_PATHS = [r"^/health/", r"^/metrics$"]
 # REST framework and OpenAPI — https://www.django-rest-framework.org/api-guide/settings/
 # ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the problem+json responses of every API operation (docs/api.md#schema).
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.ApiAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["apps.core.api.renderers.FastJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     # orjson, strict: no NaN/Infinity or lone surrogates, nesting capped (docs/api.md#hostile-input).
@@ -310,6 +312,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.accent_auth.schema.tenant_header_parameter",
+    ],
 }
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ writes nothing. Runs on SQLite (embedded) and PostgreSQL (real-service run).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from apps.documents.models import Document
+from tests.docs_snippets import DOCS
 
 pytestmark = pytest.mark.django_db
 
@@ -212,3 +214,20 @@ def test_the_browsable_api_serves_a_logged_in_staff_user(staff_browser: Client) 
     page = staff_browser.get(URL, HTTP_ACCEPT="text/html", HTTP_ACCENT_TENANT=ACME)
     assert page.status_code == 200
     assert b"Documents Collection" in page.content or b"Document Collection" in page.content
+
+
+def test_the_documented_hostile_input_example_is_the_real_answer(root: Api) -> None:
+    section = (DOCS / "api.md").read_text().split("## Hostile input", 1)[1]
+    sent = re.search(r"-d '(.*?)'", section).group(1)  # type: ignore[union-attr]
+    documented = json.loads(re.search(r"```json\n(.*?)```", section, flags=re.DOTALL).group(1))  # type: ignore[union-attr]
+    actual = problem(root.send("POST", URL, sent), 400)
+    assert {key: actual[key] for key in documented} == documented
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+@pytest.mark.parametrize("path", ["/api/v1/nope/", "/api/v1/documents", "/api/v1/documents/not-a-uuid/"])
+def test_unknown_api_urls_are_problem_404s_in_debug_too(client: Client, settings: Any, method: str, path: str) -> None:
+    settings.DEBUG = True  # Django would answer its HTML debug page (or, for a POST without slash, a RuntimeError)
+    response = getattr(client, method)(path)
+    body = problem(response, 404)
+    assert (body["code"], body["instance"]) == ("not_found", path)
