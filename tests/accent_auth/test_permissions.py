@@ -83,6 +83,8 @@ def test_a_method_the_view_lacks_is_405_for_anyone(client: Client, accent_auth: 
         assert response.status_code == 405, (method, path, response.content)
         assert response["Content-Type"] == "application/problem+json"
         assert response.json()["code"] == "method_not_allowed"
+        assert method.upper() not in response["Allow"].split(", ")
+        assert "GET" in response["Allow"].split(", ")
 
 
 def test_options_needs_only_a_valid_caller_and_answers_the_views_metadata(client: Client, accent_auth: Any) -> None:
