@@ -206,7 +206,7 @@ def unknown_api_url(request: HttpRequest, *args: object, **kwargs: object) -> Ht
     """The last route under `/api/`: no resource here, whatever the method (and whatever DEBUG says)."""
     detail = f"No API resource at {request.path}."
     if not request.path.endswith("/"):
-        detail += f" API paths end with a slash: {request.path}/."
+        detail += f" Did you mean {request.path}/? (No redirect: it would lose a POST's body.)"
     return problem_response(404, detail, code="not_found", instance=request.path)
 
 
