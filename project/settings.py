@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before WhiteNoise's: its `runserver` decodes chunked bodies (apps/security/devserver.py).
+    "apps.security",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -62,7 +64,6 @@ INSTALLED_APPS = [
     "apps.documents",
     "apps.accent_auth",
     "apps.events",
-    "apps.security",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
     "apps.observability.middleware.RequestLoggingMiddleware",
+    # API paths: a foreign Host or a NUL in the query is a 400 problem, before anything reads them.
+    "apps.core.api.middleware.ApiRequestMiddleware",
     # Security (docs/security.md): refuse big bodies before anything reads them; static files skip the limits.
     "apps.security.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -291,10 +294,12 @@ RATE_LIMIT_EXEMPT_PATHS = [r"^/health/", r"^/metrics$"]
 # REST framework and OpenAPI — https://www.django-rest-framework.org/api-guide/settings/
 # ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the problem+json responses of every API operation (docs/api.md#schema).
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.ApiAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["apps.core.api.renderers.FastJSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # orjson, strict: no NaN/Infinity or lone surrogates, nesting capped (docs/api.md#hostile-input).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.JSONParser"],
     # Token first: it answers 401 with a WWW-Authenticate challenge. With ACCENT_AUTH_URL
     # unset it lets session callers through and refuses tokens with a clear 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -313,6 +318,8 @@ REST_FRAMEWORK = {
 }
 # Optimistic concurrency (docs/api.md#concurrency-etag-and-if-match): writes without If-Match are a 428.
 API_REQUIRE_IF_MATCH = env.boolean("API_REQUIRE_IF_MATCH", False)
+# Arrays and objects nested deeper than this in a request body are a 400 (apps.core.api.parsers).
+API_JSON_MAX_DEPTH = env.integer("API_JSON_MAX_DEPTH", 32, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": env.string("SERVICE_TITLE", "Service API"),
     "VERSION": "1.0.0",
@@ -320,6 +327,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.accent_auth.schema.tenant_header_parameter",
+    ],
 }
 
 # ---------------------------------------------------------------------------

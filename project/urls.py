@@ -1,9 +1,10 @@
 """URL routes: the admin, the versioned API, its schema and docs, and the probes."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
+from apps.core.api.problems import unknown_api_url
 from apps.observability.metrics_view import metrics
 from apps.security.swagger import SwaggerUIView
 
@@ -15,7 +16,11 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerUIView.as_view(url_name="schema"), name="swagger-ui"),
+    # Last: any other /api/ path is a problem+json 404, in DEBUG too, for every method (no slash redirect).
+    re_path(r"^api/", unknown_api_url),
 ]
 
+handler400 = "apps.core.api.problems.bad_request"
+handler403 = "apps.core.api.problems.permission_denied"
 handler404 = "apps.core.api.problems.not_found"
 handler500 = "apps.core.api.problems.server_error"

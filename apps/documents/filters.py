@@ -18,16 +18,20 @@ __all__ = ["DocumentFilter"]
 
 
 class _UtcDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter ships no types
-    """An ISO 8601 datetime that also exists in UTC (0001-01-01T00:00+01:00 does not)."""
+    """An ISO 8601 datetime that also exists in UTC (0001-01-01T00:00+01:00 does not), given to the query in UTC.
+
+    In UTC because PostgreSQL takes offsets up to ±15:59 only, and Python up to ±23:59:
+    `+20:00` is a valid instant that PostgreSQL would refuse to parse (a 500).
+    """
 
     def clean(self, value: Any) -> Any:
         cleaned = super().clean(value)
-        if cleaned is not None:
-            try:
-                cleaned.astimezone(datetime.UTC)
-            except OverflowError:
-                raise forms.ValidationError("This date and time is out of range.") from None
-        return cleaned
+        if cleaned is None:
+            return None
+        try:
+            return cleaned.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError("This date and time is out of range.") from None
 
 
 class _UtcDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]

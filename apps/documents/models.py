@@ -13,6 +13,7 @@ from apps.core.models import (
     UUIDv7PKMixin,
     unique_for_alive_rows,
 )
+from apps.core.validators import StorableJSONDecoder, validate_storable_text
 
 __all__ = ["Attachment", "Document", "DocumentStatus"]
 
@@ -24,10 +25,11 @@ class DocumentStatus(models.TextChoices):
 
 
 class Document(UUIDv7PKMixin, TimestampMixin, AuditColumnsMixin, SoftDeleteMixin, TenantMixin):
-    title = models.CharField(max_length=200)
-    body = models.TextField(blank=True, default="")
+    # The validator makes NUL and lone surrogates a form error in the admin (the API refuses them too).
+    title = models.CharField(max_length=200, validators=[validate_storable_text])
+    body = models.TextField(blank=True, default="", validators=[validate_storable_text])
     status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT)
-    tags = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True, decoder=StorableJSONDecoder, validators=[validate_storable_text])
 
     class Meta:
         constraints = [unique_for_alive_rows("tenant_id", "title", name="document_title_unique_alive")]

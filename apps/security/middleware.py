@@ -15,11 +15,17 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
-from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem
+from apps.core.api.problems import problem_response
 from apps.security import policies
 from apps.security.client_ip import client_ip
 from apps.security.metrics import REQUESTS_TOO_LARGE
 from apps.security.rate_limit import Decision
+
+try:  # what reading a broken chunked body raises under gunicorn (other servers: OSError, ValueError)
+    from gunicorn.http.errors import ParseException as _ServerParseError  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - another WSGI server
+    _ServerParseError = ValueError
+_BODY_ERRORS = (OSError, ValueError, _ServerParseError)
 
 __all__ = ["RateLimitMiddleware", "RequestBodyLimitMiddleware", "SecurityHeadersMiddleware", "rate_limit_headers"]
 
@@ -44,13 +50,21 @@ class SecurityHeadersMiddleware:
         return response
 
 
-def _too_large(limit: int, framing: str) -> JsonResponse:
-    REQUESTS_TOO_LARGE.labels(framing).inc()
-    body = problem(413, f"The request body exceeds the limit of {limit} bytes.", code="request_too_large")
-    response = JsonResponse(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+def _closing(response: JsonResponse) -> JsonResponse:
     # The unread rest of the body would be taken for the next request on a kept-alive connection.
     response["Connection"] = "close"
     return response
+
+
+def _too_large(limit: int, framing: str) -> JsonResponse:
+    REQUESTS_TOO_LARGE.labels(framing).inc()
+    detail = f"The request body exceeds the limit of {limit} bytes."
+    return _closing(problem_response(413, detail, code="request_too_large"))
+
+
+def _malformed_chunks() -> JsonResponse:
+    detail = "The chunked request body is malformed (bad chunk size or framing)."
+    return _closing(problem_response(400, detail, code="malformed_request"))
 
 
 class RequestBodyLimitMiddleware:
@@ -59,7 +73,7 @@ class RequestBodyLimitMiddleware:
     A declared `Content-Length` is checked without reading. A chunked body (no length)
     is read up to the limit plus one byte: over it, 413; within it, the body is handed on
     with its length, because Django's WSGI request reads a body without `Content-Length`
-    as empty.
+    as empty. Chunks the server cannot decode (a bad size, a missing CRLF) are a 400.
     """
 
     def __init__(self, get_response: GetResponse) -> None:
@@ -80,7 +94,10 @@ class RequestBodyLimitMiddleware:
         elif "chunked" in str(request.META.get("HTTP_TRANSFER_ENCODING", "")).lower():
             stream = request.META.get("wsgi.input")
             if stream is not None:
-                data = stream.read(limit + 1)
+                try:
+                    data = stream.read(limit + 1)
+                except _BODY_ERRORS:
+                    return _malformed_chunks()
                 if len(data) > limit:
                     return _too_large(limit, "chunked")
                 request.META["CONTENT_LENGTH"] = str(len(data))
@@ -120,8 +137,8 @@ class RateLimitMiddleware:
         if policies.enabled() and rate is not None and not _exempt(request.path):
             decision = policies.check(request, limit="ip", key=client_ip(request), rate=rate)
             if not decision.allowed:
-                body = problem(429, "Too many requests from this address; retry later.", code="rate_limited")
-                response: HttpResponseBase = JsonResponse(body, status=429, content_type=PROBLEM_CONTENT_TYPE)
+                detail = "Too many requests from this address; retry later."
+                response: HttpResponseBase = problem_response(429, detail, code="rate_limited")
                 response["Retry-After"] = str(decision.retry_after)
                 return self._with_headers(request, response)
         return self._with_headers(request, self.get_response(request))

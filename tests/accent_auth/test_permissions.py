@@ -68,10 +68,30 @@ def test_the_permission_check_is_local(client: Client, accent_auth: Any) -> None
     assert accent_auth.calls("POST /token") == 1  # the login; no scopes/check, no ?scope=
 
 
-def test_a_method_without_a_declared_acl_is_refused(client: Client, accent_auth: Any) -> None:
-    response = call(client, "options", "/api/v1/probe/documents/1/", accent_auth.login("root"))
+def test_an_implemented_method_without_a_declared_acl_is_refused(client: Client, accent_auth: Any) -> None:
+    response = call(client, "put", "/api/v1/probe/undeclared-put/", accent_auth.login("root"))
     assert response.status_code == 403
-    assert "No ACL is declared for OPTIONS" in response.json()["detail"]
+    assert "No ACL is declared for PUT" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("put", "documents/1/"), ("post", "documents/1/"), ("delete", "documents/")]
+)
+def test_a_method_the_view_lacks_is_405_for_anyone(client: Client, accent_auth: Any, method: str, path: str) -> None:
+    for headers in ({"X-Auth-Token": accent_auth.login("root")}, {}):
+        response = getattr(client, method)(f"/api/v1/probe/{path}", headers=headers)
+        assert response.status_code == 405, (method, path, response.content)
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "method_not_allowed"
+        assert method.upper() not in response["Allow"].split(", ")
+        assert "GET" in response["Allow"].split(", ")
+
+
+def test_options_needs_only_a_valid_caller_and_answers_the_views_metadata(client: Client, accent_auth: Any) -> None:
+    response = call(client, "options", "/api/v1/probe/documents/1/", accent_auth.login("bob"))
+    assert response.status_code == 200, response.content
+    assert response.json()["name"] == "Probe Document Detail"
+    assert client.options("/api/v1/probe/documents/1/").status_code == 401
 
 
 def test_a_view_that_declares_nothing_is_a_configuration_error(client: Client, accent_auth: Any) -> None:

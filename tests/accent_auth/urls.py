@@ -81,11 +81,25 @@ class ProbeUndeclared(APIView):
         return Response({})
 
 
+class ProbeUndeclaredPut(APIView):
+    """Implements PUT but declares an ACL for GET only: PUT is refused (fail closed)."""
+
+    permission_classes = [HasRequiredAcl]
+    required_acl = {"GET": None}
+
+    def get(self, request: Request) -> Response:
+        return Response({})
+
+    def put(self, request: Request) -> Response:
+        return Response({})
+
+
 urlpatterns = [
     path("api/v1/probe/documents/", ProbeDocumentList.as_view()),
     path("api/v1/probe/documents/<str:pk>/", ProbeDocumentDetail.as_view()),
     path("api/v1/probe/users/<str:user_uuid>/", ProbeUser.as_view()),
     path("api/v1/probe/whoami/", ProbeWhoami.as_view()),
     path("api/v1/probe/undeclared/", ProbeUndeclared.as_view()),
+    path("api/v1/probe/undeclared-put/", ProbeUndeclaredPut.as_view()),
     path("api/v1/auth/", include("apps.accent_auth.urls")),
 ]

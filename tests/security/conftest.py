@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -56,3 +58,40 @@ def gunicorn(
     ]  # fmt: skip
     with running_server(command, port=port, env=env, ready_path="/health/live") as base_url:
         yield base_url
+
+
+def raw_post(base_url: str, path: str, head: list[str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """POST over a raw socket (framing exactly as given): the status, headers and (unchunked) body."""
+    host, port = base_url.removeprefix("http://").split(":")
+    request = "\r\n".join([f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json", *head])
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request.encode() + b"\r\n\r\n")
+        # The server may answer and close before reading a body it refuses.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(body)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    header_block, _, payload = received.partition(b"\r\n\r\n")
+    lines = header_block.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if headers.get("transfer-encoding") == "chunked":
+        payload = unchunk(payload)
+    return int(lines[0].split()[1]), headers, payload
+
+
+def unchunk(data: bytes) -> bytes:
+    body = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        body, data = body + data[:size], data[size + 2 :]
+    return body
+
+
+def chunked(data: bytes, size: int = 500) -> bytes:
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces) + b"0\r\n\r\n"

@@ -1,4 +1,4 @@
-"""Fuzz the API from its own OpenAPI schema over real HTTP: no 5xx, documented responses as documented.
+"""Fuzz the API from its own OpenAPI schema over real HTTP: no 5xx, every answer as documented.
 
 schemathesis generates requests for every operation of `/api/schema/` (valid and invalid
 bodies, parameters, path ids) and sends them to a gunicorn serving a migrated database,
@@ -12,21 +12,28 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.processes import manage, server_database
 from tests.security.conftest import gunicorn
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 ACME = "00000000-0000-4000-8000-00000000000a"
+REQUEST_LINE_LIMIT = 4094 - 64  # gunicorn's limit_request_line, less the method, version and percent-encoding slack
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +77,23 @@ def test_the_api_never_answers_5xx_and_keeps_to_its_schema(fuzz_target: dict[str
         "PATCH /api/v1/documents/{id}/",
         "POST /api/v1/documents/bulk-upsert/",
     }
-    checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
+    # Every answer is one the schema documents: its status, media type, body and headers.
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        response_headers_conformance,
+    ]
     failures: list[str] = []
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def fuzz(case: Any) -> None:
+            # gunicorn answers a request line over its limit with its own HTML 414, before the app
+            # (docs/api.md): the schema describes the app, so such requests are not the app's to pass.
+            assume(len(urlencode(case.query or {}, doseq=True)) + len(case.formatted_path) < REQUEST_LINE_LIMIT)
             case.call_and_validate(
                 base_url=fuzz_target["base_url"], headers=fuzz_target["headers"], checks=checks, timeout=15
             )

@@ -7,9 +7,7 @@ DRF's own throttle, for comparison, lets more through.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.security.conftest import gunicorn
+from tests.security.conftest import chunked, gunicorn, raw_post
 
 LIMIT = 25
+JSON = {"Content-Type": "application/json"}
 REQUESTS = 100
 
 
@@ -78,46 +77,10 @@ def small_body_server() -> str:
         yield base_url  # type: ignore[misc]
 
 
-def _raw_post(base_url: str, path: str, head: list[str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-    host, port = base_url.removeprefix("http://").split(":")
-    request = "\r\n".join([f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json", *head])
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(request.encode() + b"\r\n\r\n")
-        # The server may answer and close before reading a body it refuses.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            sock.sendall(body)
-        sock.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-    header_block, _, payload = received.partition(b"\r\n\r\n")
-    lines = header_block.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    if headers.get("transfer-encoding") == "chunked":
-        payload = _unchunk(payload)
-    return int(lines[0].split()[1]), headers, payload
-
-
-def _unchunk(data: bytes) -> bytes:
-    body = b""
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            break
-        body, data = body + data[:size], data[size + 2 :]
-    return body
-
-
-def _chunked(data: bytes, size: int = 500) -> bytes:
-    pieces = [data[i : i + size] for i in range(0, len(data), size)]
-    return b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces) + b"0\r\n\r\n"
-
-
 def test_a_chunked_body_over_the_limit_is_refused_with_413(small_body_server: str) -> None:
     body = json.dumps({"title": "x" * 5000}).encode()
-    status, headers, payload = _raw_post(
-        small_body_server, "/test/echo-body/", ["Transfer-Encoding: chunked", "Connection: close"], _chunked(body)
+    status, headers, payload = raw_post(
+        small_body_server, "/test/echo-body/", ["Transfer-Encoding: chunked", "Connection: close"], chunked(body)
     )
     assert status == 413
     assert headers["content-type"] == "application/problem+json"
@@ -128,8 +91,8 @@ def test_a_chunked_body_over_the_limit_is_refused_with_413(small_body_server: st
 
 def test_a_chunked_body_within_the_limit_reaches_the_view_whole(small_body_server: str) -> None:
     body = json.dumps({"title": "y" * 1500}).encode()
-    status, _, payload = _raw_post(
-        small_body_server, "/test/echo-body/", ["Transfer-Encoding: chunked", "Connection: close"], _chunked(body)
+    status, _, payload = raw_post(
+        small_body_server, "/test/echo-body/", ["Transfer-Encoding: chunked", "Connection: close"], chunked(body)
     )
     assert status == 200, payload
     assert json.loads(payload) == {"received": len(body)}
@@ -143,3 +106,40 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(sma
     with httpx.stream("POST", f"{small_body_server}/test/echo-body/", content=iter([b"a" * 1000] * 3)) as streamed:
         assert streamed.status_code == 413, "httpx sends an iterator chunked"
     assert httpx.post(f"{small_body_server}/test/echo-body/", content=b"z" * 2048).json() == {"received": 2048}
+
+
+MALFORMED_CHUNKS = {
+    "size not hex": b"zz\r\n{}\r\n0\r\n\r\n",
+    "size larger than the data": b"ff\r\n{}\r\n0\r\n\r\n",
+    "no CRLF after the data": b"2\r\n{}XX0\r\n\r\n",
+    "negative size": b"-2\r\n{}\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED_CHUNKS.values(), ids=MALFORMED_CHUNKS.keys())
+def test_a_malformed_chunked_body_is_a_400_problem(small_body_server: str, body: bytes) -> None:
+    status, headers, payload = raw_post(
+        small_body_server, "/api/test/echo-json/", ["Transfer-Encoding: chunked", "Connection: close"], body
+    )
+    assert status == 400, payload
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(payload)["code"] == "malformed_request"
+
+
+def test_json_nested_beyond_the_limit_is_a_400_problem_not_a_recursion_error(small_body_server: str) -> None:
+    deep = b"[" * 1000 + b"]" * 1000  # 2 KB: within the body limit
+    response = httpx.post(f"{small_body_server}/api/test/echo-json/", content=deep, headers=JSON)
+    assert response.status_code == 400, response.text[:300]
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_request"
+    shallow = httpx.post(f"{small_body_server}/api/test/echo-json/", content=b"[[[]]]", headers=JSON)
+    assert shallow.json() == {"received": [[[]]]}
+
+
+def test_a_host_outside_allowed_hosts_is_a_400_problem_on_the_api(small_body_server: str) -> None:
+    for path in ("/api/v1/documents/", "/api/v1/nope/", "/api/schema/"):
+        response = httpx.get(f"{small_body_server}{path}", headers={"Host": "evil.example"})
+        assert response.status_code == 400, path
+        assert response.headers["Content-Type"] == "application/problem+json", path
+        assert response.json()["code"] == "disallowed_host"
+    assert httpx.get(f"{small_body_server}/admin/login/", headers={"Host": "evil.example"}).status_code == 400

@@ -18,6 +18,17 @@ def echo_body(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"received": len(request.body)})
 
 
+class EchoJsonView(APIView):
+    """The parsed JSON body back, through the API's parser, with no authentication (hostile bodies)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    def post(self, request: Request) -> Response:
+        return Response({"received": request.data})
+
+
 class DrfThrottledView(APIView):
     """DRF's own throttle (read-modify-write of a list in the cache), for comparison."""
 
@@ -69,6 +80,7 @@ class BareDocumentView(APIView):
 urlpatterns = [
     path("test/bare-document/", BareDocumentView.as_view()),
     path("test/echo-body/", echo_body),
+    path("api/test/echo-json/", EchoJsonView.as_view()),
     path("test/drf-throttled/<str:scope>/", DrfThrottledView.as_view()),
     path("test/scoped/", ScopedView.as_view(), name="scoped"),
     path("", include("project.urls")),

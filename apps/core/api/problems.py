@@ -2,8 +2,11 @@
 
 `exception_handler` is DRF's `EXCEPTION_HANDLER`: it maps DRF's exceptions, Django's
 `Http404`/`PermissionDenied`, database integrity errors (409) and outages (503), `apps.core.errors`
-to `application/problem+json`. `not_found` / `server_error` do the same for URLs
-outside DRF views under `/api/` (the project's `handler404` / `handler500`).
+to `application/problem+json`. For paths under `/api/` outside DRF views, `bad_request`,
+`permission_denied`, `not_found` and `server_error` do the same (the project's
+`handler400`/`403`/`404`/`500`), and `unknown_api_url` answers the URLs no route matches,
+in DEBUG too (where Django would show its HTML debug page instead of `handler404`).
+`problem_response` is the one way code outside DRF builds such an answer (middleware).
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import math
 from typing import Any
 
 import structlog
+from django.core.exceptions import DisallowedHost
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -23,7 +28,18 @@ from rest_framework.views import set_rollback
 from apps.core.context import current_request_id
 from apps.core.errors import ServiceError
 
-__all__ = ["PROBLEM_CONTENT_TYPE", "exception_handler", "not_found", "problem", "server_error"]
+__all__ = [
+    "PROBLEM_CONTENT_TYPE",
+    "bad_request",
+    "exception_handler",
+    "is_api_path",
+    "not_found",
+    "permission_denied",
+    "problem",
+    "problem_response",
+    "server_error",
+    "unknown_api_url",
+]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 logger = structlog.get_logger(__name__)
@@ -48,8 +64,10 @@ _TITLES = {
     405: "Method not allowed",
     406: "Not acceptable",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Request body too large",
     415: "Unsupported media type",
+    428: "Precondition required",
     429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
@@ -83,6 +101,14 @@ def problem(
     return body
 
 
+def problem_response(
+    status: int, detail: str, *, code: str, errors: dict[str, Any] | None = None, instance: str | None = None
+) -> JsonResponse:
+    """A complete problem+json answer, for middleware and Django's error handlers (outside DRF)."""
+    body = problem(status, detail, code=code, errors=errors, instance=instance)
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
 def _flatten(detail: Any) -> Any:
     """DRF's nested ErrorDetail structures as plain lists of strings."""
     if isinstance(detail, dict):
@@ -97,10 +123,10 @@ def _from_drf(exc: drf.APIException) -> tuple[dict[str, Any], dict[str, str]]:
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), str(exc.default_code))
     headers: dict[str, str] = {}
     if isinstance(exc, drf.ValidationError):
-        errors = _flatten(exc.detail)
-        if not isinstance(errors, dict):
-            errors = {"non_field_errors": errors}
-        return problem(status, "The request has invalid fields; see errors.", code=code, errors=errors), headers
+        fields = _flatten(exc.detail)
+        if not isinstance(fields, dict):
+            fields = {"non_field_errors": fields}
+        return problem(status, "The request has invalid fields; see errors.", code=code, errors=fields), headers
     wait = getattr(exc, "wait", None)
     if isinstance(exc, drf.Throttled) and wait is not None:
         headers["Retry-After"] = str(math.ceil(wait))
@@ -108,7 +134,9 @@ def _from_drf(exc: drf.APIException) -> tuple[dict[str, Any], dict[str, str]]:
     if auth_header:
         headers["WWW-Authenticate"] = str(auth_header)
     detail = _flatten(exc.detail)
-    return problem(status, detail if isinstance(detail, str) else str(detail), code=code), headers
+    # A permission may say which ACL was missing (apps.accent_auth.permissions.AclDenied).
+    errors: dict[str, Any] | None = getattr(exc, "errors", None)
+    return problem(status, detail if isinstance(detail, str) else str(detail), code=code, errors=errors), headers
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -136,22 +164,53 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # a bug: let Django log it and answer 500 (handler500 renders a problem)
     # Under ATOMIC_REQUESTS the request's transaction must not commit what led to an error answer.
     set_rollback()
-    return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    return Response(body, status=body["status"], headers=headers, content_type=_problem_content_type(context))
 
 
-def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+def _problem_content_type(context: dict[str, Any]) -> str | None:
+    """problem+json for JSON; `None` (the renderer's own type) for the browsable API's HTML page."""
+    renderer = getattr(context.get("request"), "accepted_renderer", None)
+    if renderer is not None and renderer.media_type != "application/json":
+        return None
+    return PROBLEM_CONTENT_TYPE
+
+
+def is_api_path(path: str) -> bool:
+    """Whether `path` belongs to the API, whose every answer is JSON (errors: problem+json)."""
+    return path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """`handler400`: Django's refusals outside views (a Host not in ALLOWED_HOSTS, a malformed body)."""
+    if not is_api_path(request.path):
+        return defaults.bad_request(request, exception)  # type: ignore[arg-type]  # Django passes one
+    if isinstance(exception, DisallowedHost):
+        return problem_response(400, "The Host header names no host this service answers to.", code="disallowed_host")
+    return problem_response(400, "The request is malformed.", code="malformed_request")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not is_api_path(request.path):
+        return defaults.permission_denied(request, exception)  # type: ignore[arg-type]  # Django passes one
+    return problem_response(403, "You do not have permission to perform this action.", code="permission_denied")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if not _is_api(request):
+    if not is_api_path(request.path):
         return defaults.page_not_found(request, exception)
-    body = problem(404, f"No API resource at {request.path}.", code="not_found", instance=request.path)
-    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return unknown_api_url(request)
+
+
+@csrf_exempt  # no resource, nothing to protect: a POST here is a 404 too, not a CSRF 403
+def unknown_api_url(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    """The last route under `/api/`: no resource here, whatever the method (and whatever DEBUG says)."""
+    detail = f"No API resource at {request.path}."
+    if not request.path.endswith("/"):
+        detail += f" Did you mean {request.path}/? (No redirect: it would lose a POST's body.)"
+    return problem_response(404, detail, code="not_found", instance=request.path)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if not _is_api(request):
+    if not is_api_path(request.path):
         return defaults.server_error(request)
-    body = problem(500, "An unexpected error occurred; it has been logged.", code="internal_error")
-    return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return problem_response(500, "An unexpected error occurred; it has been logged.", code="internal_error")

@@ -6,20 +6,29 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.api.fields import StrictCharField
 from apps.documents.models import DocumentStatus
 
-__all__ = ["DocumentCreateInput", "DocumentOutput", "DocumentUpdateInput", "DocumentUpsertInput", "UpsertOutput"]
+__all__ = [
+    "DocumentCreateInput",
+    "DocumentOffsetPageOutput",
+    "DocumentOutput",
+    "DocumentPageOutput",
+    "DocumentUpdateInput",
+    "DocumentUpsertInput",
+    "UpsertOutput",
+]
 
 MAX_TAGS = 20
 MAX_UPSERT_ROWS = 1000
 
 
 class _DocumentFields(serializers.Serializer[Any]):
-    title = serializers.CharField(max_length=200, trim_whitespace=True)
-    body = serializers.CharField(allow_blank=True, required=False, max_length=100_000, trim_whitespace=False)
+    title = StrictCharField(max_length=200, trim_whitespace=True)
+    body = StrictCharField(allow_blank=True, required=False, max_length=100_000, trim_whitespace=False)
     status = serializers.ChoiceField(choices=DocumentStatus.choices, required=False)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=MAX_TAGS, required=False, allow_empty=True
+        child=StrictCharField(max_length=50), max_length=MAX_TAGS, required=False, allow_empty=True
     )
 
 
@@ -37,8 +46,12 @@ class DocumentUpdateInput(_DocumentFields):
         return attrs
 
 
+class DocumentUpsertRow(_DocumentFields):
+    """One row of a bulk upsert (its own name in the schema)."""
+
+
 class DocumentUpsertInput(serializers.Serializer[Any]):
-    documents = serializers.ListField(child=_DocumentFields(), min_length=1, max_length=MAX_UPSERT_ROWS)
+    documents = serializers.ListField(child=DocumentUpsertRow(), min_length=1, max_length=MAX_UPSERT_ROWS)
 
 
 class DocumentOutput(serializers.Serializer[Any]):
@@ -56,11 +69,23 @@ class DocumentOutput(serializers.Serializer[Any]):
 
 
 class DocumentPageOutput(serializers.Serializer[Any]):
+    """A cursor page (the default)."""
+
     results = DocumentOutput(many=True)
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     next_cursor = serializers.CharField(allow_null=True)
     previous_cursor = serializers.CharField(allow_null=True)
+
+
+class DocumentOffsetPageOutput(serializers.Serializer[Any]):
+    """An offset page (`?offset=`); `total` only with `?total=true`."""
+
+    results = DocumentOutput(many=True)
+    offset = serializers.IntegerField(min_value=0)
+    limit = serializers.IntegerField(min_value=1)
+    total = serializers.IntegerField(allow_null=True, min_value=0)
+    next = serializers.URLField(allow_null=True)
 
 
 class UpsertOutput(serializers.Serializer[Any]):

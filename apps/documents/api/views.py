@@ -22,23 +22,26 @@ from urllib.parse import urlencode
 
 import orjson
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accent_auth.permissions import HasRequiredAcl
 from apps.core.api.preconditions import conditional_read, expected_version, with_etag
+from apps.core.api.schema import problem_responses
 from apps.core.errors import InvalidInput
 from apps.core.pagination import MAX_PAGE_SIZE
 from apps.documents.api.serializers import (
     DocumentCreateInput,
+    DocumentOffsetPageOutput,
     DocumentOutput,
     DocumentPageOutput,
     DocumentUpdateInput,
     DocumentUpsertInput,
     UpsertOutput,
 )
+from apps.documents.models import DocumentStatus
 from apps.documents.repositories import ORDERING_FIELDS
 from apps.documents.selectors import OUTPUT_FIELDS, document_detail, document_list, document_offset_page
 from apps.documents.services import (
@@ -52,28 +55,54 @@ from apps.documents.services import (
 __all__ = ["DocumentBulkUpsertApi", "DocumentCollectionApi", "DocumentDetailApi", "DocumentRestoreApi"]
 
 FILTER_PARAMS = ("status", "tag", "created_after", "created_before", "q")
+MAX_OFFSET = 1_000_000_000
 LIST_PARAMETERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="Opaque cursor from next_cursor / previous_cursor."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Page size, 1 to {MAX_PAGE_SIZE} (default 50)."),
-    OpenApiParameter("offset", OpenApiTypes.INT, description="Offset pagination instead of cursors."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+        description=f"Page size, 1 to {MAX_PAGE_SIZE} (default 50).",
+    ),
+    OpenApiParameter(
+        "offset",
+        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+        description="Offset pagination instead of cursors: the answer is an offset page.",
+    ),
     OpenApiParameter("total", OpenApiTypes.BOOL, description="With offset: include the total count."),
     OpenApiParameter(
         "ordering", OpenApiTypes.STR, description=f"One of {', '.join(ORDERING_FIELDS)}, '-' for descending."
     ),
-    OpenApiParameter("status", OpenApiTypes.STR),
-    OpenApiParameter("tag", OpenApiTypes.STR),
-    OpenApiParameter("created_after", OpenApiTypes.DATETIME),
-    OpenApiParameter("created_before", OpenApiTypes.DATETIME),
-    OpenApiParameter("q", OpenApiTypes.STR, description="Full-text search in title and body."),
+    OpenApiParameter("status", {"type": "string", "enum": DocumentStatus.values}),
+    OpenApiParameter("tag", {"type": "string", "maxLength": 50}),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="ISO 8601; must exist in UTC."),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="ISO 8601; must exist in UTC."),
+    OpenApiParameter("q", {"type": "string", "maxLength": 200}, description="Full-text search in title and body."),
     OpenApiParameter(
         "deleted", OpenApiTypes.BOOL, description="true: the deleted documents (ACL documents.deleted.read)."
     ),
 ]
-IF_MATCH = OpenApiParameter(
+# Optimistic concurrency (SPEC wave 2): an ETag on each single-resource answer, If-Match on writes to one.
+ETAG_HEADER = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    response=[200, 201],
+    description="The document's version (strong; send it back in If-Match).",
+)
+IF_MATCH_HEADER = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
-    location=OpenApiParameter.HEADER,
-    description="The ETag of the version read: the write is refused with 412 if the document changed since.",
+    OpenApiParameter.HEADER,
+    description="Apply only if the document's ETag is still this one (else 412).",
+)
+LOCATION_HEADER = OpenApiParameter(
+    "Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=[201], description="The new document's URL."
+)
+DOCUMENT_PAGE = PolymorphicProxySerializer(
+    component_name="DocumentPage",
+    serializers=[DocumentPageOutput, DocumentOffsetPageOutput],
+    resource_type_field_name=None,
 )
 
 
@@ -131,7 +160,7 @@ class DocumentCollectionApi(APIView):
             listing = "documents.read"  # the view answers the 400 once the caller may list at all
         return {"GET": listing, "POST": "documents.create"}
 
-    @extend_schema(parameters=LIST_PARAMETERS, responses=DocumentPageOutput, operation_id="documents_list")
+    @extend_schema(parameters=LIST_PARAMETERS, responses={200: DOCUMENT_PAGE}, operation_id="documents_list")
     def get(self, request: Request) -> Response:
         limit = _int_param(request, "limit", default=50, minimum=1, maximum=MAX_PAGE_SIZE)
         deleted = _lists_deleted(request)
@@ -160,7 +189,7 @@ class DocumentCollectionApi(APIView):
     def _offset_page(
         self, request: Request, limit: int, *, filters: dict[str, str], ordering: str | None, deleted: bool
     ) -> Response:
-        offset = _int_param(request, "offset", default=0, minimum=0, maximum=1_000_000_000)
+        offset = _int_param(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
         with_total = request.query_params.get("total", "").lower() in {"1", "true", "yes"}
         page = document_offset_page(
             filters=filters, ordering=ordering, offset=offset, limit=limit, with_total=with_total, deleted=deleted
@@ -175,7 +204,12 @@ class DocumentCollectionApi(APIView):
             }
         )
 
-    @extend_schema(request=DocumentCreateInput, responses={201: DocumentOutput}, operation_id="documents_create")
+    @extend_schema(
+        request=DocumentCreateInput,
+        parameters=[ETAG_HEADER, LOCATION_HEADER],
+        responses={201: DocumentOutput, **problem_responses(409)},
+        operation_id="documents_create",
+    )
     def post(self, request: Request) -> Response:
         payload = DocumentCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -188,14 +222,14 @@ class DocumentDetailApi(APIView):
     permission_classes = [HasRequiredAcl]
     required_acl = {"GET": "documents.{pk}.read", "PATCH": "documents.{pk}.update", "DELETE": "documents.{pk}.delete"}
 
-    @extend_schema(responses=DocumentOutput, operation_id="documents_retrieve")
+    @extend_schema(parameters=[ETAG_HEADER], responses={200: DocumentOutput}, operation_id="documents_retrieve")
     def get(self, request: Request, pk: str) -> Response:
         return conditional_read(request, document_detail(pk))
 
     @extend_schema(
         request=DocumentUpdateInput,
-        responses=DocumentOutput,
-        parameters=[IF_MATCH],
+        parameters=[ETAG_HEADER, IF_MATCH_HEADER],
+        responses={200: DocumentOutput, **problem_responses(409, 412, 428)},
         operation_id="documents_partial_update",
     )
     def patch(self, request: Request, pk: str) -> Response:
@@ -205,7 +239,11 @@ class DocumentDetailApi(APIView):
         document = document_update(document_id=pk, changes=payload.validated_data, expected_version=expected)
         return _document_response(document)
 
-    @extend_schema(responses={204: None}, parameters=[IF_MATCH], operation_id="documents_destroy")
+    @extend_schema(
+        parameters=[IF_MATCH_HEADER],
+        responses={204: None, **problem_responses(412, 428)},
+        operation_id="documents_destroy",
+    )
     def delete(self, request: Request, pk: str) -> Response:
         document_delete(document_id=pk, expected_version=expected_version(request))
         return Response(status=204)
@@ -215,7 +253,12 @@ class DocumentRestoreApi(APIView):
     permission_classes = [HasRequiredAcl]
     required_acl = {"POST": "documents.{pk}.restore"}
 
-    @extend_schema(request=None, responses=DocumentOutput, parameters=[IF_MATCH], operation_id="documents_restore")
+    @extend_schema(
+        request=None,
+        parameters=[ETAG_HEADER, IF_MATCH_HEADER],
+        responses={200: DocumentOutput, **problem_responses(409, 412, 428)},
+        operation_id="documents_restore",
+    )
     def post(self, request: Request, pk: str) -> Response:
         return _document_response(document_restore(document_id=pk, expected_version=expected_version(request)))
 
@@ -224,7 +267,11 @@ class DocumentBulkUpsertApi(APIView):
     permission_classes = [HasRequiredAcl]
     required_acl = {"POST": "documents.upsert"}
 
-    @extend_schema(request=DocumentUpsertInput, responses=UpsertOutput, operation_id="documents_bulk_upsert")
+    @extend_schema(
+        request=DocumentUpsertInput,
+        responses={200: UpsertOutput, **problem_responses(409)},
+        operation_id="documents_bulk_upsert",
+    )
     def post(self, request: Request) -> Response:
         payload = DocumentUpsertInput(data=request.data)
         payload.is_valid(raise_exception=True)

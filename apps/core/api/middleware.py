@@ -1,0 +1,49 @@
+"""`ApiRequestMiddleware`: refusals Django makes before any view, answered as problems on API paths.
+
+A Host outside ALLOWED_HOSTS raises `DisallowedHost` at the first `request.get_host()`
+(CommonMiddleware): Django answers that with an HTML page (the debug page under DEBUG,
+where `handler400` is never called). Checked here first, an API caller gets a 400
+problem+json instead. Query parameters go through the validator the body fields use
+(`apps.core.validators`): a NUL in any of them is a 400 naming the parameter, whichever
+view, filter or pagination would have read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import DisallowedHost, ValidationError
+from django.http import HttpRequest, HttpResponseBase
+
+from apps.core.api.problems import bad_request, is_api_path, problem_response
+from apps.core.validators import validate_storable_text
+
+__all__ = ["ApiRequestMiddleware"]
+
+
+class ApiRequestMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if is_api_path(request.path):
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+    @staticmethod
+    def _refusal(request: HttpRequest) -> HttpResponseBase | None:
+        try:
+            request.get_host()
+        except DisallowedHost as error:
+            return bad_request(request, error)
+        errors: dict[str, list[str]] = {}
+        for name, values in request.GET.lists():
+            try:
+                validate_storable_text([name, *values])
+            except ValidationError as error:
+                errors[name] = list(error.messages)
+        if errors:
+            return problem_response(400, "A query parameter is invalid; see errors.", code="invalid", errors=errors)
+        return None

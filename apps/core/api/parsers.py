@@ -1,0 +1,56 @@
+"""`JSONParser`: the API's only body parser, strict where DRF's (stdlib `json`) is lenient.
+
+orjson refuses what `json.loads` lets through: `NaN`/`Infinity` (not JSON; they
+render back as invalid JSON), numbers that overflow a double, lone surrogate escapes
+(`"\\ud800"`, not Unicode; the database driver fails on them), invalid UTF-8. It also
+never recurses in Python, so a deep document is no `RecursionError` (a 500); the
+nesting is then capped at `API_JSON_MAX_DEPTH` (default 32), because serializers,
+validators and the audit diff walk what the parser returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import IO, Any
+
+import orjson
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser
+
+__all__ = ["DEFAULT_MAX_DEPTH", "JSONParser", "json_depth_exceeds"]
+
+DEFAULT_MAX_DEPTH = 32
+
+
+def json_depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether arrays and objects in `data` nest more than `limit` levels (a scalar is level 0)."""
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+class JSONParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(
+        self, stream: IO[bytes], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
+        try:
+            data = orjson.loads(stream.read())
+        except orjson.JSONDecodeError as error:
+            raise ParseError(f"The body is not valid JSON: {error}.") from None
+        limit: int = getattr(settings, "API_JSON_MAX_DEPTH", DEFAULT_MAX_DEPTH)
+        if json_depth_exceeds(data, limit):
+            raise ParseError(f"The JSON body nests arrays and objects deeper than {limit} levels.")
+        return data
