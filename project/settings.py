@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
+
 from apps.events.topology import dead_lettered_queue
 from apps.observability.logging import build_logging_config, configure_structlog
 from apps.security.rates import parse_rate, parse_scopes
 from project.backends import broker_settings, cache_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
+
+# Generic classes the stubs declare (`admin.ModelAdmin[Document]`, `QuerySet[Document]`) subscriptable at run time.
+django_stubs_ext.monkeypatch()
 
 env = EnvReader()
 BASE_DIR = Path(__file__).resolve().parent.parent

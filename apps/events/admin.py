@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -13,14 +13,9 @@ from apps.events.dead_letters import replay_dead_rows
 from apps.events.models import OutboxEvent, OutboxStatus
 from apps.events.relay import relay_outbox
 
-if TYPE_CHECKING:
-    _OutboxAdminBase = admin.ModelAdmin[OutboxEvent]
-else:  # ModelAdmin is generic only in the stubs
-    _OutboxAdminBase = admin.ModelAdmin
-
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(ValidSelectionMixin[OutboxEvent], _OutboxAdminBase):
+class OutboxEventAdmin(ValidSelectionMixin[OutboxEvent], admin.ModelAdmin[OutboxEvent]):
     list_display = ["id", "event_type", "aggregate", "aggregate_id", "status", "attempts", "occurred_at", "sent_at"]
     list_filter = ["status", "event_type"]
     search_fields = ["=id", "event_type", "aggregate_id", "request_id", "actor"]

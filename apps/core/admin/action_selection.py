@@ -9,20 +9,18 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-
-from apps.core.admin.generic_model_admin import GenericModelAdmin
 
 __all__ = ["ValidSelectionMixin"]
 
 _M = TypeVar("_M", bound=models.Model)
 
 
-class ValidSelectionMixin(GenericModelAdmin[_M]):
+class ValidSelectionMixin(admin.ModelAdmin[_M]):
     """Refuses the whole selection of an action if one posted id is not a valid key."""
 
     def response_action(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.paginator import Paginator
 from django.db import models
 from django.http import HttpRequest, HttpResponse
 
-from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.audit import is_audited
 from apps.core.models.audit import AuditEvent
 
@@ -56,7 +56,7 @@ def history_entries(events: Any) -> list[HistoryEntry]:
     return entries
 
 
-class AuditHistoryMixin(GenericModelAdmin[_M]):
+class AuditHistoryMixin(admin.ModelAdmin[_M]):
     """Add to any ModelAdmin of an audited model: its History page lists the object's audit events.
 
     One query for the page of events (newest first, `?audit_page=N`), whatever the number

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.http import HttpRequest
-
-from apps.core.admin.generic_model_admin import GenericModelAdmin
 
 __all__ = [
     "DEFAULT_EXACT_BELOW",
@@ -90,7 +89,7 @@ class EstimatedCountChangeList(ChangeList):
             self.estimated_page_range = list(self.paginator.get_elided_page_range(self.page_num))
 
 
-class LargeTableAdminMixin(GenericModelAdmin[_M]):
+class LargeTableAdminMixin(admin.ModelAdmin[_M]):
     """Changelists that never `COUNT(*)` a huge table: no full count, an estimated filtered count.
 
     `exact_count_below`: under this many (estimated) rows the exact count is used.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django import forms
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
@@ -23,7 +24,6 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 
-from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.querysets import has_field
 from apps.core.versioning import ExpectedVersion, version_of
 
@@ -60,7 +60,7 @@ def _is_versioned(model: type[models.Model]) -> bool:
     return has_field(model, "updated_at")
 
 
-class OptimisticLockingAdminMixin(GenericModelAdmin[_M]):
+class OptimisticLockingAdminMixin(admin.ModelAdmin[_M]):
     """Refuses a change form saved over a newer version of its row (see the module docstring)."""
 
     def changeform_view(

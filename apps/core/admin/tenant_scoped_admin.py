@@ -12,6 +12,7 @@ import uuid
 from typing import Any, ClassVar, TypeVar
 
 from django import forms
+from django.contrib import admin
 from django.contrib.admin import AdminSite, RelatedFieldListFilter
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
@@ -22,7 +23,6 @@ from django.db.models.fields.reverse_related import ManyToOneRel
 from django.http import HttpRequest
 
 from apps.core.admin.constraint_form import ConstraintValidatingForm
-from apps.core.admin.generic_model_admin import GenericModelAdmin
 from apps.core.admin.tenants import scope_to_staff_tenants, staff_tenants
 from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
 
@@ -125,7 +125,7 @@ class TenantScopedRelatedFilter(RelatedFieldListFilter):
         )
 
 
-class TenantScopedAdminMixin(GenericModelAdmin[_M]):
+class TenantScopedAdminMixin(admin.ModelAdmin[_M]):
     """Rows limited to `staff_tenants(request.user)`; new rows get a tenant the user may use.
 
     The path to the tenant column is the data layer's (`apps.core.tenant_ownership.tenant_lookup`):
