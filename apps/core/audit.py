@@ -33,6 +33,7 @@ from django.utils.duration import duration_iso_string
 
 from apps.core.context import current_actor, current_request_id
 from apps.core.models.audit import AuditAction, AuditEvent
+from apps.core.models.features import is_audited
 
 __all__ = ["AuditRecord", "audit_value", "changed_fields", "encoded_changes", "is_audited", "record"]
 
@@ -46,10 +47,6 @@ class AuditRecord:
     pk: Any
     changes: Mapping[str, list[Any]]
     tenant_id: uuid.UUID | None = None
-
-
-def is_audited(model: type[models.Model]) -> bool:
-    return bool(getattr(model, "audit_changes", False))
 
 
 @cache

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, FullResultSet, ObjectDoesNotExist
 from django.db import IntegrityError, models, transaction
@@ -34,12 +34,21 @@ from apps.core.audit import AuditRecord, changed_fields, is_audited, record
 from apps.core.context import current_actor, current_tenant
 from apps.core.errors import Conflict
 from apps.core.models.audit import AuditAction
-from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
+from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, own_tenant, tenant_lookup
 
 __all__ = ["AliveManager", "CoreManager", "CoreQuerySet", "DeletedManager", "SoftDeleteQuerySet"]
 
 _M = TypeVar("_M", bound=models.Model)
 _CHUNK = 1000
+
+
+class _Stamped(Protocol):
+    """The stamp hooks every core mixin extends (`apps.core.models.mixins.CoreModel`)."""
+
+    @classmethod
+    def update_stamps(cls) -> dict[str, Any]: ...
+
+    def stamp_for_create(self) -> None: ...
 
 
 def has_field(model: type[models.Model], name: str) -> bool:
@@ -116,13 +125,13 @@ class CoreQuerySet(models.QuerySet[_M]):
     def for_current_tenant(self) -> Self:
         return self.for_tenant(current_tenant())
 
+    def _stamped(self) -> type[_Stamped]:
+        model: type[_Stamped] = self.model  # type: ignore[assignment]  # a CoreManager's model is a CoreModel
+        return model
+
     def _update_stamps(self, given: dict[str, Any]) -> dict[str, Any]:
-        stamps: dict[str, Any] = {}
-        if has_field(self.model, "updated_at") and "updated_at" not in given:
-            stamps["updated_at"] = timezone.now()
-        if has_field(self.model, "updated_by") and "updated_by" not in given:
-            stamps["updated_by"] = current_actor() or ""
-        return stamps
+        """The model's own update stamps (each mixin's `update_stamps()`), except what the caller sets."""
+        return {name: value for name, value in self._stamped().update_stamps().items() if name not in given}
 
     def update(self, **kwargs: Any) -> int:
         values = {**kwargs, **self._update_stamps(kwargs)}
@@ -161,15 +170,12 @@ class CoreQuerySet(models.QuerySet[_M]):
     def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
         objs = list(objs)
         for obj in objs:
-            stamp_for_create = getattr(obj, "stamp_for_create", None)
-            if stamp_for_create is not None:
-                stamp_for_create()
+            stamped: _Stamped = obj  # type: ignore[assignment]  # a CoreManager's model is a CoreModel
+            stamped.stamp_for_create()
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
             if is_audited(self.model) and not kwargs.get("update_conflicts") and not kwargs.get("ignore_conflicts"):
-                records = [
-                    AuditRecord(obj.pk, _creation_snapshot(obj), getattr(obj, "tenant_id", None)) for obj in created
-                ]
+                records = [AuditRecord(obj.pk, _creation_snapshot(obj), own_tenant(obj)) for obj in created]
                 record(self.model, AuditAction.CREATE, records, occurred_at=timezone.now(), using=self.db)
         return created
 
@@ -200,7 +206,7 @@ class CoreQuerySet(models.QuerySet[_M]):
                 after = {name: getattr(obj, name) for name in attnames}
                 diff = changed_fields(self.model, dict(zip(attnames, before[obj.pk], strict=True)), after)
                 if diff:
-                    records.append(AuditRecord(obj.pk, diff, getattr(obj, "tenant_id", None)))
+                    records.append(AuditRecord(obj.pk, diff, own_tenant(obj)))
             record(self.model, AuditAction.UPDATE, records, occurred_at=timezone.now(), using=self.db)
         return updated
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 from apps.core.audit import AuditRecord, is_audited, record
 from apps.core.errors import Conflict
 from apps.core.models.audit import AuditAction
+from apps.core.models.features import is_soft_deletable
 from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
 from apps.core.uuid7 import uuid7
 
@@ -45,10 +46,6 @@ __all__ = ["RestoreStep", "cascade_models", "is_soft_deletable", "restore", "res
 
 _PROTECTED_SHOWN = 10
 _DELETION_STATE = ("deleted_at", "deleted_by", "delete_batch")
-
-
-def is_soft_deletable(model: type[models.Model]) -> bool:
-    return bool(getattr(model, "soft_deletable", False))
 
 
 def _reverse_relations(model: type[models.Model]) -> Iterator[models.ForeignObjectRel]:

@@ -8,11 +8,13 @@ parent's tenant's data. Every rule that depends on tenancy asks `tenant_lookup()
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.deletion import CASCADE
 
-__all__ = ["TENANT_FIELD", "has_tenant_column", "is_tenant_owned", "tenant_lookup"]
+__all__ = ["TENANT_FIELD", "has_tenant_column", "is_tenant_owned", "own_tenant", "tenant_lookup"]
 
 TENANT_FIELD = "tenant_id"
 
@@ -24,6 +26,12 @@ def has_tenant_column(model: type[models.Model]) -> bool:
     except FieldDoesNotExist:
         return False
     return True
+
+
+def own_tenant(obj: models.Model) -> uuid.UUID | None:
+    """The tenant a row stores itself (what its audit events copy); `None` for a model without the column."""
+    tenant: uuid.UUID | None = getattr(obj, TENANT_FIELD) if has_tenant_column(type(obj)) else None
+    return tenant
 
 
 def _lookup(model: type[models.Model], visited: frozenset[type[models.Model]]) -> str | None:
@@ -55,4 +63,5 @@ def tenant_lookup(model: type[models.Model]) -> str | None:
 
 
 def is_tenant_owned(model: type[models.Model]) -> bool:
+    """Rows belong to a tenant: their own column or a required CASCADE parent's (the one predicate)."""
     return tenant_lookup(model) is not None

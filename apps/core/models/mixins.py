@@ -6,17 +6,26 @@
         class Meta:
             constraints = [unique_for_alive_rows("tenant_id", "number", name="invoice_number_unique")]
 
-All of them share `CoreModel`, whose one `save()` applies the rules of whichever
-mixins the model has: stamps from `apps.core.context`, `created_*` frozen after
-creation, deletion state changed only by `delete()` / `restore()`, tenant fixed at
-creation, and an audit event written in the same transaction (models with
-`AuditColumnsMixin`).
+Each mixin owns its rule and chains to the others with `super()` (NetBox's feature
+mixins), so any order and any subset compose:
+
+- `TimestampMixin` stamps `created_at` / `updated_at` and freezes `created_at`;
+- `AuditColumnsMixin` stamps `created_by` / `updated_by` from `apps.core.context`,
+  freezes `created_by`, and records an audit event in the save's transaction (the
+  diff's "before" read under the row lock);
+- `SoftDeleteMixin` leaves its deletion state to `delete()` / `restore()` only;
+- `TenantMixin` fills `tenant_id` from the context at creation and freezes it.
+
+`CoreModel.save()` only runs the hooks: `stamp_for_create()` (creation stamps),
+`update_stamps()` (what every update writes), `fields_frozen_on_save()`, and the
+before/after pair `_row_before_save()` / `_after_save()`. The bulk paths of
+`apps.core.querysets` ask the same hooks, so a queryset write stamps as a save does.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any
 
 from django.db import models, transaction
 from django.db.models import Q
@@ -26,6 +35,7 @@ from apps.core.audit import AuditRecord, changed_fields, record
 from apps.core.context import current_actor, current_tenant
 from apps.core.models.audit import AuditAction
 from apps.core.querysets import AliveManager, AllObjectsManager, CoreManager, DeletedManager
+from apps.core.tenant_ownership import own_tenant
 from apps.core.uuid7 import uuid7
 
 __all__ = [
@@ -40,20 +50,16 @@ __all__ = [
     "unique_for_alive_rows",
 ]
 
-# Only delete()/restore() change these, and nothing changes the creation stamps or tenant.
-_FROZEN_ON_SAVE = frozenset({"created_at", "created_by", "deleted_at", "deleted_by", "delete_batch", "tenant_id"})
-
 
 class CoreModel(models.Model):
-    """The shared base of the mixins: one `save()` that honours all of them."""
-
-    audit_changes: ClassVar[bool] = False
-    soft_deletable: ClassVar[bool] = False
+    """The shared base of the mixins: a `save()` that runs the hooks each mixin extends with `super()`."""
 
     objects = CoreManager()
 
     class Meta:
         abstract = True
+
+    # --- the save that runs them --------------------------------------------------------------------
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         adding = self._state.adding
@@ -63,14 +69,7 @@ class CoreModel(models.Model):
             kwargs["update_fields"] = self._update_fields_for_save(kwargs.get("update_fields"))
         using = kwargs.get("using") or self._state.db or "default"
         with transaction.atomic(using=using):
-            if adding:
-                before: dict[str, Any] = {}
-            elif self.audit_changes:
-                # The diff's "before" is what the row holds now, read under its lock: a stale
-                # instance (or a concurrent save) cannot make two events claim the same old value.
-                before = self._locked_row_values(using)
-            else:
-                before = getattr(self, "_loaded_values", {})
+            before = {} if adding else self._row_before_save(using)
             super().save(*args, **kwargs)
             after = self._field_values()
             if not adding:
@@ -82,18 +81,30 @@ class CoreModel(models.Model):
                     if attname in before and before[attname] != after[attname]:
                         setattr(self, attname, before[attname])
                         after[attname] = before[attname]
-            if self.audit_changes:
-                changes = changed_fields(type(self), before, after)
-                if adding or changes:
-                    action = AuditAction.CREATE if adding else AuditAction.UPDATE
-                    item = AuditRecord(self.pk, changes, getattr(self, "tenant_id", None))
-                    record(type(self), action, [item], occurred_at=timezone.now(), using=using)
+            self._after_save(adding=adding, before=before, after=after, using=using)
             self._loaded_values = after
 
-    def _locked_row_values(self, using: str) -> dict[str, Any]:
-        attnames = [field.attname for field in self._meta.concrete_fields]
-        row = type(self)._base_manager.using(using).select_for_update().filter(pk=self.pk).values(*attnames).first()
-        return dict(row) if row is not None else {}
+    # --- hooks: each mixin adds its own rule and calls super() -------------------------------------
+
+    def stamp_for_create(self) -> None:
+        """Fill the creation stamps the caller left empty (also used by `bulk_create`)."""
+
+    @classmethod
+    def update_stamps(cls) -> dict[str, Any]:
+        """`{field: value}` every update writes (also used by `update()` and `bulk_update()`)."""
+        return {}
+
+    @classmethod
+    def fields_frozen_on_save(cls) -> frozenset[str]:
+        """Fields a `save()` of an existing row never writes."""
+        return frozenset()
+
+    def _row_before_save(self, using: str) -> dict[str, Any]:
+        """What the row held before this update, by attname: as last read, unless a mixin needs it exact."""
+        return dict(getattr(self, "_loaded_values", {}))
+
+    def _after_save(self, *, adding: bool, before: dict[str, Any], after: dict[str, Any], using: str) -> None:
+        """Runs in the save's transaction once the row is written."""
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> Any:
@@ -114,30 +125,16 @@ class CoreModel(models.Model):
     def _field_values(self) -> dict[str, Any]:
         return {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
 
-    def stamp_for_create(self) -> None:
-        """Fill creation stamps from the context (also used by `bulk_create`)."""
-        now = timezone.now()
-        actor = current_actor() or ""
-        for name, value in (("created_at", now), ("updated_at", now)):
-            if hasattr(self, name) and getattr(self, name) is None:
-                setattr(self, name, value)
-        for name in ("created_by", "updated_by"):
-            if hasattr(self, name) and not getattr(self, name):
-                setattr(self, name, actor)
-        if hasattr(self, "tenant_id") and getattr(self, "tenant_id", None) is None:
-            self.tenant_id = current_tenant()
-
     def _update_fields_for_save(self, requested: Any) -> list[str]:
         """The fields an UPDATE may write: never the frozen ones; always the update stamps."""
-        now = timezone.now()
-        if hasattr(self, "updated_at"):
-            self.updated_at = now
-        if hasattr(self, "updated_by"):
-            self.updated_by = current_actor() or ""
+        stamps = self.update_stamps()
+        for name, value in stamps.items():
+            setattr(self, name, value)
+        frozen = self.fields_frozen_on_save()
         concrete = [field.name for field in self._meta.concrete_fields if not field.primary_key]
         wanted = concrete if requested is None else list(requested)
-        fields = [name for name in wanted if name not in _FROZEN_ON_SAVE]
-        fields += [name for name in ("updated_at", "updated_by") if hasattr(self, name) and name not in fields]
+        fields = [name for name in wanted if name not in frozen]
+        fields += [name for name in stamps if name not in fields]
         return fields
 
 
@@ -165,17 +162,33 @@ class UUIDv7PKMixin(CoreModel):
 
 
 class TimestampMixin(CoreModel):
+    """`created_at` / `updated_at`, stamped by the core (not `auto_now`, so bulk paths stamp alike)."""
+
     created_at = models.DateTimeField(default=None, editable=False, db_index=True)
     updated_at = models.DateTimeField(default=None, editable=False)
 
     class Meta:
         abstract = True
 
+    def stamp_for_create(self) -> None:
+        super().stamp_for_create()
+        now = timezone.now()
+        if self.created_at is None:
+            self.created_at = now
+        if self.updated_at is None:
+            self.updated_at = now
+
+    @classmethod
+    def update_stamps(cls) -> dict[str, Any]:
+        return {**super().update_stamps(), "updated_at": timezone.now()}
+
+    @classmethod
+    def fields_frozen_on_save(cls) -> frozenset[str]:
+        return super().fields_frozen_on_save() | {"created_at"}
+
 
 class AuditColumnsMixin(CoreModel):
     """`created_by` / `updated_by` actor strings, and an audit event for every change."""
-
-    audit_changes: ClassVar[bool] = True
 
     created_by = models.CharField(max_length=255, blank=True, default="", editable=False)
     updated_by = models.CharField(max_length=255, blank=True, default="", editable=False)
@@ -183,11 +196,45 @@ class AuditColumnsMixin(CoreModel):
     class Meta:
         abstract = True
 
+    def stamp_for_create(self) -> None:
+        super().stamp_for_create()
+        actor = current_actor() or ""
+        if not self.created_by:
+            self.created_by = actor
+        if not self.updated_by:
+            self.updated_by = actor
+
+    @classmethod
+    def update_stamps(cls) -> dict[str, Any]:
+        return {**super().update_stamps(), "updated_by": current_actor() or ""}
+
+    @classmethod
+    def fields_frozen_on_save(cls) -> frozenset[str]:
+        return super().fields_frozen_on_save() | {"created_by"}
+
+    def _row_before_save(self, using: str) -> dict[str, Any]:
+        # The diff's "before" is what the row holds now, read under its lock: a stale
+        # instance (or a concurrent save) cannot make two events claim the same old value.
+        attnames = [field.attname for field in self._meta.concrete_fields]
+        row = type(self)._base_manager.using(using).select_for_update().filter(pk=self.pk).values(*attnames).first()
+        return dict(row) if row is not None else {}
+
+    def _after_save(self, *, adding: bool, before: dict[str, Any], after: dict[str, Any], using: str) -> None:
+        super()._after_save(adding=adding, before=before, after=after, using=using)
+        changes = changed_fields(type(self), before, after)
+        if adding or changes:
+            action = AuditAction.CREATE if adding else AuditAction.UPDATE
+            record(
+                type(self),
+                action,
+                [AuditRecord(self.pk, changes, own_tenant(self))],
+                occurred_at=timezone.now(),
+                using=using,
+            )
+
 
 class SoftDeleteMixin(CoreModel):
     """`delete()` hides rows instead of removing them; `restore()` brings back the row and its own cascade."""
-
-    soft_deletable: ClassVar[bool] = True
 
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     deleted_by = models.CharField(max_length=255, blank=True, default="", editable=False)
@@ -199,6 +246,11 @@ class SoftDeleteMixin(CoreModel):
 
     class Meta:
         abstract = True
+
+    @classmethod
+    def fields_frozen_on_save(cls) -> frozenset[str]:
+        # Only delete() / restore() change the deletion state: a save of a stale instance cannot undo them.
+        return super().fields_frozen_on_save() | {"deleted_at", "deleted_by", "delete_batch"}
 
     @property
     def is_deleted(self) -> bool:
@@ -238,6 +290,16 @@ class TenantMixin(CoreModel):
 
     class Meta:
         abstract = True
+
+    def stamp_for_create(self) -> None:
+        super().stamp_for_create()
+        if self.tenant_id is None:
+            self.tenant_id = current_tenant()
+
+    @classmethod
+    def fields_frozen_on_save(cls) -> frozenset[str]:
+        # A row never changes tenant: that would move data between tenants.
+        return super().fields_frozen_on_save() | {"tenant_id"}
 
 
 def unique_for_alive_rows(*fields: str, name: str) -> models.UniqueConstraint:
