@@ -26,6 +26,7 @@ from django.db.models import Q
 from apps.core.context import current_tenant
 from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.core.pagination import CursorPage, OffsetPage, Ordering, paginate_cursor, paginate_offset
+from apps.core.tenant_ownership import has_tenant_column
 from apps.core.upsert import UpsertResult, upsert_rows
 from apps.core.versioning import ExpectedVersion
 
@@ -58,7 +59,7 @@ class BaseRepository(Generic[T]):
     # -- reads -----------------------------------------------------------------------
     @property
     def _tenant_scoped(self) -> bool:
-        return any(field.name == "tenant_id" for field in self.model._meta.concrete_fields)
+        return has_tenant_column(self.model)
 
     def _scope(self) -> _Scope:
         return _Scope(current_tenant())

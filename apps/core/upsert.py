@@ -56,6 +56,8 @@ from apps.core.backoff import retry_delay
 from apps.core.context import current_actor, current_request_id
 from apps.core.errors import Conflict, InvalidInput
 from apps.core.models.audit import AuditAction, AuditEvent
+from apps.core.models.features import is_soft_deletable
+from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column
 
 if TYPE_CHECKING:
     from psycopg.sql import Composable
@@ -321,7 +323,7 @@ def _plan(
     table = sql.Identifier(model._meta.db_table)
     staging = sql.Identifier(f"upsert_{uuid.uuid4().hex}")
     pk_name = model._meta.pk.name
-    identity = [pk_name, *(["tenant_id"] if "tenant_id" in fields else [])]
+    identity = [pk_name, *([TENANT_FIELD] if has_tenant_column(model) else [])]
     diff = list(update_fields)
     inserted = [name for name in fields if name in staged.constants or name in staged.copied]
     common = {
@@ -329,7 +331,7 @@ def _plan(
         "staging": staging,
         "key_order": joined("s.{}", conflict_fields),
     }
-    soft_deletable = "deleted_at" in fields
+    soft_deletable = is_soft_deletable(model)
 
     assignments = [sql.SQL("{0} = s.{0}").format(column(name)) for name in staged.always_given]
     assignments += [

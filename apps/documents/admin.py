@@ -34,7 +34,7 @@ class AttachmentInline(admin.TabularInline):  # type: ignore[type-arg]  # generi
     show_change_link = True
 
     def _parent_deleted(self, obj: Any) -> bool:
-        return obj is not None and getattr(obj, "deleted_at", None) is not None
+        return isinstance(obj, Document) and obj.is_deleted
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not self._parent_deleted(obj) and super().has_add_permission(request, obj)

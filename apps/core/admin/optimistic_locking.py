@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 
-from apps.core.querysets import has_field
+from apps.core.models.features import has_timestamps
 from apps.core.versioning import ExpectedVersion, version_of
 
 __all__ = ["ROW_VERSION_FIELD", "OptimisticLockingAdminMixin"]
@@ -57,7 +57,7 @@ def _stale_message(instance: models.Model) -> str:
 
 
 def _is_versioned(model: type[models.Model]) -> bool:
-    return has_field(model, "updated_at")
+    return has_timestamps(model)
 
 
 class OptimisticLockingAdminMixin(admin.ModelAdmin[_M]):
