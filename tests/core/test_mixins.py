@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import models
+import pytest
+from django.db import connection, models
 from django.test.utils import isolate_apps
 
 from apps.core.context import acting_as, in_tenant
@@ -89,3 +90,60 @@ def test_a_project_mixin_extends_the_same_hooks() -> None:
     assert Entry.fields_frozen_on_save() == {"created_by", "imported_from"}
     with acting_as("user:bob"):
         assert Entry.update_stamps() == {"revision_note": "edited", "updated_by": "user:bob"}
+
+
+class _ReviewedMixin(CoreModel):
+    """A team's own rule, as docs/data-layer.md shows it: every update resets the review, the first reviewer stays."""
+
+    review_state = models.CharField(max_length=20, default="unreviewed")
+    first_reviewer = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        abstract = True
+        app_label = "testapp"
+
+    @classmethod
+    def update_stamps(cls) -> dict[str, object]:
+        return {**super().update_stamps(), "review_state": "unreviewed"}
+
+    @classmethod
+    def fields_frozen_on_save(cls) -> frozenset[str]:
+        return super().fields_frozen_on_save() | {"first_reviewer"}
+
+
+@pytest.mark.django_db(transaction=True)  # a table made for this test: no surrounding transaction on SQLite
+@isolate_apps("tests.testapp")
+def test_a_project_mixin_applies_on_save_and_on_every_bulk_path() -> None:
+    class Reviewed(IntegerPKMixin, _ReviewedMixin, AuditColumnsMixin):
+        title = models.CharField(max_length=50, default="")
+
+        class Meta:
+            app_label = "testapp"
+
+    with connection.schema_editor() as editor:
+        editor.create_model(Reviewed)
+    try:
+        with acting_as("user:carol"):
+            row = Reviewed.objects.create(title="draft", first_reviewer="user:dave", review_state="approved")
+            row.first_reviewer = "user:mallory"
+            row.review_state = "approved"
+            row.title = "second"
+            row.save()
+            stored = Reviewed.objects.values("title", "review_state", "first_reviewer").get(pk=row.pk)
+            assert stored == {"title": "second", "review_state": "unreviewed", "first_reviewer": "user:dave"}
+            assert row.first_reviewer == "user:dave", "the instance shows what the row holds"
+
+            Reviewed.objects.filter(pk=row.pk).update(review_state="approved")
+            Reviewed.objects.filter(pk=row.pk).update(title="third")
+            assert Reviewed.objects.values_list("review_state", flat=True).get(pk=row.pk) == "unreviewed"
+
+            Reviewed.objects.filter(pk=row.pk).update(review_state="approved")
+            row.title = "fourth"
+            Reviewed.objects.bulk_update([row], ["title"])
+            assert Reviewed.objects.values_list("review_state", "updated_by").get(pk=row.pk) == (
+                "unreviewed",
+                "user:carol",
+            )
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(Reviewed)
