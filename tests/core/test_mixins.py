@@ -64,34 +64,6 @@ def test_a_mixin_contributes_only_its_own_rule() -> None:
     assert owned.tenant_id == TENANT, "a tenant the caller set is kept"
 
 
-@isolate_apps("tests.testapp")
-def test_a_project_mixin_extends_the_same_hooks() -> None:
-    class VersionedMixin(CoreModel):
-        """A team's own rule: a revision counter every update writes, never changed by a save."""
-
-        revision_note = models.CharField(max_length=20, default="")
-        imported_from = models.CharField(max_length=20, default="")
-
-        class Meta:
-            abstract = True
-
-        @classmethod
-        def update_stamps(cls) -> dict[str, object]:
-            return {**super().update_stamps(), "revision_note": "edited"}
-
-        @classmethod
-        def fields_frozen_on_save(cls) -> frozenset[str]:
-            return super().fields_frozen_on_save() | {"imported_from"}
-
-    class Entry(IntegerPKMixin, VersionedMixin, AuditColumnsMixin):
-        class Meta:
-            app_label = "testapp"
-
-    assert Entry.fields_frozen_on_save() == {"created_by", "imported_from"}
-    with acting_as("user:bob"):
-        assert Entry.update_stamps() == {"revision_note": "edited", "updated_by": "user:bob"}
-
-
 class _ReviewedMixin(CoreModel):
     """A team's own rule, as docs/data-layer.md shows it: every update resets the review, the first reviewer stays."""
 
@@ -109,6 +81,17 @@ class _ReviewedMixin(CoreModel):
     @classmethod
     def fields_frozen_on_save(cls) -> frozenset[str]:
         return super().fields_frozen_on_save() | {"first_reviewer"}
+
+
+@isolate_apps("tests.testapp")
+def test_a_project_mixin_extends_the_same_hooks() -> None:
+    class Entry(IntegerPKMixin, _ReviewedMixin, AuditColumnsMixin):
+        class Meta:
+            app_label = "testapp"
+
+    assert Entry.fields_frozen_on_save() == {"created_by", "first_reviewer"}
+    with acting_as("user:bob"):
+        assert Entry.update_stamps() == {"review_state": "unreviewed", "updated_by": "user:bob"}
 
 
 @pytest.mark.django_db(transaction=True)  # a table made for this test: no surrounding transaction on SQLite
