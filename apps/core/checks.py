@@ -8,8 +8,8 @@ from django.apps import apps
 from django.core.checks import CheckMessage, Tags, Warning, register
 from django.db import models
 
+from apps.core.models.features import is_soft_deletable
 from apps.core.querysets import AliveManager
-from apps.core.soft_delete import is_soft_deletable
 
 __all__ = ["check_soft_delete_models", "soft_delete_model_messages"]
 
