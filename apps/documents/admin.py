@@ -24,7 +24,7 @@ class _InvalidatesDocumentReads:
         invalidate_tags([LIST_TAG, DETAIL_TAG])
 
 
-class AttachmentInline(admin.TabularInline):  # type: ignore[type-arg]  # generic only in the stubs
+class AttachmentInline(admin.TabularInline[Attachment, Document]):
     """The live attachments of a document (deleted ones are on the Attachment list, filter "Deleted")."""
 
     model = Attachment

@@ -21,7 +21,7 @@ from django.db.models import Q, UniqueConstraint
 __all__ = ["ConstraintValidatingForm"]
 
 
-class ConstraintValidatingForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
+class ConstraintValidatingForm(forms.ModelForm[Any]):
     """A ModelForm base that also validates the unique constraints reading fields outside the form."""
 
     def validate_unique(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -31,11 +31,6 @@ __all__ = [
 DEFAULT_EXACT_BELOW = 10_000
 _M = TypeVar("_M", bound=models.Model)
 
-if TYPE_CHECKING:
-    _Paginator = Paginator[Any]
-else:  # generic only in django-stubs
-    _Paginator = Paginator
-
 
 def planner_row_estimate(queryset: models.QuerySet[Any]) -> int | None:
     """PostgreSQL's estimate of how many rows `queryset` returns; None on other databases."""
@@ -50,7 +45,7 @@ def planner_row_estimate(queryset: models.QuerySet[Any]) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class EstimatedCountPaginator(_Paginator):
+class EstimatedCountPaginator(Paginator[Any]):
     """A paginator whose `count` is exact for small results and estimated for large ones."""
 
     def __init__(

@@ -39,7 +39,7 @@ _M = TypeVar("_M", bound=models.Model)
 TENANT_FORM_FIELD = "tenant"
 
 
-class _OneTenantForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
+class _OneTenantForm(forms.ModelForm[Any]):
     """A row and the rows its foreign keys point at share one tenant; the chosen tenant is on the instance.
 
     `row_tenant` is the stored row's tenant (None when adding); `tenant_keys` maps each
