@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from apps.caching import cache_key, cached, invalidate_cache, invalidate_tags
+from tests.caching.test_docs_example import DOC, snippet
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
@@ -230,3 +231,7 @@ def test_invalidate_tags_refuses_a_bare_string_instead_of_invalidating_its_chara
     with pytest.raises(TypeError, match=r"\['peer:1'\]"):
         invalidate_tags("peer:1")
     assert invalidate_tags(["peer:1"]) == 1
+
+
+def test_the_documented_key_spellings() -> None:
+    exec(compile(snippet("key-spellings"), str(DOC), "exec"), {})
