@@ -233,3 +233,13 @@ def test_concurrent_deletes_and_restores_of_one_row_keep_it_whole_and_audited(po
         assert all(first != second for first, second in itertools.pairwise(changes)), changes
         deleted_now = model.all_objects.get(pk=pk).deleted_at is not None
         assert (changes[-1] == "soft_delete") == deleted_now if changes else not deleted_now
+
+
+def test_bulk_update_through_a_distinct_queryset_is_audited_per_row(alive_and_gone: dict[str, Folder]) -> None:
+    rows = Folder.all_objects.filter(labels__name="red").distinct()
+    folders = list(Folder.all_objects.order_by("name"))
+    for folder in folders:
+        folder.status = "review"
+    assert rows.bulk_update(folders, ["status"]) == 2
+    updates = AuditEvent.objects.filter(action="update", changes__status=["draft", "review"])
+    assert updates.count() == 2
