@@ -18,6 +18,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 
 from apps.caching.errors import CacheUnavailable
-from apps.caching.keys import cache_key
+from apps.caching.keys import cache_key, tag_list
 from apps.caching.metrics import ERRORS, FILLS, HITS, MISSES, register_prefix
 from apps.caching.serialization import decode, encode
 from apps.caching.store import CacheStore, get_store
@@ -99,6 +100,7 @@ class _Engine:
         parameters = list(self.signature.parameters)
         # Methods: the instance is not part of the default key (pass key_builder to include its state).
         self.skip_first = bool(parameters) and parameters[0] in {"self", "cls"}
+        self.has_defaults = any(p.default is not p.empty for p in self.signature.parameters.values())
         self.reads_cache = strategy in (CacheStrategy.CACHE_ASIDE, CacheStrategy.REFRESH_AHEAD)
         self.hits = HITS.labels(key_prefix)
         self.misses = MISSES.labels(key_prefix)
@@ -113,10 +115,8 @@ class _Engine:
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         if self.key_builder is not None:
             return self.key_builder(*args, **kwargs)
-        if kwargs:
-            # f(42) and f(document_id=42) share one entry.
-            bound = self.signature.bind(*args, **kwargs)
-            args, kwargs = bound.args, bound.kwargs
+        if kwargs or self.has_defaults:
+            args, kwargs = _canonical_call(self.signature, args, kwargs)
         if self.skip_first:
             args = args[1:]
         return cache_key(self.key_prefix, *args, **kwargs)
@@ -260,8 +260,8 @@ def cached(
     refresh_after: fraction of `ttl` after which REFRESH_AHEAD refreshes early.
     guard_stale_writes: refuse to store a value computed before an invalidation of its key or tags.
     """
-    if ttl <= 0:
-        raise ValueError("ttl must be positive")
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl <= 0:
+        raise ValueError(f"ttl must be a positive, finite number of seconds, not {ttl!r}")
     if not 0 < refresh_after < 1:
         raise ValueError("refresh_after must be between 0 and 1")
 
@@ -286,8 +286,47 @@ def cached(
     return decorate
 
 
+def _is_default(value: Any, parameter: inspect.Parameter) -> bool:
+    # Type-exact: False == 0 == 0.0 in Python, yet they are different arguments (and keys).
+    default = parameter.default
+    return default is not parameter.empty and (value is default or (type(value) is type(default) and value == default))
+
+
+def _canonical_call(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """One spelling of a call: `f(1)`, `f(1, None)`, `f(a=1, b=None)` are one entry and one key.
+
+    Arguments that can go by position do, up to the last one that differs from its default
+    (defaults in between are spelt out); keyword-only arguments equal to their default are left
+    out. So the key of a call that only passes what it must is `cache_key(prefix, *those)`.
+    """
+    bound = signature.bind(*args, **kwargs)
+    positional: list[Any] = []
+    defaults_so_far: list[Any] = []
+    keywords: dict[str, Any] = {}
+    for name, parameter in signature.parameters.items():
+        given = name in bound.arguments
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            positional += [*defaults_so_far, *bound.arguments.get(name, ())]
+            defaults_so_far = []
+        elif parameter.kind is parameter.VAR_KEYWORD:
+            keywords.update(bound.arguments.get(name, {}))
+        elif parameter.kind is parameter.KEYWORD_ONLY:
+            if given and not _is_default(bound.arguments[name], parameter):
+                keywords[name] = bound.arguments[name]
+        elif given and not _is_default(bound.arguments[name], parameter):
+            positional += [*defaults_so_far, bound.arguments[name]]
+            defaults_so_far = []
+        else:
+            defaults_so_far.append(bound.arguments[name] if given else parameter.default)
+    return tuple(positional), keywords
+
+
 def _tag_list(engine: _Engine, args: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
-    return list(dict.fromkeys(engine.tags(*args, **kwargs))) if engine.tags is not None else []
+    if engine.tags is None:
+        return []
+    return tag_list(engine.tags(*args, **kwargs), what=f"tags of @cached(key_prefix={engine.key_prefix!r})")
 
 
 def _sync_wrapper(engine: _Engine, func: Callable[P, R]) -> Callable[P, R]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from django.db import DEFAULT_DB_ALIAS, transaction
 
 from apps.caching.errors import CacheUnavailable
+from apps.caching.keys import tag_list
 from apps.caching.metrics import INVALIDATED_KEYS, known_prefix
 from apps.caching.store import CacheStore, InvalidationKind, KeysFound, get_store
 from apps.caching.uncommitted import note_uncommitted
@@ -88,10 +89,10 @@ def invalidate_cache(*keys: str, using: str | None = None, found: KeysFound | No
 
 def invalidate_tags(tags: Iterable[str], *, using: str | None = None, found: KeysFound | None = None) -> int:
     """Remove every entry carrying one of `tags`; fills computed before this are refused."""
-    tag_list = list(dict.fromkeys(tags))
-    if not tag_list:
+    tags_given = tag_list(tags, what="invalidate_tags()")
+    if not tags_given:
         return 0
-    return _run_or_queue("tag", tag_list, using, found)
+    return _run_or_queue("tag", tags_given, using, found)
 
 
 def invalidate_pattern(pattern: str, *, using: str | None = None, found: KeysFound | None = None) -> int:

@@ -20,7 +20,7 @@ import decimal
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ import orjson
 
 from apps.core.context import current_tenant
 
-__all__ = ["KeyLayout", "cache_key", "key_part"]
+__all__ = ["KeyLayout", "cache_key", "key_part", "tag_list"]
 
 _UNSAFE_CHARACTERS = frozenset(":*?[]\\ @=~\n\r\t")
 _MAX_PLAIN_LENGTH = 64
@@ -103,16 +103,35 @@ def key_part(value: object) -> str:
     return f"~{tag}{text}"
 
 
+def _keyword(name: str) -> str:
+    # A `**kwargs` name can hold any text: `f(**{"b=1:c": 2})` must not read as `f(b=1, c=2)`.
+    return name if name.isidentifier() and _fits(name) else _digest(["k", name])
+
+
 def cache_key(key_prefix: str, *args: object, **kwargs: object) -> str:
     """The logical key `@cached(key_prefix=...)` uses for these arguments (without `self`/`cls`)."""
     parts = [key_prefix]
     parts.extend(key_part(arg) for arg in args)
     if kwargs:
-        parts.extend(f"{name}={key_part(kwargs[name])}" for name in sorted(kwargs))
+        parts.extend(f"{_keyword(name)}={key_part(kwargs[name])}" for name in sorted(kwargs))
     tenant = current_tenant()
     if tenant is not None:
         parts.append(f"@{tenant}")
     return ":".join(parts)
+
+
+def tag_list(tags: Iterable[str], *, what: str) -> list[str]:
+    """`tags` without repeats, or TypeError unless they are non-empty strings.
+
+    A bare string is refused, not iterated: tagging (or invalidating) by its characters would
+    make `invalidate_tags("document:1")` miss the entries tagged `document:1`.
+    """
+    if isinstance(tags, str | bytes):
+        raise TypeError(f"{what} must be a list of tags, not the string {tags!r} (write [{tags!r}])")
+    listed = list(tags)
+    if not all(isinstance(tag, str) and tag for tag in listed):
+        raise TypeError(f"{what} must be non-empty strings, not {listed!r}")
+    return list(dict.fromkeys(listed))
 
 
 @dataclass(frozen=True, slots=True)

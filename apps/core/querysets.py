@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, Self, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, FullResultSet, ObjectDoesNotExist
@@ -34,12 +34,12 @@ from apps.core.audit import AuditRecord, changed_fields, is_audited, record
 from apps.core.context import current_actor, current_tenant
 from apps.core.errors import Conflict
 from apps.core.models.audit import AuditAction
+from apps.core.row_locks import chunks, locked_rows
 from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, own_tenant, tenant_lookup
 
 __all__ = ["AliveManager", "CoreManager", "CoreQuerySet", "DeletedManager", "SoftDeleteQuerySet"]
 
 _M = TypeVar("_M", bound=models.Model)
-_CHUNK = 1000
 
 
 class _Stamped(Protocol):
@@ -67,11 +67,6 @@ def _creation_snapshot(obj: models.Model) -> dict[str, list[Any]]:
 def _attname(model: type[models.Model], name: str) -> str:
     field = model._meta.get_field(name)
     return str(getattr(field, "attname", name))
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 _TOKENS = itertools.count(1)
@@ -134,6 +129,8 @@ class CoreQuerySet(models.QuerySet[_M]):
         return {name: value for name, value in self._stamped().update_stamps().items() if name not in given}
 
     def update(self, **kwargs: Any) -> int:
+        if self.query.is_sliced:  # Django's own rule, which the audited path below would not meet
+            raise TypeError("Cannot update a query once a slice has been taken.")
         values = {**kwargs, **self._update_stamps(kwargs)}
         if not is_audited(self.model):
             return super().update(**values)
@@ -142,12 +139,12 @@ class CoreQuerySet(models.QuerySet[_M]):
         tenant = [TENANT_FIELD] if has_tenant_column(self.model) else []
         with transaction.atomic(using=self.db):
             # Lock and read the rows first: the diff is exact and the set updated is the set read.
-            before = {row[0]: row[1:] for row in self.select_for_update().values_list("pk", *attnames, *tenant)}
+            before = locked_rows(self, *attnames, *tenant)
             pks = list(before)
             base = self.model._base_manager.using(self.db)
-            updated = sum(models.QuerySet.update(base.filter(pk__in=chunk), **values) for chunk in _chunks(pks))
+            updated = sum(models.QuerySet.update(base.filter(pk__in=chunk), **values) for chunk in chunks(pks))
             after: dict[Any, tuple[Any, ...]] = {}
-            for chunk in _chunks(pks):
+            for chunk in chunks(pks):
                 after.update({row[0]: row[1:] for row in base.filter(pk__in=chunk).values_list("pk", *attnames)})
             records = []
             for pk in pks:
@@ -194,10 +191,9 @@ class CoreQuerySet(models.QuerySet[_M]):
         attnames = [_attname(self.model, name) for name in fields]
         with transaction.atomic(using=self.db):
             before: dict[Any, tuple[Any, ...]] = {}
-            for chunk in _chunks([obj.pk for obj in objs]):
+            for chunk in chunks([obj.pk for obj in objs]):
                 # The rows the update will reach (`plain` keeps this queryset's filters: alive rows only).
-                rows = plain.filter(pk__in=chunk).select_for_update().values_list("pk", *attnames)
-                before.update({row[0]: row[1:] for row in rows})
+                before.update(locked_rows(plain.filter(pk__in=chunk), *attnames))
             updated = plain.bulk_update(objs, all_fields, batch_size=batch_size)
             records = []
             for obj in objs:

@@ -39,6 +39,7 @@ from apps.core.audit import AuditRecord, is_audited, record
 from apps.core.errors import Conflict
 from apps.core.models.audit import AuditAction
 from apps.core.models.features import is_soft_deletable
+from apps.core.row_locks import locked_rows
 from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column, tenant_lookup
 from apps.core.uuid7 import uuid7
 
@@ -223,12 +224,11 @@ def restore(deleted: models.QuerySet[Any], *, whole_batches: bool = False) -> di
         for step in reversed(restore_plan(deleted, whole_batches=whole_batches)):
             model, rows = step.model, step.rows
             tenant = _tenant_columns(model)
-            snapshot = []
+            snapshot: dict[Any, tuple[Any, ...]] = {}
             if is_audited(model):
                 # Locked, so a concurrent restore of the same rows waits and then finds them restored:
                 # one audit event per row that really came back.
-                locked = rows.select_for_update(of=("self",))
-                snapshot = list(locked.values_list("pk", *_DELETION_STATE, *tenant))
+                snapshot = locked_rows(rows, *_DELETION_STATE, *tenant)
             try:
                 with transaction.atomic(using=using):
                     restored = models.QuerySet.update(rows, deleted_at=None, deleted_by="", delete_batch=None)
@@ -238,11 +238,11 @@ def restore(deleted: models.QuerySet[Any], *, whole_batches: bool = False) -> di
                 counts[model._meta.label] = counts.get(model._meta.label, 0) + restored
             records = [
                 AuditRecord(
-                    row[0],
-                    {"deleted_at": [row[1], None], "deleted_by": [row[2], ""], "delete_batch": [row[3], None]},
-                    row[4] if tenant else None,
+                    pk,
+                    {"deleted_at": [row[0], None], "deleted_by": [row[1], ""], "delete_batch": [row[2], None]},
+                    row[3] if tenant else None,
                 )
-                for row in snapshot
+                for pk, row in snapshot.items()
             ]
             record(model, AuditAction.RESTORE, records, occurred_at=now, using=using)
     return counts
