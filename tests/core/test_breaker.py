@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from apps.core.breaker import Breaker, BreakerState
+from tests.docs_snippets import python_blocks
 
 
 class FakeClock:
@@ -138,3 +140,28 @@ def test_reset_closes_it_silently(caplog: pytest.LogCaptureFixture) -> None:
     assert breaker.allows()
     assert not caplog.records
     assert _open_gauge("test-reset") == 0
+
+
+def test_the_resilience_docs_example_degrades_then_recovers() -> None:
+    (block,) = [block for block in python_blocks("resilience.md") if "search_index" in block]
+    index_up = False
+    calls: list[str] = []
+
+    def query_the_index(query: str) -> list[str]:
+        calls.append(query)
+        if not index_up:
+            raise ConnectionError("refused")
+        return [f"hit for {query}"]
+
+    namespace: dict[str, Any] = {"query_the_index": query_the_index}
+    exec(compile(block, "docs/resilience.md#one-breaker", "exec"), namespace)
+    clock = FakeClock()
+    namespace["search_index"] = Breaker("search index", cool_down=2.0, clock=clock)
+    search = namespace["search"]
+    assert search("a") == []
+    assert search("b") == [], "skipped inside the cool-down"
+    assert calls == ["a"]
+    index_up = True
+    clock.now += 2.0
+    assert search("c") == ["hit for c"]
+    assert search("d") == ["hit for d"]
