@@ -6,7 +6,10 @@ is kept for min(`ACCENT_AUTH_CACHE_TTL`, its remaining life); an unknown one for
 `ACCENT_AUTH_NEGATIVE_CACHE_TTL`. Sub-tenant confirmations live beside it and are
 read in the same round trip (`get_many` is one MGET).
 
-A cache that is down is skipped (logged): authentication then asks Accent-Auth.
+A cache that is down is skipped: authentication then asks Accent-Auth. The breaker
+(`apps.core.breaker`, "token cache") logs the outage once and spares each request the
+socket timeout for `CACHE_OUTAGE_BACKOFF` seconds, then lets one probe through. Forgetting
+a token always tries: a logout must not be skipped.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ import redis.exceptions
 import structlog
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from apps.accent_auth.client import TokenInfo
+from apps.core.breaker import Breaker
 
 __all__ = ["CachedLookup", "cache_tenant_decision", "cache_token", "forget_token", "lookup"]
 
@@ -28,6 +34,8 @@ logger = structlog.get_logger(__name__)
 _CACHE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _INVALID: Final = "invalid"
 _KEY_VERSION = "v1"
+CACHE_OUTAGE_BACKOFF = 1.0
+_breaker = Breaker("token cache", cool_down=CACHE_OUTAGE_BACKOFF)
 
 
 def _digest(token: str) -> str:
@@ -55,11 +63,14 @@ class CachedLookup:
 
 def lookup(token: str, tenant: str | None = None) -> CachedLookup:
     keys = [token_key(token)] + ([tenant_key(token, tenant)] if tenant else [])
-    try:
-        found: dict[str, Any] = cache.get_many(keys) if len(keys) > 1 else _get_one(keys[0])
-    except _CACHE_ERRORS as error:
-        logger.warning("accent_auth_cache_unavailable", operation="get", error=str(error))
-        found = {}
+    found: dict[str, Any] = {}
+    if _breaker.allows():
+        try:
+            found = cache.get_many(keys) if len(keys) > 1 else _get_one(keys[0])
+        except _CACHE_ERRORS as error:
+            _breaker.record_failure(error)
+        else:
+            _breaker.record_success()
     entry = found.get(keys[0])
     info = TokenInfo.from_cache(entry) if isinstance(entry, dict) else None
     if info is not None and info.expires_at <= time.time():
@@ -79,12 +90,14 @@ def _remaining(info: TokenInfo) -> int:
 
 
 def _set(key: str, value: object, ttl: int) -> None:
-    if ttl <= 0:
+    if ttl <= 0 or not _breaker.allows():
         return
     try:
         cache.set(key, value, ttl)
     except _CACHE_ERRORS as error:
-        logger.warning("accent_auth_cache_unavailable", operation="set", error=str(error))
+        _breaker.record_failure(error)
+    else:
+        _breaker.record_success()
 
 
 def cache_token(token: str, info: TokenInfo | None) -> None:
@@ -105,4 +118,13 @@ def forget_token(token: str) -> None:
     try:
         cache.delete(token_key(token))
     except _CACHE_ERRORS as error:
-        logger.warning("accent_auth_cache_unavailable", operation="delete", error=str(error))
+        _breaker.record_failure(error)
+        logger.warning("accent_auth_token_not_forgotten", error=str(error))
+    else:
+        _breaker.record_success()
+
+
+@receiver(setting_changed)
+def _close_on_settings_change(*, setting: str, **kwargs: object) -> None:
+    if setting == "CACHES":  # another cache: what the breaker knew was about the old one
+        _breaker.reset()

@@ -29,8 +29,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from apps.caching.errors import CacheUnavailable
 from apps.caching.keys import KeyLayout
-from apps.caching.outage import OutageTracker
+from apps.caching.metrics import ERRORS
 from apps.caching.store import KeysFound, PruneReport, StoreStats
+from apps.core.breaker import Breaker
 
 __all__ = ["CHUNK", "RedisStore"]
 
@@ -142,7 +143,7 @@ class RedisStore:
         self.alias = alias
         self.layout = layout
         self.generation_ttl_ms = int(generation_ttl * 1000)
-        self.outage = OutageTracker(outage_backoff)
+        self.breaker = Breaker("cache", cool_down=outage_backoff)
         self.on_recovery = on_recovery
         self._recovery_lock = threading.Lock()
         self._recovering = threading.local()
@@ -170,32 +171,37 @@ class RedisStore:
     def _run(self, operation: str, call: Callable[[Redis], T]) -> T:
         """Run `call`, turning connection and timeout errors into `CacheUnavailable` (others propagate)."""
         recovering = getattr(self._recovering, "active", False)
-        if self.outage.down and not recovering:
-            if self.outage.should_skip():
+        if self.breaker.is_open and not recovering:
+            if not self.breaker.allows():
                 raise CacheUnavailable("Redis is down (backing off)")
             self._recover()
         try:
             result = call(self.client)
         except _UNAVAILABLE as error:
-            self.outage.failed(operation, error)
+            self._failed(operation, error)
             raise CacheUnavailable(str(error)) from error
         if not recovering:
-            self.outage.succeeded()
+            self.breaker.record_success()
         return result
+
+    def _failed(self, operation: str, error: BaseException) -> None:
+        ERRORS.labels(operation, type(error).__name__).inc()
+        self.breaker.record_failure(error)
 
     def _recover(self) -> None:
         """First call after an outage: replay what the outage swallowed before anything is read.
 
-        One thread pings and runs `on_recovery` (apps.caching.missed); the others wait for it, so
-        none of them serves an entry the replay is about to remove.
+        Only the breaker's probe gets here: it pings and runs `on_recovery` (apps.caching.missed)
+        while the others still skip Redis, so none of them serves an entry the replay is about to
+        remove. The lock covers a probe that outlived its cool-down and met the next one.
         """
         with self._recovery_lock:
-            if not self.outage.down:
+            if not self.breaker.is_open:
                 return  # another thread recovered meanwhile
             try:
                 self.client.ping()
             except _UNAVAILABLE as error:
-                self.outage.failed("ping", error)
+                self._failed("ping", error)
                 raise CacheUnavailable(str(error)) from error
             if self.on_recovery is not None:
                 self._recovering.active = True
@@ -203,7 +209,7 @@ class RedisStore:
                     self.on_recovery(self)
                 finally:
                     self._recovering.active = False
-            self.outage.succeeded()
+            self.breaker.record_success()
 
     def _run_script(self, operation: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         def call(client: Redis) -> Any:
@@ -214,12 +220,12 @@ class RedisStore:
     # -- reads ------------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
         # The hot path: one GET, no wrapper layers.
-        if self.outage.down:
+        if self.breaker.is_open:
             return cast("bytes | None", self._run("get", lambda client: client.get(self.layout.entry(key))))
         try:
             return cast("bytes | None", self.client.get(self.layout.entry(key)))
         except _UNAVAILABLE as error:
-            self.outage.failed("get", error)
+            self._failed("get", error)
             raise CacheUnavailable(str(error)) from error
 
     def snapshot(self, key: str, tags: Sequence[str]) -> list[bytes]:

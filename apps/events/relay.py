@@ -21,11 +21,11 @@ processed-event record makes the second delivery a no-op.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import structlog
@@ -38,6 +38,7 @@ from django.utils import timezone
 from kombu import Connection
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
+from apps.core.breaker import Breaker, BreakerState
 from apps.events.backoff import retry_delay
 from apps.events.metrics import RELAYED
 from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
@@ -45,14 +46,10 @@ from apps.events.tasks import deliver_event
 from apps.events.topology import Topology, topology
 from apps.observability.task_context import ACTOR_HEADER, REQUEST_ID_HEADER, TENANT_HEADER
 
-__all__ = ["RelayReport", "broker_marked_down", "relay_outbox"]
+__all__ = ["RelayReport", "broker_breaker", "broker_marked_down", "relay_outbox"]
 
 logger = structlog.get_logger(__name__)
 _UPDATED_FIELDS = ["status", "attempts", "available_at", "sent_at", "last_error"]
-
-# Set when a relay found the broker unreachable: on-commit relays skip the broker until then
-# (no request waits on a dead broker); beat's relay and the command always try.
-_broker_down_until = 0.0
 
 
 @dataclass
@@ -66,13 +63,17 @@ class RelayReport:
         return asdict(self)
 
 
+@cache
+def broker_breaker() -> Breaker:
+    """Open when a relay found the broker unreachable: on-commit relays skip the broker for
+    `EVENTS_RELAY_INTERVAL` (no request waits on a dead broker); beat's relay and the command
+    always try, and their success closes it."""
+    return Breaker("event broker", cool_down=settings.EVENTS_RELAY_INTERVAL)
+
+
 def broker_marked_down() -> bool:
-    return time.monotonic() < _broker_down_until
-
-
-def _mark_broker(*, down: bool) -> None:
-    global _broker_down_until  # noqa: PLW0603 - one process-wide circuit, on purpose
-    _broker_down_until = time.monotonic() + settings.EVENTS_RELAY_INTERVAL if down else 0.0
+    """Whether on-commit relays skip the broker now (inside the cool-down after a failure)."""
+    return broker_breaker().state is BreakerState.OPEN
 
 
 def relay_outbox(
@@ -116,7 +117,7 @@ def relay_outbox(
         else:
             connection.release()
     if not report.broker_unavailable:
-        _mark_broker(down=False)
+        broker_breaker().record_success()
     return report
 
 
@@ -149,7 +150,7 @@ def _error_text(error: BaseException) -> str:
 
 def _broker_unavailable(report: RelayReport, error: BaseException) -> None:
     report.broker_unavailable = True
-    _mark_broker(down=True)
+    broker_breaker().record_failure(error)
     RELAYED.labels("broker_unavailable").inc()
     logger.warning("events_relay_broker_unavailable", error=_error_text(error))
 

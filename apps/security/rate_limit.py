@@ -1,44 +1,46 @@
-"""Atomic sliding-window rate limits: Redis (one Lua call per hit) or process memory.
+"""Atomic sliding-window rate limits on `limits`: its Redis storage, or its process memory.
 
-A limit is `N/period` ("100/minute"). Each hit of a key either records itself and is
-allowed, or is refused without being recorded, in one atomic step: the Redis script
-trims the window, counts and adds under Redis' single-threaded execution, so N parallel
-callers across every worker process get exactly `limit` allowances, never more. The
-window is a sorted set of hit times (a sliding log), read against Redis' own clock
-so that workers with drifting clocks agree.
+A limit is `N/period` ("100/minute"), checked with `limits`' moving-window strategy: each
+hit of a key either records itself and is allowed, or is refused without being recorded,
+in one atomic step (a Lua script in Redis; a per-key lock in memory), so N parallel
+callers across every worker process get exactly `limit` allowances, never more. The window
+is a log of hit times: a key has room again exactly `period` after its oldest hit, which is
+what `Retry-After` says. Hit times are the callers' clocks (`limits` passes them to the
+script), so the service's hosts must keep their clocks in sync (NTP).
 
 When Redis does not answer the limiter *fails open*: the request is allowed, counted in
-`service_rate_limit_unavailable_total`, and one warning is logged per outage; for the next
-`OUTAGE_BACKOFF` seconds Redis is not even tried, so a dead Redis costs no timeouts.
-Without `REDIS_URL` (the embedded default) the same window lives in process memory,
-which limits per process rather than per service.
+`service_rate_limit_unavailable_total`, and the outage is logged once; the breaker
+(`apps.core.breaker`) skips Redis for `OUTAGE_BACKOFF` seconds, so a dead Redis costs no
+timeouts, then lets one probe through. Without `REDIS_URL` (the embedded default) the
+window lives in `limits`' memory storage, which limits per process rather than per
+service; a key is forgotten when its window has passed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import threading
 import time
-import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Protocol
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from apps.core.breaker import Breaker
 from apps.security.metrics import RATE_LIMIT_UNAVAILABLE
 from apps.security.rates import Rate
 
 __all__ = ["Decision", "MemoryWindow", "Rate", "RedisWindow", "Window", "hit", "window_store"]
-
-logger = logging.getLogger("apps.security")
 
 OUTAGE_BACKOFF = 1.0
 
@@ -61,93 +63,77 @@ class Window(Protocol):
     def hit(self, key: str, rate: Rate) -> Decision: ...
 
 
-# KEYS[1]: the sorted set of hit times (µs); ARGV: window µs, limit, unique member.
-# Returns {allowed 0/1, hits in the window after this call, µs until the oldest hit leaves}.
-_SLIDING_WINDOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  count = count + 1
-  allowed = 1
-end
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
-local reset = 0
-if count >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  reset = tonumber(oldest[2]) + window - now
-end
-return {allowed, count, reset}
-"""
+def _item(rate: Rate) -> RateLimitItemPerSecond:
+    return RateLimitItemPerSecond(rate.limit, rate.seconds)
 
 
-class RedisWindow:
+class _MovingWindow:
+    """`limits`' moving window on one storage: the hit, then the window it left."""
+
+    def __init__(self, storage: MemoryStorage | RedisStorage) -> None:
+        self.storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def _decide(self, key: str, rate: Rate) -> Decision:
+        item = _item(rate)
+        allowed = self._limiter.hit(item, key)
+        reset_at, remaining = self._limiter.get_window_stats(item, key)
+        # Other callers may have hit the key in between: `remaining` is then theirs too, which is
+        # the truth a client wants; `allowed` is this hit's own atomic answer.
+        remaining = 0 if not allowed else max(0, remaining)
+        reset = max(0.0, reset_at - time.time()) if remaining == 0 else 0.0
+        return Decision(allowed=allowed, rate=rate, remaining=remaining, reset=reset)
+
+
+class RedisWindow(_MovingWindow):
+    """Limits shared by every process, in the Redis `client` talks to, under keys starting `prefix`."""
+
     def __init__(self, client: Redis, prefix: str) -> None:
-        self._client = client
-        self._script = client.register_script(_SLIDING_WINDOW)
-        self._prefix = prefix
-        self._retry_at = 0.0
-        self._down = False
-        self._lock = threading.Lock()
+        # `limits` joins its prefix and key with ":"; the client's pool is reused, not copied.
+        super().__init__(
+            RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=prefix.rstrip(":"))
+        )
+        self.breaker = Breaker("rate limiting store", cool_down=OUTAGE_BACKOFF)
 
     def hit(self, key: str, rate: Rate) -> Decision:
-        if self._down and time.monotonic() < self._retry_at:
-            return self._fail_open(rate, None)
+        if not self.breaker.allows():
+            return self._fail_open(rate)
         try:
-            allowed, count, reset_us = self._script(
-                keys=[f"{self._prefix}{key}"], args=[rate.seconds * 1_000_000, rate.limit, uuid.uuid4().hex]
-            )
+            decision = self._decide(key, rate)
         except (RedisConnectionError, RedisTimeoutError) as error:
-            return self._fail_open(rate, error)
-        if self._down:
-            with self._lock:
-                was_down, self._down = self._down, False
-            if was_down:
-                logger.warning("rate limiting store available again")
-        return Decision(
-            allowed=bool(allowed), rate=rate, remaining=max(0, rate.limit - int(count)), reset=int(reset_us) / 1e6
-        )
+            self.breaker.record_failure(error)
+            return self._fail_open(rate)
+        self.breaker.record_success()
+        return decision
 
-    def _fail_open(self, rate: Rate, error: BaseException | None) -> Decision:
+    @staticmethod
+    def _fail_open(rate: Rate) -> Decision:
         RATE_LIMIT_UNAVAILABLE.inc()
-        if error is not None:
-            with self._lock:
-                first, self._down = not self._down, True
-                self._retry_at = time.monotonic() + OUTAGE_BACKOFF
-            if first:
-                logger.warning("rate limiting store unavailable, allowing requests unlimited: %s", error)
         return Decision(allowed=True, rate=rate, remaining=rate.limit, reset=0.0, degraded=True)
 
 
-class MemoryWindow:
-    """The same sliding log in this process; holds at most `max_keys` keys (least recent dropped)."""
+class MemoryWindow(_MovingWindow):
+    """The same window in this process; holds at most `max_keys` keys (least recent cleared).
+
+    `limits`' memory storage never drops a key it has seen (an emptied window stays), so a
+    flood of distinct keys (client IPs) would grow it without end: this bound is ours.
+    """
 
     def __init__(self, max_keys: int = 10_000) -> None:
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        super().__init__(MemoryStorage())
         self._max_keys = max_keys
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def hit(self, key: str, rate: Rate) -> Decision:
-        now = time.monotonic()
+        decision = self._decide(key, rate)
+        stored_key = _item(rate).key_for(key)
         with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                hits = self._hits[key] = deque()
-                while len(self._hits) > self._max_keys:
-                    self._hits.popitem(last=False)
-            self._hits.move_to_end(key)
-            while hits and hits[0] <= now - rate.seconds:
-                hits.popleft()
-            allowed = len(hits) < rate.limit
-            if allowed:
-                hits.append(now)
-            reset = hits[0] + rate.seconds - now if len(hits) >= rate.limit else 0.0
-            return Decision(allowed=allowed, rate=rate, remaining=rate.limit - len(hits), reset=reset)
+            self._recent[stored_key] = None
+            self._recent.move_to_end(stored_key)
+            while len(self._recent) > self._max_keys:
+                self.storage.clear(self._recent.popitem(last=False)[0])
+        return decision
 
 
 def _key_prefix() -> str:

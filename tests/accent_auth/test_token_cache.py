@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from typing import Any
 
 import pytest
@@ -26,15 +28,43 @@ def test_the_redis_ttl_never_exceeds_the_tokens_life(
     assert 0 < cache.ttl(token_cache.token_key(short_lived)) <= 30  # type: ignore[attr-defined]
 
 
-def test_a_redis_that_is_down_is_skipped(client: Client, accent_auth: Any, settings: SettingsWrapper) -> None:
-    settings.CACHES = {
+def _redis_cache_on(port: int) -> dict[str, Any]:
+    """A django-redis default cache on a local port where no Redis answers, with short timeouts."""
+    return {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         }
     }
+
+
+def test_a_redis_that_is_down_is_skipped(client: Client, accent_auth: Any, settings: SettingsWrapper) -> None:
+    settings.CACHES = _redis_cache_on(free_port())
     token = accent_auth.login("alice")
     for _ in range(2):
         assert client.get("/api/v1/probe/whoami/", headers={"X-Auth-Token": token}).status_code == 200
     assert accent_auth.calls("GET /token") == 2  # no cache: each request validated at Accent-Auth
+
+
+def test_a_redis_that_is_down_is_logged_once_and_not_retried_within_the_cool_down(
+    client: Client, accent_auth: Any, settings: SettingsWrapper, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A listener that accepts and never answers: each attempt the cache makes is one connection.
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(64)
+        black_hole.settimeout(0.01)
+        settings.CACHES = _redis_cache_on(black_hole.getsockname()[1])
+        token = accent_auth.login("alice")
+        for _ in range(4):
+            assert client.get("/api/v1/probe/whoami/", headers={"X-Auth-Token": token}).status_code == 200
+        attempts = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                attempts.append(black_hole.accept()[0])
+        for connection in attempts:
+            connection.close()
+    assert len(attempts) == 1, "one attempt opened the breaker; the others skipped the cache"
+    assert accent_auth.calls("GET /token") == 4
+    assert caplog.text.count("token cache unavailable") == 1

@@ -66,7 +66,7 @@ def test_an_outage_degrades_to_computing_and_recovers_without_restart(
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="apps.caching"):
         deadline = time.monotonic() + 5
-        while get_store().outage.down and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        while get_store().breaker.is_open and time.monotonic() < deadline:  # type: ignore[attr-defined]
             time.sleep(0.06)
             value(2)
     assert "cache available again" in caplog.text

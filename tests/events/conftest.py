@@ -18,11 +18,11 @@ from project.celery import app
 
 @pytest.fixture(autouse=True)
 def _broker_circuit_closed() -> Iterator[None]:
-    relay._mark_broker(down=False)
+    relay.broker_breaker().reset()
     yield
     # A run the test started in the background must not outlive the test (its database, its settings).
     assert background_relay.wait_until_idle(timeout=30), "the background relay is still busy"
-    relay._mark_broker(down=False)
+    relay.broker_breaker().reset()
 
 
 @pytest.fixture
