@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,11 @@ def test_shipped_code_importing_the_tests_breaks_the_contract(tree: Path) -> Non
     _plant(tree, "tests.factories", '"""Test-only."""')
     _plant(tree, "apps.documents.services", "import tests.factories")
     assert _broken(tree) == {NO_TESTS}
+
+
+def test_the_architecture_docs_describe_every_contract() -> None:
+    """Each contract has an `id`, and docs/architecture.md says what it forbids."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    docs = (ROOT / "docs" / "architecture.md").read_text()
+    undocumented = [contract["name"] for contract in contracts if f"`{contract.get('id')}`" not in docs]
+    assert undocumented == []

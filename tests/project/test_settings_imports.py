@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 
+from tests.docs_snippets import run_blocks
 from tests.processes import ROOT, clean_env
 
 # What the settings may load of ours: the package (with its Celery app), the environment reader
@@ -42,3 +43,7 @@ def test_importtime_of_the_settings_shows_no_app_module() -> None:
 def test_the_settings_leave_only_project_modules_loaded() -> None:
     result = _python("-c", "import json, sys, project.settings; print(json.dumps(sorted(sys.modules)))")
     assert _ours(json.loads(result.stdout)) == SETTINGS_MODULES
+
+
+def test_the_architecture_docs_example_runs() -> None:
+    run_blocks("architecture.md")
