@@ -39,7 +39,7 @@ from django.test.utils import setup_test_environment  # noqa: E402
 
 from apps.core.context import RequestScope, acting_as, request_scope  # noqa: E402
 from apps.health.runner import CheckSpec, evaluate, reset_result_cache  # noqa: E402
-from apps.observability.logging import build_logging_config  # noqa: E402
+from apps.observability.logging import structlog_formatter  # noqa: E402
 
 
 def per_call(function: Callable[[], object], repeat: int) -> float:
@@ -90,10 +90,8 @@ def log_lines(repeat: int) -> list[tuple[str, float]]:
             foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.processors.TimeStamper(fmt="iso")],
         )
     )
-    ours_config = dict(build_logging_config(level="INFO", json=True)["formatters"]["structlog"])
-    factory = ours_config.pop("()")
     ours = logging.StreamHandler(io.StringIO())
-    ours.setFormatter(factory(**ours_config))
+    ours.setFormatter(structlog_formatter(json=True))
     log = structlog.get_logger("bench")
     for label, handler in (("JSON line, plain structlog (baseline)", plain), ("JSON line, context + redaction", ours)):
         root.handlers[:] = [handler]

@@ -88,6 +88,18 @@ class EnvReader:
             return list(default)
         return [item.strip() for item in self._environ[name].split(",") if item.strip()]
 
+    def pairs(self, name: str, default: dict[str, str]) -> dict[str, str]:
+        """`name=value` items, comma-separated, as a dict (`RATE_LIMIT_SCOPES=a:b=5/minute,c=off`)."""
+        if not self.is_set(name):
+            return dict(default)
+        pairs: dict[str, str] = {}
+        for item in self.strings(name, []):
+            key, separator, value = item.partition("=")
+            if not separator or not key.strip():
+                raise ConfigurationError(name, f"expected name=value, got {item!r}")
+            pairs[key.strip()] = value.strip()
+        return pairs
+
     def choice(self, name: str, default: str, choices: list[str]) -> str:
         value = self.string(name, default)
         normalised = value.upper() if all(c.isupper() for c in choices) else value.lower()
@@ -125,9 +137,14 @@ class EnvReader:
 
 @contextmanager
 def exit_on_configuration_error() -> Iterator[None]:
-    """Turn a `ConfigurationError` into one line on stderr and exit status 2."""
+    """Turn a configuration error into one line on stderr and exit status 2.
+
+    Settings raise `ConfigurationError`; an app that validates its own settings when it is
+    ready (`AppConfig.ready()`) raises Django's `ImproperlyConfigured`, naming the setting
+    first (apps import nothing from `project`): both end here the same way.
+    """
     try:
         yield
-    except ConfigurationError as error:
+    except ImproperlyConfigured as error:
         print(f"configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import django_stubs_ext
 
-from apps.events.topology import dead_lettered_queue
-from apps.observability.logging import build_logging_config, configure_structlog
-from apps.security.rates import parse_rate, parse_scopes
+# No app module here: settings are read by every process, before any app loads, and must stay
+# cheap and side-effect free (tests/project/test_settings_imports.py). Apps are named by dotted
+# path; each validates what only it understands when it is ready (docs/architecture.md).
 from project.backends import broker_settings, cache_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
 
@@ -145,13 +145,9 @@ EVENTS_DEAD_LETTER_EXCHANGE = env.string("EVENTS_DEAD_LETTER_EXCHANGE", "dead-le
 EVENTS_DEAD_LETTER_QUEUE = env.string("EVENTS_DEAD_LETTER_QUEUE", "dead-letters")
 EVENTS_QUEUE = env.string("EVENTS_QUEUE", "events")
 # Not "celery": queue arguments cannot change on an existing queue, and this one dead-letters.
+# Celery's `task_queues` (this queue and EVENTS_QUEUE, both dead-lettering) come from
+# `apps.events.topology.work_queues`, loaded when Celery first reads its configuration (project/celery.py).
 CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_TASK_DEFAULT_QUEUE", "tasks")
-CELERY_TASK_QUEUES = [
-    dead_lettered_queue(
-        name, dead_letter_exchange=EVENTS_DEAD_LETTER_EXCHANGE, dead_letter_routing_key=EVENTS_DEAD_LETTER_QUEUE
-    )
-    for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, EVENTS_QUEUE])
-]
 CELERY_TASK_ROUTES = {"apps.events.deliver": {"queue": EVENTS_QUEUE}}
 # Publish events when their transaction commits; the periodic relay (beat, or
 # `manage.py events_relay`) publishes what that could not, every EVENTS_RELAY_INTERVAL seconds.
@@ -283,16 +279,8 @@ RATE_LIMIT_ENABLED = env.boolean("RATE_LIMIT_ENABLED", True)
 RATE_LIMIT_PER_IP = env.string("RATE_LIMIT_PER_IP", "600/minute")
 RATE_LIMIT_PER_ACTOR = env.string("RATE_LIMIT_PER_ACTOR", "1200/minute")
 # Per view, per actor: scope (a view's throttle_scope, else its URL name) = rate.
-_scopes = env.strings("RATE_LIMIT_SCOPES", ["documents:bulk-upsert=60/minute"])
-for _name, _rate in {"RATE_LIMIT_PER_IP": RATE_LIMIT_PER_IP, "RATE_LIMIT_PER_ACTOR": RATE_LIMIT_PER_ACTOR}.items():
-    try:
-        parse_rate(_rate)
-    except ValueError as error:
-        raise ConfigurationError(_name, str(error)) from None
-try:
-    RATE_LIMIT_SCOPES = parse_scopes(_scopes)
-except ValueError as error:
-    raise ConfigurationError("RATE_LIMIT_SCOPES", str(error)) from None
+RATE_LIMIT_SCOPES = env.pairs("RATE_LIMIT_SCOPES", {"documents:bulk-upsert": "60/minute"})
+# Each rate is checked when apps.security is ready: a bad one stops start-up naming its variable.
 RATE_LIMIT_EXEMPT_PATHS = [r"^/health/", r"^/metrics$"]
 
 # ---------------------------------------------------------------------------
@@ -343,8 +331,24 @@ SPECTACULAR_SETTINGS = {
 # ---------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
 LOG_FORMAT = env.choice("LOG_FORMAT", "console" if DEBUG else "json", ["console", "json"])
-LOGGING = build_logging_config(level=LOG_LEVEL, json=LOG_FORMAT == "json")
-configure_structlog(json=LOG_FORMAT == "json")
+# Django calls LOGGING_CONFIG with LOGGING at set-up, before any app loads: it applies this
+# dict and configures structlog, so even the first line has its context and redaction.
+LOGGING_CONFIG = "apps.observability.logging.configure_logging"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"structlog": {"()": "apps.observability.logging.structlog_formatter", "json": LOG_FORMAT == "json"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own handlers (its DEFAULT_LOGGING, applied first) are replaced: one rendering, masked.
+    "loggers": {
+        "django": {"level": "INFO", "handlers": [], "propagate": True},
+        "django.server": {"level": "WARNING", "handlers": [], "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        # Our RequestLoggingMiddleware writes one line per request, with context.
+        "gunicorn.access": {"level": "WARNING"},
+    },
+}
 # Metrics at /metrics (apps.observability); never query the database at start-up.
 PROMETHEUS_EXPORT_MIGRATIONS = False
 

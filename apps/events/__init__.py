@@ -11,7 +11,8 @@
     def on_document_created(event: Event) -> None: ...
 
 See docs/events.md for the guarantees, the failure modes and the dead-letter commands.
-This package is importable before the app registry is ready (settings use `topology`).
+This package is importable before the app registry is ready (Celery loads `topology.work_queues`
+when it first reads its configuration, see project/celery.py).
 """
 
 from apps.events.errors import HandlerAlreadyRegistered, PermanentError, TransientError, UnknownEventType

@@ -58,8 +58,8 @@ def publish(
         tenant=current_tenant(),
         request_id=current_request_id(),
     )
-    from apps.events.metrics import PUBLISHED  # noqa: PLC0415 - keep `apps.events` importable from settings
-    from apps.events.models import OutboxEvent  # noqa: PLC0415 - (settings build the queues with topology)
+    from apps.events.metrics import PUBLISHED  # noqa: PLC0415 - keep `apps.events` importable before the registry
+    from apps.events.models import OutboxEvent  # noqa: PLC0415 - (Celery builds its queues with topology)
 
     OutboxEvent.objects.using(using).create(
         id=event.id,

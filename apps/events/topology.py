@@ -4,8 +4,9 @@
 
 A message a task rejects (its final failure) keeps its body and headers; RabbitMQ adds
 `x-death` (original queue, exchange, routing keys, reason, count). Names come from
-Django settings at call time, so tests can use names of their own per run. Importable
-before the app registry is ready (settings build `CELERY_TASK_QUEUES` with it).
+Django settings at call time, so tests can use names of their own per run. Celery's
+`task_queues` are `work_queues()`, loaded when Celery first reads its configuration
+(project/celery.py), possibly before the app registry is ready: this imports no models.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from kombu import Exchange, Queue
 
-__all__ = ["Topology", "dead_lettered_queue", "topology"]
+__all__ = ["Topology", "dead_lettered_queue", "topology", "work_queues"]
 
 
 def dead_lettered_queue(name: str, *, dead_letter_exchange: str, dead_letter_routing_key: str) -> Queue:
@@ -30,6 +31,19 @@ def dead_lettered_queue(name: str, *, dead_letter_exchange: str, dead_letter_rou
             "x-dead-letter-routing-key": dead_letter_routing_key,
         },
     )
+
+
+def work_queues() -> list[Queue]:
+    """Celery's `task_queues`: the default task queue and `EVENTS_QUEUE`, each dead-lettering."""
+    names = dict.fromkeys([str(settings.CELERY_TASK_DEFAULT_QUEUE), str(settings.EVENTS_QUEUE)])
+    return [
+        dead_lettered_queue(
+            name,
+            dead_letter_exchange=str(settings.EVENTS_DEAD_LETTER_EXCHANGE),
+            dead_letter_routing_key=str(settings.EVENTS_DEAD_LETTER_QUEUE),
+        )
+        for name in names
+    ]
 
 
 @dataclass(frozen=True)

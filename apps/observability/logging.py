@@ -9,6 +9,7 @@ same processors, so every line has one shape whoever wrote it, and every line ca
 
 from __future__ import annotations
 
+import logging.config
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -19,7 +20,7 @@ from opentelemetry import trace
 from apps.core.context import current_actor, current_request_id, current_tenant
 from apps.observability.redaction import redact_secrets
 
-__all__ = ["add_request_context", "build_logging_config", "configure_structlog"]
+__all__ = ["add_request_context", "configure_logging", "structlog_formatter"]
 
 # Resolving the actor may touch the session (a query that could itself log): no recursion.
 _resolving_actor: ContextVar[bool] = ContextVar("resolving_actor", default=False)
@@ -72,36 +73,31 @@ def _renderer(json: bool) -> Any:
     return structlog.dev.ConsoleRenderer(colors=False)
 
 
-def build_logging_config(*, level: str, json: bool) -> dict[str, Any]:
-    """A `LOGGING` dict whose one handler renders through structlog."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "structlog": {
-                "()": structlog.stdlib.ProcessorFormatter,
-                "processors": [
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    # Last before rendering, so tracebacks and foreign lines are masked too.
-                    redact_secrets,
-                    _renderer(json),
-                ],
-                "foreign_pre_chain": _shared_processors(),
-            }
-        },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
-        "root": {"handlers": ["console"], "level": level},
-        "loggers": {
-            "django.server": {"level": "WARNING"},
-            "django.db.backends": {"level": "WARNING"},
-            # Our RequestLoggingMiddleware writes one line per request, with context.
-            "gunicorn.access": {"level": "WARNING"},
-        },
-    }
+def structlog_formatter(*, json: bool) -> structlog.stdlib.ProcessorFormatter:
+    """The formatter of `LOGGING`'s one handler (its `"()"`): every stdlib line rendered by structlog."""
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            # Last before rendering, so tracebacks and foreign lines are masked too.
+            redact_secrets,
+            _renderer(json),
+        ],
+        foreign_pre_chain=_shared_processors(),
+    )
 
 
-def configure_structlog(*, json: bool) -> None:
+def configure_logging(config: dict[str, Any]) -> None:
+    """`LOGGING_CONFIG`: Django's `dictConfig` of `LOGGING`, then structlog's own configuration.
+
+    Django calls it at set-up before any app is loaded, so no line, however early, is
+    rendered by structlog's defaults (unmasked, without context).
+    """
+    logging.config.dictConfig(config)
+    _configure_structlog()
+
+
+def _configure_structlog() -> None:
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -1,11 +1,11 @@
-"""Rates as written in settings: `"100/minute"`, `"5/10s"`, `"off"`. Pure: settings import it to validate."""
+"""Rates as written in settings: `"100/minute"`, `"5/10s"`, `"off"`. Pure: the app checks its settings with it."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 
-__all__ = ["Rate", "parse_rate", "parse_scopes"]
+__all__ = ["Rate", "parse_rate"]
 
 _PERIODS = {
     "s": 1,
@@ -48,15 +48,3 @@ def parse_rate(text: str) -> Rate | None:
     if text.strip().lower() in {"", "off", "none"}:
         return None
     return Rate.parse(text)
-
-
-def parse_scopes(items: list[str]) -> dict[str, str]:
-    """`["documents:bulk-upsert=30/minute", ...]` as `{scope: rate}`, each rate checked."""
-    scopes: dict[str, str] = {}
-    for item in items:
-        scope, separator, rate = item.partition("=")
-        if not separator or not scope.strip():
-            raise ValueError(f"expected scope=rate, got {item!r}")
-        parse_rate(rate)
-        scopes[scope.strip()] = rate.strip()
-    return scopes

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from apps.observability.logging import build_logging_config
+from apps.observability.logging import structlog_formatter
 
 LogLines = Callable[[], list[dict[str, Any]]]
 
@@ -18,11 +18,9 @@ LogLines = Callable[[], list[dict[str, Any]]]
 @pytest.fixture
 def log_lines() -> Iterator[LogLines]:
     """Every line logged during the test, rendered by the production JSON formatter, parsed."""
-    formatter_config = dict(build_logging_config(level="DEBUG", json=True)["formatters"]["structlog"])
-    factory = formatter_config.pop("()")
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(factory(**formatter_config))
+    handler.setFormatter(structlog_formatter(json=True))
     root = logging.getLogger()
     previous_level = root.level
     root.addHandler(handler)

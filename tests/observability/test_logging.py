@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -14,6 +17,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from apps.core.context import RequestScope, acting_as, in_tenant, request_scope
 from apps.observability.logging import add_request_context
 from tests.observability.conftest import LogLines
+from tests.processes import ROOT, clean_env
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +122,26 @@ def test_probes_and_metrics_are_not_logged(client: Client, observed: SettingsWra
     assert client.get("/health/live").status_code == 200
     assert client.get("/metrics").status_code == 200
     assert [line for line in log_lines() if line["event"].startswith("request_")] == []
+
+
+def test_the_configured_logging_renders_every_line_once_as_json_with_context_and_masked() -> None:
+    """LOGGING_CONFIG applies LOGGING and structlog at set-up; Django's own handlers print nothing."""
+    script = (
+        "import django, logging, structlog; django.setup(); "
+        "logging.getLogger('django').warning('stdlib password=hunter2'); "
+        "logging.getLogger('django.server').error('server token=abc'); "
+        "structlog.get_logger('ours').warning('structlog', token='abc')"
+    )
+    # Development mode: Django's DEFAULT_LOGGING console handler is active there (DEBUG).
+    env = clean_env(DJANGO_SETTINGS_MODULE="project.settings", LOG_FORMAT="json", LOG_LEVEL="WARNING")
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [line["event"] for line in lines] == [
+        "stdlib password=[REDACTED]",
+        "server token=[REDACTED]",
+        "structlog",
+    ]
+    assert lines[2]["token"] == "[REDACTED]"
+    assert all(line.keys() >= CONTEXT_KEYS for line in lines)

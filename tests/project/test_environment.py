@@ -87,3 +87,12 @@ def test_database_urls_become_django_database_settings() -> None:
 def test_malformed_database_url_names_the_variable() -> None:
     with pytest.raises(ConfigurationError, match=r"^DATABASE_URL: expected a URL with scheme"):
         reader(DATABASE_URL="not a url").database("DATABASE_URL", "sqlite://")
+
+
+def test_pairs_read_name_value_items_and_refuse_an_item_without_a_name() -> None:
+    env = reader(SCOPES=" a:b = 3/s ,, c=off ")
+    assert env.pairs("SCOPES", {"x": "1/s"}) == {"a:b": "3/s", "c": "off"}
+    assert env.pairs("MISSING", {"x": "1/s"}) == {"x": "1/s"}
+    for bad in ("3/minute", "=3/minute"):
+        with pytest.raises(ConfigurationError, match=f"^SCOPES: expected name=value, got '{bad}'$"):
+            reader(SCOPES=bad).pairs("SCOPES", {})
