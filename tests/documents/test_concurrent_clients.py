@@ -1,7 +1,8 @@
 """Twenty honest clients at once against gunicorn: mixed writes on overlapping documents, with If-Match.
 
-Each client reads a document and PATCHes, DELETEs or restores it with the ETag it read, or
-bulk-upserts titles the others write too; every write carries its own `X-Request-ID`, which
+Each client reads a document and PATCHes (some renaming it to a title another document may
+hold), DELETEs or restores it with the ETag it read, or bulk-upserts titles the others write
+too; every write carries its own `X-Request-ID`, which
 the audit events and outbox rows it writes record. Afterwards, from the server's database:
 
 - no answer was a 5xx, and PostgreSQL counted no deadlock;
@@ -112,7 +113,9 @@ def _operate(
     etag = known_etags.get(document_id, "*")
     conditional = {"X-Request-ID": request_id, "If-Match": etag}
     if operation == "patch":
-        answer = http.patch(path, json={"body": request_id, "tags": [request_id]}, headers=conditional)
+        # Some renames, to a title another document may hold: a 409 (or a lost race to the constraint).
+        title = {"title": chooser.choice([*TITLES, f"renamed {request_id}"])} if chooser.random() < 0.3 else {}
+        answer = http.patch(path, json={"body": request_id, "tags": [request_id], **title}, headers=conditional)
     elif operation == "delete":
         answer = http.delete(path, headers=conditional)
     else:
