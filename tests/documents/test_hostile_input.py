@@ -274,3 +274,13 @@ def test_a_query_parameter_that_is_not_utf8_is_a_400_naming_it(root: Api, raw: s
     assert refused["code"] == "invalid"
     assert refused["errors"] == {name: ["Not UTF-8 text."]}
     assert root.client.get(f"{URL}?q=%EF%BF%BD", **root.headers).status_code == 200  # U+FFFD itself is text
+
+
+@pytest.mark.parametrize("media_type", ["*/*", "application/*", "*/json"])
+def test_a_wildcard_content_type_is_not_json(root: Api, media_type: str) -> None:
+    """DRF's parser selection lets a wildcard match application/json; a body must name its type."""
+    response = root.client.post(URL, '{"title": "wild"}', content_type=media_type, **root.headers)
+    assert problem(response, 415)["code"] == "unsupported_media_type"
+    assert not Document.all_objects.exists()
+    sent = root.client.post(URL, '{"title": "named"}', content_type="Application/JSON; charset=utf-8", **root.headers)
+    assert sent.status_code == 201, sent.content

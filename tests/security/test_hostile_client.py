@@ -270,6 +270,8 @@ WRONG_MEDIA_TYPES = [
     "application/merge-patch+json",
     "application/jsonx",
     "json",
+    "*/*",
+    "application/*",
 ]
 
 

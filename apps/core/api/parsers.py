@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import orjson
 from django.conf import settings
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import BaseParser
 
 __all__ = ["DEFAULT_MAX_DEPTH", "JSONParser", "json_depth_exceeds"]
@@ -50,6 +50,10 @@ class JSONParser(BaseParser):
     def parse(
         self, stream: IO[bytes], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
     ) -> Any:
+        # DRF picks this parser for any type that *matches* application/json, `*/*` and
+        # `application/*` included: a body must say it is JSON to be read as JSON.
+        if media_type is not None and media_type.partition(";")[0].strip().lower() != self.media_type:
+            raise UnsupportedMediaType(media_type)
         body = stream.read()
         try:
             data = orjson.loads(body)
