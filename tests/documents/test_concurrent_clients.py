@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.races import at_once
 from tests.security.conftest import ServedDatabase, served_api
 
 ACME = "00000000-0000-4000-8000-00000000000a"
@@ -129,19 +129,7 @@ def test_twenty_clients_writing_the_same_documents_leave_a_consistent_audited_st
     deadlocks_before = deadlocks(database)
     writes: list[Write] = []
     statuses: list[int] = []
-    errors: list[BaseException] = []
-
-    def client(number: int) -> None:
-        try:
-            run_client(number, served, writes, statuses)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = at_once(lambda number: run_client(number, served, writes, statuses), CLIENTS)
     assert not errors, errors[:3]
     assert not [status for status in statuses if status >= 500], Counter(statuses)
     assert deadlocks(database) == deadlocks_before
