@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-__all__ = ["race", "sessions_waiting_on_locks"]
+__all__ = ["at_once", "race", "sessions_waiting_on_locks"]
 
 
 def sessions_waiting_on_locks() -> int:
@@ -73,3 +73,21 @@ def race(winner: Callable[[], None], losers: list[Callable[[], Any]], *, timeout
         thread.join(timeout=timeout + 10)
     assert not errors, errors
     return results
+
+
+def at_once(client: Callable[[int], None], count: int, *, timeout: float = 120) -> list[BaseException]:
+    """Run `client(0)` ... `client(count - 1)` each in its own thread; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(number: int) -> None:
+        try:
+            client(number)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors

@@ -32,7 +32,7 @@ from apps.events.models import OutboxEvent
 from tests.docs_snippets import python_blocks, run_blocks
 from tests.documents.test_api import ACME, ALICE, URL, Api, create, problem
 from tests.processes import clean_env, manage, server_database
-from tests.races import race
+from tests.races import at_once, race
 from tests.security.conftest import gunicorn
 
 
@@ -312,22 +312,14 @@ def test_twenty_read_modify_write_clients_with_if_match_lose_no_append(served: d
         path = f"{URL}{created.json()['id']}/"
     append_tag = documented_client()
     attempts: list[int] = []
-    errors: list[BaseException] = []
     start = threading.Barrier(CLIENTS)
 
     def client(number: int) -> None:
-        try:
-            with httpx.Client(base_url=served["base_url"], headers=served["headers"], timeout=30) as http:
-                start.wait(timeout=30)
-                attempts.append(append_tag(http, path, f"client-{number}"))
-        except BaseException as error:
-            errors.append(error)
+        with httpx.Client(base_url=served["base_url"], headers=served["headers"], timeout=30) as http:
+            start.wait(timeout=30)
+            attempts.append(append_tag(http, path, f"client-{number}"))
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    errors = at_once(client, CLIENTS)
     assert not errors, errors[:3]
     with httpx.Client(base_url=served["base_url"], headers=served["headers"], timeout=30) as http:
         final = http.get(path).json()

@@ -231,3 +231,56 @@ def test_unknown_api_urls_are_problem_404s_in_debug_too(client: Client, settings
     response = getattr(client, method)(path)
     body = problem(response, 404)
     assert (body["code"], body["instance"]) == ("not_found", path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"title": "a", "title": "b"}', '{"title": "a", "\\u0074itle": "b"}', '{"title": "a", "tags": ["x"], "tags": []}'],
+    ids=["plain", "escaped", "tags"],
+)
+def test_an_object_naming_a_key_twice_is_a_400_that_writes_nothing(root: Api, body: str) -> None:
+    document = a_document(root)
+    for method, path, sent in [
+        ("POST", URL, body),
+        ("PATCH", f"{URL}{document['id']}/", body),
+        ("POST", f"{URL}bulk-upsert/", '{"documents": [' + body + "]}"),
+    ]:
+        refused = problem(root.send(method, path, sent), 400)
+        assert refused["code"] == "malformed_request", (method, path)
+        assert "more than once" in refused["detail"]
+    assert list(Document.all_objects.values_list("title", "tags")) == [("existing", [])]
+
+
+def test_the_same_key_in_two_objects_is_fine(root: Api) -> None:
+    body = '{"documents": [{"title": "one"}, {"title": "two"}]}'
+    assert root.send("POST", f"{URL}bulk-upsert/", body).json() == {"created": 2, "updated": 0}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=1&limit=500", "deleted=false&deleted=true", "tag=a&tag=b", "q=a&q=a"],
+    ids=["limit", "deleted", "tag", "same value"],
+)
+def test_a_query_parameter_given_twice_is_a_400_naming_it(root: Api, query: str) -> None:
+    refused = problem(root.client.get(f"{URL}?{query}", **root.headers), 400)
+    assert refused["code"] == "invalid"
+    assert list(refused["errors"]) == [query.partition("=")[0]]
+
+
+@pytest.mark.parametrize("raw", ["%FF", "%C0%AF", "%ED%A0%80", "a%E2%82"], ids=["ff", "overlong", "surrogate", "cut"])
+@pytest.mark.parametrize("name", ["q", "cursor", "unknown"])
+def test_a_query_parameter_that_is_not_utf8_is_a_400_naming_it(root: Api, raw: str, name: str) -> None:
+    refused = problem(root.client.get(f"{URL}?limit=5&{name}={raw}", **root.headers), 400)
+    assert refused["code"] == "invalid"
+    assert refused["errors"] == {name: ["Not UTF-8 text."]}
+    assert root.client.get(f"{URL}?q=%EF%BF%BD", **root.headers).status_code == 200  # U+FFFD itself is text
+
+
+@pytest.mark.parametrize("media_type", ["*/*", "application/*", "*/json"])
+def test_a_wildcard_content_type_is_not_json(root: Api, media_type: str) -> None:
+    """DRF's parser selection lets a wildcard match application/json; a body must name its type."""
+    response = root.client.post(URL, '{"title": "wild"}', content_type=media_type, **root.headers)
+    assert problem(response, 415)["code"] == "unsupported_media_type"
+    assert not Document.all_objects.exists()
+    sent = root.client.post(URL, '{"title": "named"}', content_type="Application/JSON; charset=utf-8", **root.headers)
+    assert sent.status_code == 201, sent.content

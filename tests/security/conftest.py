@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import socket
+import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings as django_settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.security import rate_limit
-from tests.processes import clean_env, free_port, running_server
+from tests.processes import clean_env, free_port, manage, running_server, server_database
 
 
 @pytest.fixture
@@ -95,3 +102,49 @@ def unchunk(data: bytes) -> bytes:
 def chunked(data: bytes, size: int = 500) -> bytes:
     pieces = [data[i : i + size] for i in range(0, len(data), size)]
     return b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces) + b"0\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class ServedDatabase:
+    """The database of a server under test, read from the test process as it is (committed rows)."""
+
+    url: str
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows `sql` (no parameters: SQLite and PostgreSQL spell them differently) selects."""
+        if self.url.startswith("sqlite"):
+            with contextlib.closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as connection:
+                return connection.execute(sql).fetchall()
+        with psycopg.connect(self.url) as connection:
+            return connection.execute(sql).fetchall()
+
+
+@contextmanager
+def served_api(
+    directory: Path, *, accent_auth_url: str, workers: int = 1, threads: int = 8
+) -> Iterator[tuple[str, ServedDatabase]]:
+    """gunicorn in production mode (DEBUG off) on its own migrated database, with this run's Redis and broker.
+
+    Plain HTTP on loopback, so no redirect to HTTPS; rate limits are off (the clients are all
+    127.0.0.1). Without Redis the cache is per process: one worker then, or a worker would serve
+    a detail (and ETag) another worker's write made stale.
+    """
+    with server_database(directory, directory.name) as database_url:
+        variables = {
+            "DATABASE_URL": database_url,
+            "ACCENT_AUTH_URL": accent_auth_url,
+            "RATE_LIMIT_ENABLED": "false",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+        }
+        for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+            if os.environ.get(name):
+                variables[name] = os.environ[name]
+        if "REDIS_URL" not in variables:
+            workers = 1
+        migrated = manage("migrate", "--noinput", env=clean_env(**variables), timeout=180)
+        assert migrated.returncode == 0, migrated.stderr
+        with gunicorn(workers=workers, threads=threads, settings_module="project.settings", **variables) as base_url:
+            yield base_url, ServedDatabase(database_url)
