@@ -36,7 +36,7 @@ run: install ## Migrate, create the dev superuser, serve with hot reload on 127.
 	@# Without ACCENT_AUTH_URL, serve the stand-in Accent-Auth beside the app (docs/accent-auth.md);
 	@# it stops with `make run`. STANDIN=0 keeps token authentication off (the embedded default).
 	@if [ -z "$$ACCENT_AUTH_URL" ] && [ "$(STANDIN)" != "0" ]; then \
-	  $(BIN)/python manage.py run_accent_auth --port $(STANDIN_PORT) & standin=$$!; \
+	  $(BIN)/python -m devtools.accent_auth_standin --port $(STANDIN_PORT) & standin=$$!; \
 	  trap 'kill $$standin 2>/dev/null' EXIT INT TERM; \
 	  export ACCENT_AUTH_URL=http://127.0.0.1:$(STANDIN_PORT)/0.1; \
 	  echo "Get a token: curl -s -u alice:alice -H 'Content-Type: application/json' -d '{}' $$ACCENT_AUTH_URL/token"; \

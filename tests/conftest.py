@@ -137,8 +137,8 @@ def own_redis_server() -> Iterator[OwnRedisServer]:
 
 @pytest.fixture(scope="session")
 def accent_auth_standin() -> Iterator[Any]:
-    """The stand-in Accent-Auth (apps.accent_auth.standin), served over real HTTP on a free port."""
-    from apps.accent_auth.standin import StandInAccentAuth
+    """The stand-in Accent-Auth (devtools.accent_auth_standin), served over real HTTP on a free port."""
+    from devtools.accent_auth_standin import StandInAccentAuth
 
     server = StandInAccentAuth().start()
     try:
