@@ -272,8 +272,17 @@ class _Handler(BaseHTTPRequestHandler):
         return found
 
     def _in_tenant(self, token: _Token, tenant: str | None) -> bool:
-        """`tenant` is the token's tenant or one of its sub-tenants (at any depth)."""
-        return not tenant or self.state.config.is_within(tenant, token.user.tenant_uuid)
+        """`tenant` is the token's tenant or one of its sub-tenants (at any depth).
+
+        Compared as UUIDs, as Accent-Auth's database does: `ACME` and `acme` are one tenant.
+        """
+        if not tenant:
+            return True
+        try:
+            canonical = str(uuid.UUID(tenant))
+        except ValueError:
+            return False  # no tenant has that name
+        return self.state.config.is_within(canonical, token.user.tenant_uuid)
 
     def _check_token(self, token: str, query: Mapping[str, str]) -> None:
         found = self._valid_token(token)

@@ -62,6 +62,8 @@ def test_token_get_head_scope_tenant_delete(accent_auth: Any) -> None:
     assert httpx.head(base).status_code == 204
     assert httpx.head(base, params={"scope": "documents.1.read"}).status_code == 204
     assert httpx.head(base, params={"tenant": ACME}).status_code == 204  # a sub-tenant
+    assert httpx.head(base, params={"tenant": ACME.upper()}).status_code == 204  # a UUID, however spelt
+    assert httpx.head(base, params={"tenant": "acme"}).status_code == 403
     alice = accent_auth.login("alice")
     assert httpx.get(f"{accent_auth.url}/token/{alice}", params={"scope": "documents.1.delete"}).status_code == 403
     assert httpx.get(f"{accent_auth.url}/token/{alice}", params={"tenant": MASTER_TENANT}).status_code == 403
