@@ -11,6 +11,8 @@ WORKDIR /app
 RUN pip install --no-cache-dir "uv==0.13.9"
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
+# .dockerignore decides what this copies: no secrets, local state, caches or devtools/ (the stand-in
+# Accent-Auth is for `make run` and the tests; tests/project/test_dockerignore.py proves it stays out).
 COPY . .
 RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only-not-a-real-secret-0123456789abcdefghij \
     DJANGO_ALLOWED_HOSTS=build .venv/bin/python manage.py collectstatic --noinput

@@ -15,7 +15,12 @@ PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run worker test lint format typecheck check-imports check rename clean
+.PHONY: help install run worker test test-fast lint format typecheck check-imports check rename clean
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,7 +41,7 @@ run: install ## Migrate, create the dev superuser, serve with hot reload on 127.
 	@# Without ACCENT_AUTH_URL, serve the stand-in Accent-Auth beside the app (docs/accent-auth.md);
 	@# it stops with `make run`. STANDIN=0 keeps token authentication off (the embedded default).
 	@if [ -z "$$ACCENT_AUTH_URL" ] && [ "$(STANDIN)" != "0" ]; then \
-	  $(BIN)/python manage.py run_accent_auth --port $(STANDIN_PORT) & standin=$$!; \
+	  $(BIN)/python -m devtools.accent_auth_standin --port $(STANDIN_PORT) & standin=$$!; \
 	  trap 'kill $$standin 2>/dev/null' EXIT INT TERM; \
 	  export ACCENT_AUTH_URL=http://127.0.0.1:$(STANDIN_PORT)/0.1; \
 	  echo "Get a token: curl -s -u alice:alice -H 'Content-Type: application/json' -d '{}' $$ACCENT_AUTH_URL/token"; \
@@ -51,18 +56,21 @@ worker: install ## Run a Celery worker (needs CELERY_BROKER_URL)
 test: install ## Run the test suite (embedded default unless service URLs are set)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+test-fast: install ## The suite without the tests that start processes (servers, workers, browser): under a minute
+	$(BIN)/pytest -m "not process" $(PYTEST_ARGS)
+
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install ## Fix what ruff can fix
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: install
+typecheck: install ## mypy --strict with the Django and DRF stubs
 	$(BIN)/mypy
 
-check-imports: install
+check-imports: install ## import-linter: the contracts in pyproject.toml
 	$(BIN)/lint-imports
 
 check: lint typecheck check-imports ## Every static check CI runs
@@ -73,5 +81,5 @@ rename: ## Rename the template for a new service: make rename NAME=billing
 	@test -n "$(NAME)" || (echo "usage: make rename NAME=<service_name>" && exit 2)
 	$(PYTHON) scripts/rename.py "$(NAME)"
 
-clean:
+clean: ## Remove .venv, .tools and every cache
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache htmlcov .coverage

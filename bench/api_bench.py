@@ -194,10 +194,10 @@ def run(*, documents: int, requests: int) -> list[Case]:
     from django.test import Client, override_settings
 
     from apps.accent_auth import token_cache
-    from apps.accent_auth.standin import StandInAccentAuth
     from apps.caching import invalidate_tags
     from apps.documents.api import views
     from apps.documents.selectors import LIST_TAG, document_list
+    from devtools.accent_auth_standin import StandInAccentAuth
 
     seed_documents(documents)
     standin = StandInAccentAuth().start()

@@ -40,7 +40,7 @@ from rest_framework.views import APIView
 
 from apps.accent_auth.acl import AccessCheck
 from apps.accent_auth.permissions import HasRequiredAcl
-from apps.accent_auth.standin import StandInAccentAuth
+from devtools.accent_auth_standin import StandInAccentAuth
 
 ROUND_TRIPS = {"count": 0}
 _send = redis.connection.AbstractConnection.send_packed_command

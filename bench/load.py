@@ -21,7 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from apps.accent_auth.standin import StandInAccentAuth
+from devtools.accent_auth_standin import StandInAccentAuth
 from tests.processes import clean_env, manage
 from tests.security.conftest import gunicorn
 

@@ -8,10 +8,13 @@ instead, and any skip at all fails the session.
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import subprocess
+import sys
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,6 +90,118 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# The `process` marker --------------------------------------------------------------------
+# `make test-fast` runs `-m "not process"`. Nobody has to remember the marker: a test is
+# marked at collection when its body or one of its fixtures reaches, through functions and
+# classes of `tests`, something that starts an OS process (subprocess, multiprocessing,
+# Playwright's browser). What that reading cannot see, the audit hook sees while the test
+# runs: an unmarked test that starts a process fails and says so.
+
+PROCESS_MARKER = "process"
+
+
+PROCESS_STARTING_PACKAGES = frozenset({"subprocess", "multiprocessing", "playwright"})
+
+
+def _starts_a_process(value: object) -> bool:
+    module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+    return isinstance(module, str) and module.partition(".")[0] in PROCESS_STARTING_PACKAGES
+
+
+def _reaches_a_process(value: object, seen: set[int]) -> bool:
+    """`value` (a function or class of `tests`) names, at any depth of calls, a process starter."""
+    if id(value) in seen:
+        return False
+    seen.add(id(value))
+    value = inspect.unwrap(value) if callable(value) else value  # contextmanager, fixture definitions
+    if inspect.isclass(value):
+        if not value.__module__.startswith("tests"):
+            return False
+        return any(_reaches_a_process(member, seen) for member in vars(value).values() if inspect.isfunction(member))
+    code = getattr(value, "__code__", None)
+    if not isinstance(code, types.CodeType) or not getattr(value, "__module__", "").startswith("tests"):
+        return False
+    names = set(_names(code))
+    if any(name.partition(".")[0] in PROCESS_STARTING_PACKAGES for name in names):  # `import subprocess` inside
+        return True
+    namespace: dict[str, Any] = getattr(value, "__globals__", {})
+    return any(
+        _starts_a_process(referenced) or _reaches_a_process(referenced, seen)
+        for referenced in (namespace[name] for name in names if name in namespace)
+    )
+
+
+def _names(code: types.CodeType) -> Iterator[str]:
+    """The global names a function's code (nested functions and lambdas included) refers to."""
+    yield from code.co_names
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _names(constant)
+
+
+def _fixture_function(item: pytest.Item, name: str) -> object:
+    """The function of fixture `name` as `item` sees it: in its module, else the nearest conftest."""
+    module = getattr(item, "module", None)
+    packages = module.__name__.split(".")[:-1] if module is not None else []
+    candidates = [module] + [
+        sys.modules.get(".".join([*packages[:depth], "conftest"])) for depth in range(len(packages), 0, -1)
+    ]
+    for candidate in candidates:
+        found = getattr(candidate, name, None)
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        seen: set[int] = set()
+        own = [getattr(item, "function", None)]
+        fixtures = [_fixture_function(item, name) for name in getattr(item, "fixturenames", ())]
+        if any(_reaches_a_process(value, seen) for value in [*own, *fixtures] if value is not None):
+            item.add_marker(PROCESS_MARKER)
+
+
+_running: list[pytest.Item] = []  # the test being run, while it is
+_started_unmarked: list[str] = []  # what it started although it is not marked
+
+
+def _watch_process_starts(event: str, arguments: tuple[Any, ...]) -> None:
+    starting = event in {"subprocess.Popen", "os.fork", "os.posix_spawn"}
+    if starting and _running and _running[0].get_closest_marker(PROCESS_MARKER) is None:
+        _started_unmarked.append(f"{event} {arguments[1] if event == 'subprocess.Popen' else ''}".strip())
+
+
+sys.addaudithook(_watch_process_starts)  # an audit hook cannot be removed: it checks `_running`
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _running[:] = [item]
+    _started_unmarked.clear()
+    try:
+        return (yield)
+    finally:
+        _running.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if (
+        _started_unmarked and report.when in {"call", "teardown"} and report.passed
+    ):  # setup's starts are judged with the call
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} started an OS process but is not marked `process`, so `make test-fast` would run it: "
+            f"add @pytest.mark.process (tests/conftest.py marks what it can see by itself). Started: "
+            f"{'; '.join(_started_unmarked[:3])}"
+        )
+        _started_unmarked.clear()
+    return report
+
+
 class OwnRedisServer:
     """A private `redis-server` on a free port that a test may stop and start (never the shared one)."""
 
@@ -137,8 +252,8 @@ def own_redis_server() -> Iterator[OwnRedisServer]:
 
 @pytest.fixture(scope="session")
 def accent_auth_standin() -> Iterator[Any]:
-    """The stand-in Accent-Auth (apps.accent_auth.standin), served over real HTTP on a free port."""
-    from apps.accent_auth.standin import StandInAccentAuth
+    """The stand-in Accent-Auth (devtools.accent_auth_standin), served over real HTTP on a free port."""
+    from devtools.accent_auth_standin import StandInAccentAuth
 
     server = StandInAccentAuth().start()
     try:

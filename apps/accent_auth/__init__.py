@@ -1,4 +1,4 @@
-"""Accent-Auth: token authentication, wildcard ACLs, tenancy, and a stand-in server.
+"""Accent-Auth: token authentication, wildcard ACLs, tenancy (its stand-in server lives in devtools/).
 
 Import the pieces from their modules (`apps.accent_auth.acl`, `.authentication`,
 `.permissions`, `.services`); this package only names them. See docs/accent-auth.md.

@@ -1,8 +1,11 @@
-"""The stand-in speaks the contract's JSON and status codes; `manage.py run_accent_auth` serves it."""
+"""The stand-in speaks the contract's JSON and status codes; its world comes from a checked TOML file;
+`python -m devtools.accent_auth_standin` serves it."""
 
 from __future__ import annotations
 
-import json
+import itertools
+import re
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -11,7 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from apps.accent_auth.standin import MASTER_TENANT, StandInAccentAuth, load_config
+from devtools.accent_auth_standin import (
+    CONFIG_VARIABLE,
+    DEFAULT_CONFIG,
+    DEFAULT_CONFIG_PATH,
+    MASTER_TENANT,
+    ConfigError,
+    StandInAccentAuth,
+    load_config,
+)
 from tests.processes import ROOT, clean_env, free_port, running_server
 
 ACME = "00000000-0000-4000-8000-00000000000a"
@@ -51,6 +62,8 @@ def test_token_get_head_scope_tenant_delete(accent_auth: Any) -> None:
     assert httpx.head(base).status_code == 204
     assert httpx.head(base, params={"scope": "documents.1.read"}).status_code == 204
     assert httpx.head(base, params={"tenant": ACME}).status_code == 204  # a sub-tenant
+    assert httpx.head(base, params={"tenant": ACME.upper()}).status_code == 204  # a UUID, however spelt
+    assert httpx.head(base, params={"tenant": "acme"}).status_code == 403
     alice = accent_auth.login("alice")
     assert httpx.get(f"{accent_auth.url}/token/{alice}", params={"scope": "documents.1.delete"}).status_code == 403
     assert httpx.get(f"{accent_auth.url}/token/{alice}", params={"tenant": MASTER_TENANT}).status_code == 403
@@ -87,37 +100,121 @@ def test_tokens_expire(accent_auth: Any) -> None:
     assert httpx.head(f"{accent_auth.url}/token/{token}").status_code == 404
 
 
-def test_a_config_file_defines_users_and_tenants(tmp_path: Path) -> None:
-    config = {
-        "tenants": [{"uuid": ACME, "name": "acme", "parent_uuid": None}],
-        "users": [{"username": "eve", "password": "pw", "uuid": str(uuid.uuid4()), "tenant_uuid": ACME, "acl": []}],
-    }
-    path = tmp_path / "auth.json"
-    path.write_text(json.dumps(config))
+# The "Your own users" example of docs/accent-auth.md.
+EVE = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "accent-auth.md").read_text(), re.DOTALL)[0]
+
+
+def test_a_config_file_defines_users_acls_and_the_tenant_tree(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(EVE)
     server = StandInAccentAuth(load_config(path)).start()
     try:
-        assert login(server.url, "eve", "pw").status_code == 200
         assert login(server.url, "alice").status_code == 401
+        data = login(server.url, "eve", "pw").json()["data"]
+        assert data["acl"] == ["reports.#"]
+        base = f"{server.url}/token/{data['token']}"
+        assert httpx.head(base, params={"scope": "reports.1.read", "tenant": ACME[:-2] + "aa"}).status_code == 204
+        assert httpx.head(base, params={"scope": "documents.1.read"}).status_code == 403
     finally:
         server.stop()
 
 
-def test_run_accent_auth_serves_the_documented_login() -> None:
+def test_the_environment_variable_names_the_file_and_an_argument_beats_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(EVE)
+    monkeypatch.setenv(CONFIG_VARIABLE, str(path))
+    assert [user.username for user in load_config().users] == ["eve"]
+    assert load_config(DEFAULT_CONFIG_PATH) == DEFAULT_CONFIG
+    monkeypatch.delenv(CONFIG_VARIABLE)
+    assert load_config() == DEFAULT_CONFIG
+
+
+def test_the_packaged_world_keeps_what_the_suite_relies_on() -> None:
+    alice, bob = DEFAULT_CONFIG.user("alice"), DEFAULT_CONFIG.user("bob")
+    assert alice is not None
+    assert bob is not None
+    assert "documents.deleted.read" in alice.acl
+    assert "!documents.deleted.read" in bob.acl
+    assert [t.name for t in DEFAULT_CONFIG.tenants if t.parent_uuid == MASTER_TENANT] == ["acme", "globex"]
+    assert (alice.tenant_uuid, bob.tenant_uuid) == (ACME, GLOBEX)
+
+
+BAD = [
+    ("not toml at all = = =", "not TOML"),
+    ("tenants = 3", "`tenants` must be an array of tables"),
+    ('[[tenants]]\nuuid = "nope"\nname = "x"', "tenants[0].uuid must be a UUID, not 'nope'"),
+    (f'[[tenants]]\nuuid = "{ACME}"', "tenants[0].name must be a non-empty string"),
+    (f'[[tenants]]\nuuid = "{ACME}"\nname = "a"\nparent_uuid = "{GLOBEX}"', f"parent_uuid {GLOBEX} is no tenant"),
+    (
+        f'[[tenants]]\nuuid = "{ACME}"\nname = "a"\nparent_uuid = "{GLOBEX}"\n'
+        f'[[tenants]]\nuuid = "{GLOBEX}"\nname = "g"\nparent_uuid = "{ACME}"',
+        "tenants form a cycle",
+    ),
+    (f'[[tenants]]\nuuid = "{ACME}"\nname = "a"\n[[tenants]]\nuuid = "{ACME}"\nname = "b"', "appears twice"),
+    (
+        f'[[users]]\nusername = "u"\npassword = "p"\nuuid = "{ACME}"\ntenant_uuid = "{ACME}"\nacl = "#"',
+        "users[0].acl must be an array of non-empty ACL patterns",
+    ),
+    (
+        f'[[users]]\nusername = "u"\npassword = "p"\nuuid = "{ACME}"\ntenant_uuid = "{ACME}"',
+        f"users[0].tenant_uuid {ACME} is no tenant",
+    ),
+    ('[[users]]\nusername = "u"', "users[0].password must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD)
+def test_a_bad_config_file_is_refused_with_where_and_why(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        load_config(path)
+    assert str(path) in str(refused.value)
+
+
+def test_a_missing_config_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_config(tmp_path / "absent.toml")
+
+
+def _table(section: str) -> list[list[str]]:
+    """The body rows of the first table under `section` in docs/accent-auth.md, cells without backticks."""
+    lines = (ROOT / "docs" / "accent-auth.md").read_text().split(section, 1)[1].splitlines()
+    first = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[first:]))
+    return [[cell.strip().replace("`", "") for cell in row.strip("|").split("|")] for row in table[2:]]
+
+
+def test_the_docs_tables_are_the_packaged_world() -> None:
+    tenants = {tenant.uuid: tenant.name for tenant in DEFAULT_CONFIG.tenants}
+    assert _table("### The stand-in's tenants") == [
+        [tenant.name, tenant.uuid, tenants.get(tenant.parent_uuid or "", "")] for tenant in DEFAULT_CONFIG.tenants
+    ]
+    assert _table("### The stand-in's users") == [
+        [user.username, user.password, tenants[user.tenant_uuid], ", ".join(user.acl)] for user in DEFAULT_CONFIG.users
+    ]
+
+
+def test_the_command_serves_the_documented_login_and_refuses_a_bad_file(tmp_path: Path) -> None:
     port = free_port()
-    command = [sys.executable, str(ROOT / "manage.py"), "run_accent_auth", "--port", str(port)]
+    command = [sys.executable, "-m", "devtools.accent_auth_standin", "--port", str(port)]
     with running_server(command, port=port, env=clean_env(), ready_path="/0.1/status") as base_url:
         # The curl line in docs/accent-auth.md, through httpx.
         response = httpx.post(f"{base_url}/0.1/token", auth=("alice", "alice"), json={"expiration": 3600})
         assert response.status_code == 200
         token = response.json()["data"]["token"]
         assert httpx.head(f"{base_url}/0.1/token/{token}").status_code == 204
+    (tmp_path / "bad.toml").write_text("tenants = 3")
+    refused = subprocess.run(
+        [*command, "--config", str(tmp_path / "bad.toml")], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 2
+    assert "`tenants` must be an array of tables" in refused.stderr
 
 
 def test_stop_also_cuts_kept_alive_connections() -> None:
-    import httpx
-
-    from apps.accent_auth.standin import StandInAccentAuth
-
     server = StandInAccentAuth().start()
     with httpx.Client() as client:  # one kept-alive connection
         assert client.head(f"{server.url}/status").status_code == 200

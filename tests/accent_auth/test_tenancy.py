@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.accent_auth.standin import MASTER_TENANT
+from devtools.accent_auth_standin import MASTER_TENANT
 from tests.accent_auth.urls import ACME, GLOBEX
 
 pytestmark = pytest.mark.urls("tests.accent_auth.urls")

@@ -20,7 +20,7 @@ from tests.admin.conftest import ACME, VIEW_AND_DELETE, client_for, create_staff
 from tests.caching.conftest import redis_cache_settings
 from tests.processes import free_port
 
-ALICE = "00000000-0000-4000-9000-00000000000a"  # the stand-in's alice (apps.accent_auth.standin)
+ALICE = "00000000-0000-4000-9000-00000000000a"  # the stand-in's alice (devtools.accent_auth_standin)
 
 
 def _errors() -> float:

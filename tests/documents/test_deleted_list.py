@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 
 from apps.accent_auth.acl import AccessCheck
-from apps.accent_auth.standin import DEFAULT_CONFIG
 from apps.core.context import acting_as, in_tenant
 from apps.documents.services import document_create, document_delete
+from devtools.accent_auth_standin import DEFAULT_CONFIG
 from tests.documents.test_api import ACME, ALICE, GLOBEX, URL, Api, create, problem
 
 pytestmark = pytest.mark.django_db
@@ -117,9 +117,9 @@ def test_a_restored_document_leaves_the_deleted_list(alice: Api, users: dict[str
 
 
 def test_the_stand_in_gives_the_acl_to_the_tenant_admin_not_to_the_reader() -> None:
-    users = {user["username"]: user for user in DEFAULT_CONFIG["users"]}
+    users = {user.username: user for user in DEFAULT_CONFIG.users}
     can = {
-        name: AccessCheck(ALICE, "", user["acl"]).matches_required_access("documents.deleted.read")
+        name: AccessCheck(ALICE, "", user.acl).matches_required_access("documents.deleted.read")
         for name, user in users.items()
     }
     assert can == {"root": True, "alice": True, "bob": False}

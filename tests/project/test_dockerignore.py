@@ -127,6 +127,11 @@ def _tracked_files() -> list[str]:
     return [path for path in listed.stdout.splitlines() if (ROOT / path).is_file()]
 
 
+# Tracked, but for development and tests only: the stand-in Accent-Auth is no part of the product.
+DEVELOPMENT_ONLY = "devtools/"
+STAND_IN_DEFINITION = re.compile(r"^class StandInAccentAuth\b", re.MULTILINE)
+
+
 def test_the_image_gets_every_tracked_file_and_no_secret_state_or_cache(tmp_path: Path) -> None:
     patterns = parse_dockerignore((ROOT / ".dockerignore").read_text())
     tracked = _tracked_files()
@@ -138,4 +143,18 @@ def test_the_image_gets_every_tracked_file_and_no_secret_state_or_cache(tmp_path
     context = build_context(tmp_path, patterns)
 
     assert sorted(set(LOCAL_ONLY) & context) == [], "secrets, local state and caches stay out of the image"
-    assert sorted(set(tracked) - context) == [], "every file of the project goes in (`COPY . .`)"
+    product = {path for path in tracked if not path.startswith(DEVELOPMENT_ONLY)}
+    assert sorted(product - context) == [], "every file of the project goes in (`COPY . .`)"
+
+
+def test_the_image_ships_no_accent_auth_stand_in() -> None:
+    context = build_context(ROOT, parse_dockerignore((ROOT / ".dockerignore").read_text()))
+    tracked = set(_tracked_files())
+    assert any(path.startswith(DEVELOPMENT_ONLY) for path in tracked)
+    assert sorted(path for path in context if path.startswith(DEVELOPMENT_ONLY)) == []
+    servers = [
+        path
+        for path in context & tracked
+        if path.endswith(".py") and STAND_IN_DEFINITION.search((ROOT / path).read_text())
+    ]
+    assert servers == [], "the stand-in server's code is in the image"

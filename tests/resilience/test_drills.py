@@ -19,7 +19,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from apps.accent_auth.standin import StandInAccentAuth
+from devtools.accent_auth_standin import StandInAccentAuth
 from tests.conftest import OwnRedisServer
 from tests.processes import clean_env, free_port, manage
 from tests.security.conftest import gunicorn

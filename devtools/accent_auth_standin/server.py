@@ -1,15 +1,15 @@
 """A stand-in Accent-Auth: a real HTTP server speaking the contract (docs/accent-auth.md).
 
 For tests (started on a free port in a thread) and local development
-(`manage.py run_accent_auth`). It implements, under `/0.1`:
+(`python -m devtools.accent_auth_standin`, which `make run` starts). It implements, under `/0.1`:
 
 - `POST /token` (HTTP Basic login:password; JSON `expiration` 1..315360000, default 7200)
 - `GET|HEAD|DELETE /token/{token}` (`?scope=ACL&tenant=UUID` on GET/HEAD)
 - `POST /token/{token}/scopes/check`
 - `HEAD|GET /status` (503 after `set_healthy(False)`)
 
-Users, their ACLs and the tenant tree come from a config dict or JSON file
-(`DEFAULT_CONFIG` shows the shape). Everything is in memory. `set_unavailable(True)`
+Users, their ACLs and the tenant tree come from a `StandInConfig` (`config.py`: the
+packaged `users.toml` unless told otherwise). Everything is in memory. `set_unavailable(True)`
 makes every endpoint answer 503, as an Accent-Auth whose database is down would.
 Never expose it: passwords are compared in plain text.
 """
@@ -28,68 +28,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from apps.accent_auth.acl import AccessCheck
+from devtools.accent_auth_standin.config import StandInConfig, User, load_config
 
-__all__ = ["DEFAULT_CONFIG", "MASTER_TENANT", "StandInAccentAuth", "load_config"]
+__all__ = ["StandInAccentAuth"]
 
 API_PREFIX = "/0.1"
 MAX_EXPIRATION = 315_360_000
 DEFAULT_EXPIRATION = 7200
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 
-MASTER_TENANT = "00000000-0000-4000-8000-000000000001"
-# A ready-made world for local development and tests: a master tenant with two
-# sub-tenants (acme, globex), one user per role. Passwords are the usernames.
-DEFAULT_CONFIG: dict[str, Any] = {
-    "tenants": [
-        {"uuid": MASTER_TENANT, "name": "master", "parent_uuid": None},
-        {"uuid": "00000000-0000-4000-8000-00000000000a", "name": "acme", "parent_uuid": MASTER_TENANT},
-        {"uuid": "00000000-0000-4000-8000-00000000000b", "name": "globex", "parent_uuid": MASTER_TENANT},
-    ],
-    "users": [
-        {
-            "username": "root",
-            "password": "root",
-            "uuid": "00000000-0000-4000-9000-000000000001",
-            "tenant_uuid": MASTER_TENANT,
-            "acl": ["#"],
-        },
-        {
-            "username": "alice",
-            "password": "alice",
-            "uuid": "00000000-0000-4000-9000-00000000000a",
-            "tenant_uuid": "00000000-0000-4000-8000-00000000000a",
-            "acl": ["documents.#", "documents.deleted.read", "!documents.*.delete", "users.me.read"],
-        },
-        {
-            "username": "bob",
-            "password": "bob",
-            "uuid": "00000000-0000-4000-9000-00000000000b",
-            "tenant_uuid": "00000000-0000-4000-8000-00000000000b",
-            # `documents.*.read` would also match `documents.deleted.read`: a reader sees no deleted rows.
-            "acl": ["documents.read", "documents.*.read", "!documents.deleted.read"],
-        },
-    ],
-}
-
-
-def load_config(path: str | Path | None) -> dict[str, Any]:
-    """The config in the JSON file at `path`, or `DEFAULT_CONFIG`."""
-    if path is None:
-        copied: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))  # a private deep copy
-        return copied
-    loaded: dict[str, Any] = json.loads(Path(path).read_text())
-    return loaded
-
 
 @dataclass
 class _Token:
     token: str
-    user: Mapping[str, Any]
+    user: User
     session_uuid: str
     issued: datetime
     expires: datetime
@@ -98,7 +54,7 @@ class _Token:
     purpose: str = "user"
 
     def as_data(self) -> dict[str, Any]:
-        user_uuid = str(self.user["uuid"])
+        user_uuid = self.user.uuid
         return {
             "token": self.token,
             "auth_id": user_uuid,
@@ -109,13 +65,13 @@ class _Token:
             "expires_at": self.expires.astimezone().replace(tzinfo=None).isoformat(),
             "utc_issued_at": self.issued.strftime(_UTC_FORMAT),
             "utc_expires_at": self.expires.strftime(_UTC_FORMAT),
-            "acl": list(self.user.get("acl", [])),
+            "acl": list(self.user.acl),
             "session_uuid": self.session_uuid,
             "remote_addr": self.remote_addr,
             "user_agent": self.user_agent,
             "metadata": {
                 "uuid": user_uuid,
-                "tenant_uuid": self.user.get("tenant_uuid"),
+                "tenant_uuid": self.user.tenant_uuid,
                 "auth_id": user_uuid,
                 "pbx_user_uuid": user_uuid,
                 "accent_uuid": StandInAccentAuth.ACCENT_UUID,
@@ -126,8 +82,7 @@ class _Token:
 
 @dataclass
 class _State:
-    users: dict[str, Mapping[str, Any]]
-    parents: dict[str, str | None]
+    config: StandInConfig
     tokens: dict[str, _Token] = field(default_factory=dict)
     healthy: bool = True
     unavailable: bool = False
@@ -141,12 +96,9 @@ class StandInAccentAuth:
 
     ACCENT_UUID = "00000000-0000-4000-a000-000000000000"
 
-    def __init__(self, config: Mapping[str, Any] | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = config if config is not None else load_config(None)
-        self.state = _State(
-            users={str(u["username"]): u for u in config.get("users", [])},
-            parents={str(t["uuid"]): t.get("parent_uuid") for t in config.get("tenants", [])},
-        )
+    def __init__(self, config: StandInConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config if config is not None else load_config()
+        self.state = _State(config=self.config)
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -283,8 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
             login, _, password = base64.b64decode(encoded).decode().partition(":")
         except ValueError:
             login = password = ""
-        user = self.state.users.get(login)
-        if scheme.lower() != "basic" or user is None or not secrets.compare_digest(str(user["password"]), password):
+        user = self.state.config.user(login)
+        if scheme.lower() != "basic" or user is None or not secrets.compare_digest(user.password, password):
             self._error(401, "Authentication Failed")
             return
         try:
@@ -320,25 +272,24 @@ class _Handler(BaseHTTPRequestHandler):
         return found
 
     def _in_tenant(self, token: _Token, tenant: str | None) -> bool:
-        """`tenant` is the token's tenant or one of its sub-tenants (at any depth)."""
+        """`tenant` is the token's tenant or one of its sub-tenants (at any depth).
+
+        Compared as UUIDs, as Accent-Auth's database does: `ACME` and `acme` are one tenant.
+        """
         if not tenant:
             return True
-        own = token.user.get("tenant_uuid")
-        seen: set[str] = set()
-        current: str | None = tenant
-        while current is not None and current not in seen:
-            if current == own:
-                return True
-            seen.add(current)
-            current = self.state.parents.get(current)
-        return False
+        try:
+            canonical = str(uuid.UUID(tenant))
+        except ValueError:
+            return False  # no tenant has that name
+        return self.state.config.is_within(canonical, token.user.tenant_uuid)
 
     def _check_token(self, token: str, query: Mapping[str, str]) -> None:
         found = self._valid_token(token)
         if found is None:
             return
         scope = query.get("scope")
-        check = AccessCheck(str(found.user["uuid"]), found.session_uuid, found.user.get("acl", []))
+        check = AccessCheck(found.user.uuid, found.session_uuid, found.user.acl)
         if scope and not check.matches_required_access(scope):
             self._error(403, f"Unauthorized for {scope}")
             return
@@ -365,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._in_tenant(found, body.get("tenant_uuid")):
             self._error(403, f"Unauthorized for tenant {body.get('tenant_uuid')}")
             return
-        check = AccessCheck(str(found.user["uuid"]), found.session_uuid, found.user.get("acl", []))
+        check = AccessCheck(found.user.uuid, found.session_uuid, found.user.acl)
         self._send(200, {"scopes": {scope: check.matches_required_access(scope) for scope in scopes}})
 
 
