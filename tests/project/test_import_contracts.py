@@ -47,9 +47,9 @@ def _verdicts(output: str) -> dict[str, str]:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A copy of what the contracts read: `apps`, `project`, the `tests` package and pyproject.toml."""
+    """A copy of what the contracts read: `apps`, `project`, `devtools`, the `tests` package and pyproject.toml."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "static", "templates")
-    for package in ("apps", "project"):
+    for package in ("apps", "project", "devtools"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=ignore)
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "__init__.py").write_text("")

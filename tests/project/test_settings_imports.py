@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.docs_snippets import run_blocks
 from tests.processes import ROOT, clean_env
 
@@ -45,5 +47,6 @@ def test_the_settings_leave_only_project_modules_loaded() -> None:
     assert _ours(json.loads(result.stdout)) == SETTINGS_MODULES
 
 
+@pytest.mark.process  # the example starts Python in a subprocess
 def test_the_architecture_docs_example_runs() -> None:
     run_blocks("architecture.md")
