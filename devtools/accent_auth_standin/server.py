@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -142,6 +142,14 @@ class StandInAccentAuth:
     def set_unavailable(self, unavailable: bool) -> None:
         """Every endpoint answers 503 (status included) while set."""
         self.state.unavailable = unavailable
+
+    def set_acl(self, username: str, acl: list[str]) -> None:
+        """Give `username` another ACL from now on (tokens issued later carry it)."""
+        with self.state.lock:
+            users = tuple(
+                replace(user, acl=tuple(acl)) if user.username == username else user for user in self.state.config.users
+            )
+            self.state.config = replace(self.state.config, users=users)
 
     def revoke_all(self) -> None:
         with self.state.lock:

@@ -15,6 +15,7 @@ outbox row). Bounded: a few hundred requests on loopback, well under a minute.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import time
@@ -26,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from apps.accent_auth.standin import DEFAULT_CONFIG, StandInAccentAuth
+from devtools.accent_auth_standin import DEFAULT_CONFIG, StandInAccentAuth, StandInConfig, User
 from tests.security.conftest import ServedDatabase, served_api
 
 ACME = "00000000-0000-4000-8000-00000000000a"
@@ -119,18 +120,15 @@ class Target:
         return int(audit), int(outbox), [tuple(str(value) for value in row) for row in documents]
 
 
-def _standin_config(narrow_document_id: str) -> dict[str, Any]:
-    config: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))
-    config["users"].append(
-        {  # may read one document of acme, nothing else
-            "username": "narrow",
-            "password": "narrow",
-            "uuid": "00000000-0000-4000-9000-0000000000cc",
-            "tenant_uuid": ACME,
-            "acl": [f"documents.{narrow_document_id}.read"],
-        }
+def _standin_config(narrow_document_id: str) -> StandInConfig:
+    narrow = User(  # may read one document of acme, nothing else
+        username="narrow",
+        password="narrow",
+        uuid="00000000-0000-4000-9000-0000000000cc",
+        tenant_uuid=ACME,
+        acl=(f"documents.{narrow_document_id}.read",),
     )
-    return config
+    return dataclasses.replace(DEFAULT_CONFIG, users=(*DEFAULT_CONFIG.users, narrow))
 
 
 def _login(auth: StandInAccentAuth, username: str, expiration: int = 3600) -> str:
@@ -167,9 +165,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             assert other.status == 201, other.body
             served.globex_id = other.json()["id"]
             # `narrow` may read acme's first document only: its ACL names that id.
-            narrow = dict(auth.state.users["narrow"])
-            narrow["acl"] = [f"documents.{served.acme_ids[0]}.read"]
-            auth.state.users["narrow"] = narrow
+            auth.set_acl("narrow", [f"documents.{served.acme_ids[0]}.read"])
             served.tokens["narrow"] = _login(auth, "narrow")
             yield served
     finally:
