@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, FullResultSet, ObjectDoesNotExist
 from django.db import IntegrityError, models, transaction
@@ -307,7 +307,18 @@ class SoftDeleteQuerySet(CoreQuerySet[_M]):
             )
 
 
-class CoreManager(models.Manager[_M]):
+# django-stubs types a manager's filter()/all()/... by the queryset class it is built from; declaring
+# the bases through from_queryset() for the checker makes `Folder.objects.filter(...).restore()` typed.
+# At run time the managers keep their plain base and get_queryset() below (from_queryset() would copy
+# the queryset's methods onto the manager a second time).
+if TYPE_CHECKING:
+    _CoreManagerBase = models.Manager.from_queryset(CoreQuerySet)
+    _SoftDeleteManagerParent = models.Manager.from_queryset(SoftDeleteQuerySet)
+else:
+    _CoreManagerBase = _SoftDeleteManagerParent = models.Manager
+
+
+class CoreManager(_CoreManagerBase[_M]):
     """The manager of models without soft delete; bulk paths stamp and audit."""
 
     # Read by get_queryset(), so `CoreManager.from_queryset(MyQuerySet)` really uses MyQuerySet.
@@ -318,7 +329,7 @@ class CoreManager(models.Manager[_M]):
         return queryset
 
 
-class _SoftDeleteManagerBase(models.Manager[_M]):
+class _SoftDeleteManagerBase(_SoftDeleteManagerParent[_M]):
     _queryset_class = SoftDeleteQuerySet  # as in CoreManager: from_queryset() must be honoured
 
     def get_queryset(self) -> SoftDeleteQuerySet[_M]:

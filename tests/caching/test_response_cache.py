@@ -53,11 +53,11 @@ def backend(request: pytest.FixtureRequest, settings: SettingsWrapper) -> Iterat
 class Caller:
     def __init__(self, client: Client, token: str, tenant: str | None = None) -> None:
         self.client = client
-        self.headers = {"HTTP_X_AUTH_TOKEN": token}
+        self.headers: dict[str, Any] = {"HTTP_X_AUTH_TOKEN": token}
         if tenant is not None:
             self.headers["HTTP_ACCENT_TENANT"] = tenant
 
-    def get(self, path: str, **extra: str) -> Any:
+    def get(self, path: str, **extra: Any) -> Any:
         return self.client.get(path, **self.headers, **extra)
 
 

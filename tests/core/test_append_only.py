@@ -36,7 +36,7 @@ def _refused(sql: str, params: list[object] | None = None) -> str:
 
 
 def test_raw_update_and_delete_are_refused_by_the_database(postgres: None) -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     [event] = AuditEvent.objects.for_object(Folder, folder.pk)
     assert "UPDATE on core_auditevent refused" in _refused(
         f"UPDATE {TABLE} SET actor = %s WHERE id = %s", ["tampered", event.pk]
@@ -49,8 +49,8 @@ def test_raw_update_and_delete_are_refused_by_the_database(postgres: None) -> No
 
 
 def test_inserts_still_work_so_every_write_path_is_recorded(postgres: None) -> None:
-    folder = FolderFactory()
-    note = NoteFactory(folder=folder)
+    folder = FolderFactory.create()
+    note = NoteFactory.create(folder=folder)
     folder_pk, note_pk = folder.pk, note.pk
     with acting_as("admin:alice"):
         Folder.objects.filter(pk=folder_pk).update(status="published")
@@ -66,7 +66,7 @@ def test_inserts_still_work_so_every_write_path_is_recorded(postgres: None) -> N
 
 
 def test_the_reverse_migration_removes_the_trigger_and_forward_puts_it_back(postgres: None) -> None:
-    FolderFactory()
+    FolderFactory.create()
     assert _triggers() == [append_only.TRIGGER]
     # PostgreSQL DDL is transactional: the test transaction undoes all of this afterwards.
     with connection.schema_editor() as editor:

@@ -40,7 +40,7 @@ def test_create_stamps_columns_and_records_the_full_snapshot() -> None:
 
 def test_update_records_only_the_diff_and_never_changes_creation_stamps() -> None:
     with acting_as("admin:alice"):
-        folder = FolderFactory(status="draft")
+        folder = FolderFactory.create(status="draft")
     created_at = folder.created_at
     with acting_as("3f0c7f66-user-uuid"):
         folder.status = "published"
@@ -57,14 +57,14 @@ def test_update_records_only_the_diff_and_never_changes_creation_stamps() -> Non
 
 
 def test_a_save_that_changes_nothing_records_nothing() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     reloaded = Folder.objects.get(pk=folder.pk)
     reloaded.save()
     assert [e.action for e in events_for(folder)] == ["create"]
 
 
 def test_queryset_update_records_a_diff_per_row_with_the_actor() -> None:
-    first, second = FolderFactory(status="draft"), FolderFactory(status="review")
+    first, second = FolderFactory.create(status="draft"), FolderFactory.create(status="review")
     with acting_as("admin:bob"):
         assert Folder.objects.filter(pk__in=[first.pk, second.pk]).update(status="published") == 2
     assert events_for(first)[-1].changes == {"status": ["draft", "published"]}
@@ -96,8 +96,8 @@ def test_bulk_update_records_the_diff_of_a_bulk_change() -> None:
 
 
 def test_soft_delete_cascade_and_restore_are_recorded_with_their_batch() -> None:
-    folder = FolderFactory()
-    note = NoteFactory(folder=folder)
+    folder = FolderFactory.create()
+    note = NoteFactory.create(folder=folder)
     with acting_as("admin:alice"):
         folder.delete()
     deleted = events_for(note)[-1]
@@ -110,8 +110,8 @@ def test_soft_delete_cascade_and_restore_are_recorded_with_their_batch() -> None
 
 
 def test_hard_delete_records_the_last_values_of_every_row_removed() -> None:
-    folder = FolderFactory(name="to-purge")
-    note = NoteFactory(folder=folder)
+    folder = FolderFactory.create(name="to-purge")
+    note = NoteFactory.create(folder=folder)
     folder_pk, note_pk = folder.pk, note.pk
     with acting_as("admin:root"):
         folder.hard_delete()
@@ -129,7 +129,7 @@ def test_audit_rows_roll_back_with_the_change() -> None:
 
     def create_then_fail() -> None:
         with transaction.atomic():
-            created.append(FolderFactory())
+            created.append(FolderFactory.create())
             raise RuntimeError("abort")
 
     with pytest.raises(RuntimeError):
@@ -141,13 +141,13 @@ def test_audit_rows_roll_back_with_the_change() -> None:
 def test_models_without_audit_columns_write_no_events_but_still_stamp_times() -> None:
     from tests.factories import LabelFactory
 
-    label = LabelFactory()
+    label = LabelFactory.create()
     assert label.created_at is not None
     assert not AuditEvent.objects.filter(model_label="testapp.label").exists()
 
 
 def test_audit_log_is_append_only_through_the_orm() -> None:
-    FolderFactory()
+    FolderFactory.create()
     event = AuditEvent.objects.first()
     assert event is not None
     event.actor = "tampered"
@@ -164,7 +164,7 @@ def test_audit_log_is_append_only_through_the_orm() -> None:
 
 def test_queryable_by_actor_across_models() -> None:
     with acting_as("admin:dana"):
-        folder = FolderFactory()
+        folder = FolderFactory.create()
         plain = Plain.objects.create(value=3)
     labels = {e.model_label for e in AuditEvent.objects.by_actor("admin:dana")}
     assert labels == {"testapp.folder", "testapp.plain"}
@@ -173,7 +173,7 @@ def test_queryable_by_actor_across_models() -> None:
 
 
 def test_refresh_from_db_resets_the_baseline_of_the_next_diff() -> None:
-    folder = FolderFactory(status="draft")
+    folder = FolderFactory.create(status="draft")
     Folder.objects.filter(pk=folder.pk).update(status="review")
     folder.refresh_from_db()
     folder.status = "published"
@@ -187,7 +187,7 @@ def test_refresh_from_db_resets_the_baseline_of_the_next_diff() -> None:
 
 
 def test_bulk_update_records_nothing_for_rows_it_did_not_reach() -> None:
-    alive, gone = FolderFactory(status="draft"), FolderFactory(status="draft")
+    alive, gone = FolderFactory.create(status="draft"), FolderFactory.create(status="draft")
     gone.delete()
     alive.status = gone.status = "published"
     assert Folder.objects.bulk_update([alive, gone], ["status"]) == 1
@@ -199,7 +199,7 @@ def test_bulk_update_records_nothing_for_rows_it_did_not_reach() -> None:
 
 
 def test_a_stale_instance_records_the_value_the_row_really_held() -> None:
-    folder = FolderFactory(status="draft")
+    folder = FolderFactory.create(status="draft")
     first, stale = Folder.objects.get(pk=folder.pk), Folder.objects.get(pk=folder.pk)
     first.status = "review"
     first.save()
@@ -213,7 +213,7 @@ def test_a_stale_instance_records_the_value_the_row_really_held() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_saves_never_claim_the_same_before_value(postgres: None) -> None:
-    folder = FolderFactory(status="s0")
+    folder = FolderFactory.create(status="s0")
     writers = 6
     loaded = threading.Barrier(writers)
     errors: list[BaseException] = []
@@ -334,7 +334,7 @@ def test_audit_value_is_one_canonical_form_per_type(settings: Any) -> None:
 
 
 def test_an_audited_save_costs_one_read_and_an_unaudited_one_none() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     label = Label.objects.create(name="red")
     folder.status, label.name = "published", "blue"
     with CaptureQueriesContext(db_connection) as audited:

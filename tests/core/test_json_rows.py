@@ -41,10 +41,10 @@ DUE = [
 
 
 def tricky_folders() -> list[Folder]:
-    parent = FolderFactory(name="parent")
+    parent = FolderFactory.create(name="parent")
     folders = [parent]
     for index, name in enumerate(NAMES):
-        folder = FolderFactory(name=name, parent=parent if index % 2 else None)
+        folder = FolderFactory.create(name=name, parent=parent if index % 2 else None)
         Folder.objects.filter(pk=folder.pk).update(due_at=DUE[index % len(DUE)])
         folders.append(folder)
     # A created_at without microseconds, to check the ordering column's rendering too.
@@ -116,7 +116,7 @@ def test_postgresql_renders_datetimes_like_orjson_utc_z(postgres: None) -> None:
 
 
 def test_json_object_keeps_the_field_order_and_escapes_strings(postgres: None) -> None:
-    folder = FolderFactory(name=NAMES[2] + NAMES[4] + NAMES[0])
+    folder = FolderFactory.create(name=NAMES[2] + NAMES[4] + NAMES[0])
     text = Folder.objects.filter(pk=folder.pk).values_list(json_object(Folder, ["status", "name", "id"]), flat=True)
     assert text.get() == render_json({"status": "draft", "name": folder.name, "id": uuid.UUID(str(folder.pk))}).decode()
 

@@ -43,7 +43,7 @@ def expected(ordering: Ordering) -> list[Folder]:
 
 def test_forward_pages_cover_every_row_once_in_order() -> None:
     for index in range(11):
-        FolderFactory(name=f"f{index:02d}")
+        FolderFactory.create(name=f"f{index:02d}")
     ordering = Ordering.parse("-created_at", allowed=["created_at", "name"])
     assert walk(ordering, 4) == expected(ordering)
     assert [f.name for f in walk(Ordering.parse("name", allowed=["name"]), 3)] == [f"f{i:02d}" for i in range(11)]
@@ -74,7 +74,7 @@ def test_ties_on_the_ordering_field_are_broken_by_the_primary_key() -> None:
 
 def test_nulls_are_neither_skipped_nor_repeated_in_either_direction() -> None:
     for index in range(10):
-        folder = FolderFactory()
+        folder = FolderFactory.create()
         if index % 3:
             Folder.objects.filter(pk=folder.pk).update(due_at=BASE + datetime.timedelta(days=index % 4))
     for spec in ("due_at", "-due_at"):
@@ -99,10 +99,10 @@ def test_nulls_are_neither_skipped_nor_repeated_in_either_direction() -> None:
 
 def test_rows_inserted_during_pagination_do_not_shift_pages() -> None:
     for index in range(6):
-        FolderFactory(name=f"n{index}")
+        FolderFactory.create(name=f"n{index}")
     ordering = Ordering.parse("name", allowed=["name"])
     first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
-    FolderFactory(name="a-new-first-row")
+    FolderFactory.create(name="a-new-first-row")
     second = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=3)
     assert [f.name for f in second.items] == ["n3", "n4", "n5"]
 
@@ -214,7 +214,7 @@ def test_the_same_position_always_encodes_to_the_same_cursor() -> None:
 def test_an_emptied_forward_page_still_links_back_from_its_cursor() -> None:
     """DRF's test_cursor_pagination_current_page_empty_forward: the rows after the cursor were deleted."""
     for index in range(6):
-        FolderFactory(name=f"n{index}")
+        FolderFactory.create(name=f"n{index}")
     ordering = Ordering.parse("name", allowed=["name"])
     first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
     Folder.objects.filter(name__in=["n3", "n4", "n5"]).delete()
@@ -229,7 +229,7 @@ def test_an_emptied_forward_page_still_links_back_from_its_cursor() -> None:
 def test_an_emptied_backward_page_still_links_forward_from_its_cursor() -> None:
     """DRF's test_cursor_pagination_current_page_empty_reverse: the rows before the cursor were deleted."""
     for index in range(6):
-        FolderFactory(name=f"n{index}")
+        FolderFactory.create(name=f"n{index}")
     ordering = Ordering.parse("name", allowed=["name"])
     first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
     second = paginate_cursor(Folder.objects.all(), ordering=ordering, cursor=first.next_cursor, limit=3)
@@ -252,7 +252,7 @@ COMPOSITE = [("b", 40), ("a", 10), ("a", 20), ("c", 5), ("b", 10), ("a", 20), ("
 
 def composite_folders() -> list[Folder]:
     return [
-        FolderFactory(name=f"c{index}", status=status, due_at=BASE + datetime.timedelta(days=days))
+        FolderFactory.create(name=f"c{index}", status=status, due_at=BASE + datetime.timedelta(days=days))
         for index, (status, days) in enumerate(COMPOSITE)
     ]
 
@@ -281,8 +281,8 @@ def test_rows_inserted_and_deleted_on_both_sides_of_the_cursor_between_requests(
     ordering = Ordering.parse("status,-due_at", allowed=["status", "due_at"])
     first = paginate_cursor(Folder.objects.all(), ordering=ordering, limit=3)
     boundary = first.items[-1]
-    FolderFactory(name="before", status="a", due_at=BASE + datetime.timedelta(days=35))  # sorts first
-    FolderFactory(name="after", status="d", due_at=None)  # sorts last (NULLs last)
+    FolderFactory.create(name="before", status="a", due_at=BASE + datetime.timedelta(days=35))  # sorts first
+    FolderFactory.create(name="after", status="d", due_at=None)  # sorts last (NULLs last)
     Folder.objects.filter(pk=first.items[0].pk).delete()  # already seen
     Folder.objects.filter(pk=folders[1].pk).delete()  # ("a", 10): not yet seen
     now = [f.name for f in expected(ordering)]

@@ -58,7 +58,7 @@ def walk_backward(ordering: Ordering, limits: list[int]) -> list[str]:
 
 @pytest.fixture
 def ten_folders() -> list[str]:
-    return [FolderFactory(name=f"f{index:02d}").name for index in range(10)]
+    return [FolderFactory.create(name=f"f{index:02d}").name for index in range(10)]
 
 
 @pytest.mark.parametrize("limits", [[1], [3], [4, 1, 7], [10], [11], [2, 9]])
@@ -126,7 +126,7 @@ BAD_CURSORS: dict[str, Callable[[], str]] = {
         + ":"
         + _next_cursor().split(":")[1]
     ),
-    "another model": lambda: _signer(Note, BY_NAME).sign_object({"v": ["f00", str(NoteFactory().pk)], "d": "next"}),
+    "another model": lambda: _signer(Note, BY_NAME).sign_object({"v": ["f00", str(NoteFactory.create().pk)], "d": "next"}),
     "another ordering": lambda: _signer(Folder, Ordering(("-name",))).sign_object({"v": ["f00", None], "d": "next"}),
     "a list, not an object": lambda: _signed(["f00"]),
     "a number": lambda: _signed(7),

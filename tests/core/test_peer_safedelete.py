@@ -51,11 +51,11 @@ READS: dict[str, Callable[[QuerySet[Folder]], set[str]]] = {
 
 @pytest.fixture
 def alive_and_gone() -> dict[str, Folder]:
-    red = LabelFactory(name="red")
-    rows = {name: FolderFactory(name=name) for name in ("alive", "gone")}
+    red = LabelFactory.create(name="red")
+    rows = {name: FolderFactory.create(name=name) for name in ("alive", "gone")}
     for row in rows.values():
         row.labels.add(red)
-        NoteFactory(folder=row)
+        NoteFactory.create(folder=row)
     rows["gone"].delete()
     return rows
 
@@ -121,8 +121,8 @@ def test_a_sliced_update_is_refused_as_django_refuses_it_on_every_model() -> Non
 
 def test_related_managers_hide_deleted_rows_and_their_verbs_never_reach_them() -> None:
     """safedelete's test_related_manager: reverse FK and M2M, both directions."""
-    folder = FolderFactory()
-    kept, dropped = NoteFactory(folder=folder), NoteFactory(folder=folder, text="same")
+    folder = FolderFactory.create()
+    kept, dropped = NoteFactory.create(folder=folder), NoteFactory.create(folder=folder, text="same")
     dropped.delete()
     assert list(folder.notes.all()) == [kept]
     assert folder.notes.count() == 1
@@ -137,7 +137,7 @@ def test_related_managers_hide_deleted_rows_and_their_verbs_never_reach_them() -
     assert (created, note.folder) == (True, folder)
     assert folder.notes.all().delete()[1] == {"testapp.Note": 2}
 
-    red, blue = LabelFactory(), LabelFactory()
+    red, blue = LabelFactory.create(), LabelFactory.create()
     folder.labels.add(red, blue)
     blue.delete()
     assert list(folder.labels.all()) == [red]
@@ -149,10 +149,10 @@ def test_related_managers_hide_deleted_rows_and_their_verbs_never_reach_them() -
 
 def test_prefetch_hides_deleted_rows_unless_the_prefetch_asks_for_them() -> None:
     """safedelete's test_prefetch."""
-    folder = FolderFactory()
-    kept, dropped = NoteFactory(folder=folder), NoteFactory(folder=folder)
+    folder = FolderFactory.create()
+    kept, dropped = NoteFactory.create(folder=folder), NoteFactory.create(folder=folder)
     dropped.delete()
-    red, blue = LabelFactory(), LabelFactory()
+    red, blue = LabelFactory.create(), LabelFactory.create()
     folder.labels.add(red, blue)
     blue.delete()
     got = Folder.objects.prefetch_related("notes", "labels").get(pk=folder.pk)
@@ -163,7 +163,7 @@ def test_prefetch_hides_deleted_rows_unless_the_prefetch_asks_for_them() -> None
 
 
 def test_get_or_create_per_manager() -> None:
-    gone = FolderFactory(name="g")
+    gone = FolderFactory.create(name="g")
     gone.delete()
     tenant = gone.tenant_id
     assert Folder.deleted_objects.get_or_create(tenant_id=tenant, name="g") == (gone, False)
@@ -178,7 +178,7 @@ def test_get_or_create_per_manager() -> None:
 
 
 def test_restore_across_three_levels_and_of_a_child_whose_parent_is_deleted() -> None:
-    comment = CommentFactory()
+    comment = CommentFactory.create()
     note = comment.note
     folder = note.folder
     folder.delete()
@@ -198,7 +198,7 @@ def test_restore_across_three_levels_and_of_a_child_whose_parent_is_deleted() ->
 def test_concurrent_deletes_and_restores_of_one_row_keep_it_whole_and_audited(postgres: None) -> None:
     """Threads deleting and restoring the same folder at once: the folder and its note always move together,
     and the audit log holds one event per change that really happened (never two restores in a row)."""
-    comment = CommentFactory()
+    comment = CommentFactory.create()
     note = comment.note
     folder = note.folder
     errors: list[BaseException] = []

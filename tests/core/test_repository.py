@@ -26,7 +26,7 @@ class LabelRepository(BaseRepository[Label]):
 
 
 def test_no_tenant_in_context_sees_no_rows_and_cannot_write() -> None:
-    FolderFactory(tenant_id=TENANT_A)
+    FolderFactory.create(tenant_id=TENANT_A)
     repository = FolderRepository()
     assert repository.count() == 0
     assert repository.list() == []
@@ -35,8 +35,8 @@ def test_no_tenant_in_context_sees_no_rows_and_cannot_write() -> None:
 
 
 def test_tenant_scoping_hides_other_tenants_rows_everywhere() -> None:
-    mine = FolderFactory(tenant_id=TENANT_A, name="mine")
-    theirs = FolderFactory(tenant_id=TENANT_B, name="theirs")
+    mine = FolderFactory.create(tenant_id=TENANT_A, name="mine")
+    theirs = FolderFactory.create(tenant_id=TENANT_B, name="theirs")
     repository = FolderRepository()
     with in_tenant(TENANT_A):
         assert repository.list() == [mine]
@@ -85,8 +85,8 @@ def test_update_validates_the_fields_it_writes() -> None:
 
 
 def test_search_matches_declared_fields() -> None:
-    FolderFactory(name="Quarterly report", tenant_id=TENANT_A)
-    FolderFactory(name="Holiday plans", tenant_id=TENANT_A)
+    FolderFactory.create(name="Quarterly report", tenant_id=TENANT_A)
+    FolderFactory.create(name="Holiday plans", tenant_id=TENANT_A)
     with in_tenant(TENANT_A):
         assert [f.name for f in FolderRepository().search("quarterly")] == ["Quarterly report"]
         assert FolderRepository().search("  ").count() == 2
@@ -102,7 +102,7 @@ def test_bulk_create_stamps_tenant_and_audits() -> None:
 def test_delete_many_is_set_based_with_cascade() -> None:
     folders = FolderFactory.create_batch(4, tenant_id=TENANT_A, status="old")
     for folder in folders:
-        NoteFactory(folder=folder)
+        NoteFactory.create(folder=folder)
     with in_tenant(TENANT_A), CaptureQueriesContext(connection) as queries:
         assert FolderRepository().delete_many(status="old") == 8
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
@@ -142,7 +142,7 @@ def test_upsert_counts_created_and_updated_and_stamps_only_updated_columns() -> 
 
 def test_upsert_works_with_the_partial_unique_index_of_soft_deleted_rows() -> None:
     repository = FolderRepository()
-    gone = FolderFactory(name="reused", tenant_id=TENANT_A, status="old")
+    gone = FolderFactory.create(name="reused", tenant_id=TENANT_A, status="old")
     gone.delete()
     with in_tenant(TENANT_A):
         result = repository.upsert(
@@ -154,7 +154,7 @@ def test_upsert_works_with_the_partial_unique_index_of_soft_deleted_rows() -> No
 
 
 def test_upsert_is_scoped_to_the_tenant() -> None:
-    FolderFactory(name="shared-name", tenant_id=TENANT_B, status="theirs")
+    FolderFactory.create(name="shared-name", tenant_id=TENANT_B, status="theirs")
     with in_tenant(TENANT_A):
         result = FolderRepository().upsert(
             [{"name": "shared-name", "status": "mine"}], conflict_fields=["name"], update_fields=["status"]
@@ -181,8 +181,8 @@ def test_upsert_rows_missing_their_key_are_refused_before_writing() -> None:
 
 def test_pagination_helpers_use_the_scoped_queryset() -> None:
     for index in range(5):
-        FolderFactory(name=f"p{index}", tenant_id=TENANT_A)
-    FolderFactory(name="other", tenant_id=TENANT_B)
+        FolderFactory.create(name=f"p{index}", tenant_id=TENANT_A)
+    FolderFactory.create(name="other", tenant_id=TENANT_B)
     with in_tenant(TENANT_A):
         offset_page = FolderRepository().paginate_offset(limit=2, with_total=True)
         cursor_page = FolderRepository().paginate_cursor(limit=10)

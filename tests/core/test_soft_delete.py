@@ -35,7 +35,7 @@ def _updates(queries: CaptureQueriesContext) -> list[str]:
 
 
 def test_managers_split_alive_deleted_and_all() -> None:
-    alive, gone = FolderFactory(), FolderFactory()
+    alive, gone = FolderFactory.create(), FolderFactory.create()
     gone.delete()
     assert list(Folder.objects.all()) == [alive]
     assert list(Folder.deleted_objects.all()) == [gone]
@@ -47,7 +47,7 @@ def test_managers_split_alive_deleted_and_all() -> None:
 
 
 def test_deleted_row_is_stamped_with_actor_time_and_batch() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     with acting_as("admin:alice"):
         folder.delete()
     assert folder.is_deleted
@@ -61,7 +61,7 @@ def test_deleted_row_is_stamped_with_actor_time_and_batch() -> None:
 def test_queryset_delete_is_one_update_per_model_whatever_the_row_count(rows: int) -> None:
     folders = FolderFactory.create_batch(rows)
     for folder in folders:
-        CommentFactory(note=NoteFactory(folder=folder))
+        CommentFactory.create(note=NoteFactory.create(folder=folder))
     with CaptureQueriesContext(connection) as queries:
         total, counts = Folder.objects.all().delete()
     assert counts == {"testapp.Folder": rows, "testapp.Note": rows, "testapp.Comment": rows}
@@ -77,7 +77,7 @@ def test_queryset_delete_is_one_update_per_model_whatever_the_row_count(rows: in
 
 
 def test_update_through_objects_never_touches_deleted_rows() -> None:
-    alive, gone = FolderFactory(status="draft"), FolderFactory(status="draft")
+    alive, gone = FolderFactory.create(status="draft"), FolderFactory.create(status="draft")
     gone.delete()
     assert Folder.objects.update(status="published") == 1
     assert Folder.all_objects.get(pk=gone.pk).status == "draft"
@@ -85,7 +85,7 @@ def test_update_through_objects_never_touches_deleted_rows() -> None:
 
 
 def test_save_of_a_stale_instance_never_undeletes() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     stale = Folder.objects.get(pk=folder.pk)
     folder.delete()
     stale.status = "edited"
@@ -96,7 +96,7 @@ def test_save_of_a_stale_instance_never_undeletes() -> None:
 
 
 def test_saving_a_deleted_row_works_and_keeps_it_deleted() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     folder.delete()
     folder.status = "archived"
     folder.save()
@@ -105,7 +105,7 @@ def test_saving_a_deleted_row_works_and_keeps_it_deleted() -> None:
 
 
 def test_explicit_update_fields_cannot_undelete_either() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     stale = Folder.objects.get(pk=folder.pk)
     folder.delete()
     stale.deleted_at = None
@@ -114,8 +114,8 @@ def test_explicit_update_fields_cannot_undelete_either() -> None:
 
 
 def test_reverse_fk_manager_and_prefetch_hide_deleted_children() -> None:
-    folder = FolderFactory()
-    kept, dropped = NoteFactory(folder=folder), NoteFactory(folder=folder)
+    folder = FolderFactory.create()
+    kept, dropped = NoteFactory.create(folder=folder), NoteFactory.create(folder=folder)
     dropped.delete()
     assert list(folder.notes.all()) == [kept]
     assert folder.notes.count() == 1
@@ -127,8 +127,8 @@ def test_reverse_fk_manager_and_prefetch_hide_deleted_children() -> None:
 
 
 def test_m2m_manager_and_prefetch_hide_deleted_targets() -> None:
-    folder = FolderFactory()
-    kept, dropped = LabelFactory(), LabelFactory()
+    folder = FolderFactory.create()
+    kept, dropped = LabelFactory.create(), LabelFactory.create()
     folder.labels.add(kept, dropped)
     dropped.delete()
     assert list(folder.labels.all()) == [kept]
@@ -139,7 +139,7 @@ def test_m2m_manager_and_prefetch_hide_deleted_targets() -> None:
 
 
 def test_forward_fk_to_a_deleted_parent_still_resolves() -> None:
-    note = NoteFactory()
+    note = NoteFactory.create()
     folder_id = note.folder_id
     Folder.objects.filter(pk=folder_id).delete()
     reloaded = Note.all_objects.get(pk=note.pk)
@@ -148,11 +148,11 @@ def test_forward_fk_to_a_deleted_parent_still_resolves() -> None:
 
 
 def test_cascade_soft_deletes_children_under_one_batch_and_leaves_plain_children() -> None:
-    folder = FolderFactory()
-    sub = FolderFactory(parent=folder)
-    note = NoteFactory(folder=sub)
-    comment = CommentFactory(note=note)
-    pin = PinFactory(folder=folder)
+    folder = FolderFactory.create()
+    sub = FolderFactory.create(parent=folder)
+    note = NoteFactory.create(folder=sub)
+    comment = CommentFactory.create(note=note)
+    pin = PinFactory.create(folder=folder)
     _, counts = folder.delete()
     assert counts == {"testapp.Folder": 2, "testapp.Note": 1, "testapp.Comment": 1}
     batches = {
@@ -165,11 +165,11 @@ def test_cascade_soft_deletes_children_under_one_batch_and_leaves_plain_children
 
 
 def test_restore_brings_back_exactly_what_that_delete_removed() -> None:
-    folder = FolderFactory()
-    earlier = NoteFactory(folder=folder)
+    folder = FolderFactory.create()
+    earlier = NoteFactory.create(folder=folder)
     earlier.delete()  # its own batch, before the folder's
-    later = NoteFactory(folder=folder)
-    comment = CommentFactory(note=later)
+    later = NoteFactory.create(folder=folder)
+    comment = CommentFactory.create(note=later)
     folder.delete()
     counts = Folder.deleted_objects.filter(pk=folder.pk).restore()
     assert counts == {"testapp.Folder": 1, "testapp.Note": 1, "testapp.Comment": 1}
@@ -179,7 +179,7 @@ def test_restore_brings_back_exactly_what_that_delete_removed() -> None:
 
 
 def test_restoring_a_child_brings_back_the_child_only_and_its_whole_batch_on_request() -> None:
-    note = NoteFactory()
+    note = NoteFactory.create()
     note.folder.delete()
     assert Note.deleted_objects.filter(pk=note.pk).restore() == {"testapp.Note": 1}
     assert not Folder.objects.filter(pk=note.folder_id).exists(), "its parent's delete is not its own"
@@ -191,7 +191,7 @@ def test_restoring_a_child_brings_back_the_child_only_and_its_whole_batch_on_req
 
 
 def test_instance_restore_updates_the_instance() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     folder.delete()
     folder.restore()
     assert not folder.is_deleted
@@ -200,9 +200,9 @@ def test_instance_restore_updates_the_instance() -> None:
 
 
 def test_protect_is_honoured_and_nothing_is_written() -> None:
-    retention = RetentionFactory()
+    retention = RetentionFactory.create()
     folder = retention.folder
-    note = NoteFactory(folder=folder)
+    note = NoteFactory.create(folder=folder)
     with pytest.raises(ProtectedError) as caught:
         Folder.objects.filter(pk=folder.pk).delete()
     assert retention in caught.value.protected_objects
@@ -214,19 +214,19 @@ def test_protect_is_honoured_and_nothing_is_written() -> None:
 
 
 def test_partial_unique_constraint_lets_a_deleted_value_be_created_again() -> None:
-    first = FolderFactory(name="reports")
+    first = FolderFactory.create(name="reports")
     with pytest.raises(IntegrityError), transaction.atomic():
-        FolderFactory(name="reports")
+        FolderFactory.create(name="reports")
     first.delete()
-    again = FolderFactory(name="reports")
+    again = FolderFactory.create(name="reports")
     assert Folder.objects.get(name="reports") == again
 
 
 def test_restore_onto_a_recreated_unique_value_is_a_conflict_and_writes_nothing() -> None:
-    first = FolderFactory(name="reports")
-    note = NoteFactory(folder=first)
+    first = FolderFactory.create(name="reports")
+    note = NoteFactory.create(folder=first)
     first.delete()
-    FolderFactory(name="reports")
+    FolderFactory.create(name="reports")
     clash = f"Cannot restore folder {first.pk}: a live folder already holds .*name='reports'"
     with pytest.raises(Conflict, match=clash):
         Folder.deleted_objects.filter(pk=first.pk).restore()
@@ -235,9 +235,9 @@ def test_restore_onto_a_recreated_unique_value_is_a_conflict_and_writes_nothing(
 
 
 def test_hard_delete_removes_rows_and_applies_real_cascades() -> None:
-    folder = FolderFactory()
-    note = NoteFactory(folder=folder)
-    pin = PinFactory(folder=folder)
+    folder = FolderFactory.create()
+    note = NoteFactory.create(folder=folder)
+    pin = PinFactory.create(folder=folder)
     folder.delete()
     Folder.deleted_objects.filter(pk=folder.pk).hard_delete()
     assert not Folder.all_objects.filter(pk=folder.pk).exists()
@@ -246,13 +246,13 @@ def test_hard_delete_removes_rows_and_applies_real_cascades() -> None:
 
 
 def test_hard_delete_still_honours_protect() -> None:
-    retention = RetentionFactory()
+    retention = RetentionFactory.create()
     with pytest.raises(ProtectedError):
         retention.folder.hard_delete()
 
 
 def test_delete_of_already_deleted_rows_changes_nothing() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     folder.delete()
     batch = folder.delete_batch
     assert Folder.all_objects.filter(pk=folder.pk).delete() == (0, {})
@@ -260,7 +260,7 @@ def test_delete_of_already_deleted_rows_changes_nothing() -> None:
 
 
 def test_tenant_scoping_fails_closed() -> None:
-    mine = FolderFactory(tenant_id=TENANT_A)
+    mine = FolderFactory.create(tenant_id=TENANT_A)
     assert list(Folder.objects.for_tenant(TENANT_A)) == [mine]
     assert list(Folder.objects.for_tenant(None)) == []
     assert list(Folder.objects.for_current_tenant()) == []
@@ -268,8 +268,8 @@ def test_tenant_scoping_fails_closed() -> None:
 
 
 def test_a_delete_across_tenants_makes_one_batch_per_tenant() -> None:
-    mine, theirs = FolderFactory(tenant_id=TENANT_A), FolderFactory(tenant_id=TENANT_B)
-    mine_note = NoteFactory(folder=mine)
+    mine, theirs = FolderFactory.create(tenant_id=TENANT_A), FolderFactory.create(tenant_id=TENANT_B)
+    mine_note = NoteFactory.create(folder=mine)
     Folder.objects.filter(pk__in=[mine.pk, theirs.pk]).delete()
     mine.refresh_from_db()
     theirs.refresh_from_db()
@@ -284,9 +284,9 @@ def test_a_delete_across_tenants_makes_one_batch_per_tenant() -> None:
 
 
 def test_restoring_one_of_fifty_rows_deleted_together_restores_that_row_and_its_cascade() -> None:
-    folders = [FolderFactory() for _ in range(50)]
-    notes = [NoteFactory(folder=folder) for folder in folders]
-    comment = CommentFactory(note=notes[7])
+    folders = [FolderFactory.create() for _ in range(50)]
+    notes = [NoteFactory.create(folder=folder) for folder in folders]
+    comment = CommentFactory.create(note=notes[7])
     Folder.objects.filter(pk__in=[folder.pk for folder in folders]).delete()
 
     counts = Folder.deleted_objects.filter(pk=folders[7].pk).restore()
@@ -300,8 +300,8 @@ def test_restoring_one_of_fifty_rows_deleted_together_restores_that_row_and_its_
 
 
 def test_instance_restore_follows_the_same_rule() -> None:
-    first, second = FolderFactory(), FolderFactory()
-    note = NoteFactory(folder=first)
+    first, second = FolderFactory.create(), FolderFactory.create()
+    note = NoteFactory.create(folder=first)
     Folder.objects.filter(pk__in=[first.pk, second.pk]).delete()
     first.refresh_from_db()
     assert first.restore() == {"testapp.Folder": 1, "testapp.Note": 1}
@@ -310,11 +310,11 @@ def test_instance_restore_follows_the_same_rule() -> None:
 
 
 def test_restoring_a_tree_brings_back_its_subtree_only() -> None:
-    root, other = FolderFactory(), FolderFactory()
-    child = FolderFactory(parent=root)
-    grandchild = FolderFactory(parent=child)
-    NoteFactory(folder=grandchild)
-    FolderFactory(parent=other)
+    root, other = FolderFactory.create(), FolderFactory.create()
+    child = FolderFactory.create(parent=root)
+    grandchild = FolderFactory.create(parent=child)
+    NoteFactory.create(folder=grandchild)
+    FolderFactory.create(parent=other)
     Folder.objects.filter(pk__in=[root.pk, other.pk]).delete()
     assert Folder.deleted_objects.count() == 5
 
@@ -325,18 +325,18 @@ def test_restoring_a_tree_brings_back_its_subtree_only() -> None:
 
 
 def test_restore_of_a_cycle_of_rows_terminates() -> None:
-    first = FolderFactory()
-    second = FolderFactory(parent=first)
+    first = FolderFactory.create()
+    second = FolderFactory.create(parent=first)
     Folder.all_objects.filter(pk=first.pk).update(parent=second)  # a cycle: first -> second -> first
     first.delete()
     assert Folder.deleted_objects.filter(pk=first.pk).restore() == {"testapp.Folder": 2}
 
 
 def test_a_conflict_in_a_parent_undoes_the_children_already_restored() -> None:
-    folder = FolderFactory(name="reports")
-    notes = [NoteFactory(folder=folder) for _ in range(3)]
+    folder = FolderFactory.create(name="reports")
+    notes = [NoteFactory.create(folder=folder) for _ in range(3)]
     folder.delete()
-    FolderFactory(name="reports")
+    FolderFactory.create(name="reports")
     with pytest.raises(Conflict, match=f"Cannot restore folder {folder.pk}"):
         folder.restore()
     assert Note.deleted_objects.filter(pk__in=[note.pk for note in notes]).count() == 3
@@ -344,9 +344,9 @@ def test_a_conflict_in_a_parent_undoes_the_children_already_restored() -> None:
 
 
 def test_two_deleted_rows_holding_one_value_cannot_both_come_back() -> None:
-    first = FolderFactory(name="plans")
+    first = FolderFactory.create(name="plans")
     first.delete()
-    second = FolderFactory(name="plans")
+    second = FolderFactory.create(name="plans")
     second.delete()
     with pytest.raises(Conflict, match=r"2 of them hold tenant_id='[0-9a-f-]+', name='plans'"):
         Folder.deleted_objects.filter(name="plans").restore()
@@ -357,8 +357,8 @@ def test_two_deleted_rows_holding_one_value_cannot_both_come_back() -> None:
 
 
 def test_children_of_two_tenants_deleted_in_one_call_get_one_batch_per_tenant() -> None:
-    mine, theirs = FolderFactory(tenant_id=TENANT_A), FolderFactory(tenant_id=TENANT_B)
-    my_note, their_note = NoteFactory(folder=mine), NoteFactory(folder=theirs)
+    mine, theirs = FolderFactory.create(tenant_id=TENANT_A), FolderFactory.create(tenant_id=TENANT_B)
+    my_note, their_note = NoteFactory.create(folder=mine), NoteFactory.create(folder=theirs)
     Note.objects.filter(pk__in=[my_note.pk, their_note.pk]).delete()
     my_note.refresh_from_db()
     their_note.refresh_from_db()
@@ -369,8 +369,8 @@ def test_children_of_two_tenants_deleted_in_one_call_get_one_batch_per_tenant() 
 
 def test_for_tenant_scopes_a_child_through_its_parent() -> None:
     mine, theirs = (
-        NoteFactory(folder=FolderFactory(tenant_id=TENANT_A)),
-        NoteFactory(folder=FolderFactory(tenant_id=TENANT_B)),
+        NoteFactory.create(folder=FolderFactory.create(tenant_id=TENANT_A)),
+        NoteFactory.create(folder=FolderFactory.create(tenant_id=TENANT_B)),
     )
     assert list(Note.objects.for_tenant(TENANT_A)) == [mine]
     assert list(Note.objects.for_tenant(None)) == []
@@ -383,7 +383,7 @@ def test_for_tenant_scopes_a_child_through_its_parent() -> None:
 
 
 def _deleted_folder(name: str) -> Folder:
-    folder = FolderFactory(name=name)
+    folder = FolderFactory.create(name=name)
     folder.delete()
     return folder
 
@@ -414,8 +414,8 @@ def test_get_or_create_by_the_key_of_a_deleted_row_is_a_conflict(call: Any) -> N
 
 
 def test_get_or_create_through_a_related_manager_refuses_a_deleted_child() -> None:
-    folder = FolderFactory()
-    note = NoteFactory(folder=folder, text="kept")
+    folder = FolderFactory.create()
+    note = NoteFactory.create(folder=folder, text="kept")
     note.delete()
     with pytest.raises(Conflict):
         folder.notes.get_or_create(text="kept")
@@ -427,7 +427,7 @@ def test_get_or_create_through_a_related_manager_refuses_a_deleted_child() -> No
 
 
 def test_deleting_a_deleted_instance_writes_nothing_and_records_nothing() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     folder.delete()
     events = AuditEvent.objects.count()
     with CaptureQueriesContext(connection) as queries:
@@ -437,7 +437,7 @@ def test_deleting_a_deleted_instance_writes_nothing_and_records_nothing() -> Non
 
 
 def test_restoring_a_live_instance_writes_nothing_and_records_nothing() -> None:
-    folder = FolderFactory()
+    folder = FolderFactory.create()
     events = AuditEvent.objects.count()
     with CaptureQueriesContext(connection) as queries:
         assert folder.restore() == {}
@@ -447,8 +447,8 @@ def test_restoring_a_live_instance_writes_nothing_and_records_nothing() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_restores_of_one_row_record_one_restore(postgres: None) -> None:
-    folder = FolderFactory()
-    NoteFactory(folder=folder)
+    folder = FolderFactory.create()
+    NoteFactory.create(folder=folder)
     folder.delete()
     start = threading.Barrier(4)
     errors: list[BaseException] = []

@@ -33,7 +33,7 @@ class Api:
 
     def __init__(self, client: Client, token: str, tenant: uuid.UUID | None = None) -> None:
         self.client = client
-        self.headers = {"HTTP_X_AUTH_TOKEN": token}
+        self.headers: dict[str, Any] = {"HTTP_X_AUTH_TOKEN": token}
         if tenant:
             self.headers["HTTP_ACCENT_TENANT"] = str(tenant)
 

@@ -29,7 +29,7 @@ class Api:
 
     def __init__(self, client: Client, token: str) -> None:
         self.client = client
-        self.headers = {"HTTP_X_AUTH_TOKEN": token, "HTTP_ACCENT_TENANT": ACME}
+        self.headers: dict[str, Any] = {"HTTP_X_AUTH_TOKEN": token, "HTTP_ACCENT_TENANT": ACME}
 
     def send(self, method: str, path: str, body: str | bytes | None = None, **extra: Any) -> Any:
         call = getattr(self.client, method.lower())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -46,7 +48,7 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(client: Client, l
     assert client.get(URL, HTTP_X_FORWARDED_FOR="203.0.113.2").status_code == 429
     # Behind a trusted proxy: the client is the right-most untrusted hop, whatever it prepended.
     limits.TRUSTED_PROXIES = ["10.0.0.0/8"]
-    proxied = {"REMOTE_ADDR": "10.1.2.3"}
+    proxied: dict[str, Any] = {"REMOTE_ADDR": "10.1.2.3"}
     assert client.get(URL, HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.7", **proxied).status_code == 401
     assert client.get(URL, HTTP_X_FORWARDED_FOR="2.2.2.2, 198.51.100.7", **proxied).status_code == 429
     assert client.get(URL, HTTP_X_FORWARDED_FOR="198.51.100.8, 10.9.9.9", **proxied).status_code == 401
@@ -74,7 +76,7 @@ def test_security_headers_on_api_and_admin(client: Client) -> None:
 
 
 def test_cors_is_closed_by_default_and_opens_to_configured_origins(client: Client, settings: SettingsWrapper) -> None:
-    preflight = {"HTTP_ORIGIN": "https://app.example.com", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET"}
+    preflight: dict[str, Any] = {"HTTP_ORIGIN": "https://app.example.com", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET"}
     closed = client.options(URL, **preflight)
     assert "Access-Control-Allow-Origin" not in closed
     settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
