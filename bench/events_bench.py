@@ -109,16 +109,20 @@ def purge_queue() -> None:
     from django.conf import settings
     from kombu import Connection
 
+    from tests.broker_channel import amqp_channel
+
     with Connection(settings.CELERY_BROKER_URL) as connection:
-        connection.default_channel.queue_purge(settings.EVENTS_QUEUE)  # this run's own queue
+        amqp_channel(connection.default_channel).queue_purge(settings.EVENTS_QUEUE)  # this run's own queue
 
 
 def delete_declared() -> None:
     from django.conf import settings
     from kombu import Connection
 
+    from tests.broker_channel import amqp_channel
+
     with Connection(settings.CELERY_BROKER_URL) as connection:
-        channel = connection.channel()
+        channel = amqp_channel(connection.channel())
         channel.queue_delete(settings.EVENTS_QUEUE)
         channel.queue_delete(settings.EVENTS_DEAD_LETTER_QUEUE)
         channel.exchange_delete(settings.EVENTS_QUEUE)

@@ -28,6 +28,7 @@ from apps.caching import (
 )
 from apps.caching.store import CacheStore, get_store
 from apps.core.context import in_tenant
+from tests.broker_channel import amqp_channel
 
 pytestmark = pytest.mark.usefixtures("namespace")
 
@@ -336,7 +337,7 @@ def test_write_behind_is_durable_in_the_broker_until_a_worker_stores_it(
         worker.terminate()
         worker.wait(15)
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(queue)
+            amqp_channel(connection.default_channel).queue_delete(queue)
     assert read(1) == "from-write"
 
 

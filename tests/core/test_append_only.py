@@ -17,7 +17,7 @@ append_only = importlib.import_module("apps.core.migrations.0002_audit_append_on
 TABLE = AuditEvent._meta.db_table
 
 
-def _raw(sql: str, params: list[object] | None = None) -> int:
+def _raw(sql: str, params: list[str | int] | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
@@ -29,7 +29,7 @@ def _triggers() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _refused(sql: str, params: list[object] | None = None) -> str:
+def _refused(sql: str, params: list[str | int] | None = None) -> str:
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
         _raw(sql, params)
     return str(caught.value)

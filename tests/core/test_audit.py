@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.db import connection as db_connection
-from django.db import transaction
+from django.db import models, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.audit import audit_value
@@ -23,8 +23,8 @@ from tests.testapp.models import Folder, Label, Plain, Reading
 pytestmark = pytest.mark.django_db
 
 
-def events_for(obj: object) -> list[AuditEvent]:
-    return list(AuditEvent.objects.for_object(type(obj), obj.pk).order_by("id"))  # type: ignore[attr-defined]
+def events_for(obj: models.Model) -> list[AuditEvent]:
+    return list(AuditEvent.objects.for_object(type(obj), obj.pk).order_by("id"))
 
 
 def test_create_stamps_columns_and_records_the_full_snapshot() -> None:
@@ -245,7 +245,7 @@ def test_concurrent_saves_never_claim_the_same_before_value(postgres: None) -> N
 
 # --- one audit format on every write path -----------------------------------------------------------
 
-CHANGED = {
+CHANGED: dict[str, Any] = {
     # A non-UTC offset, microseconds, a decimal written with fewer places than the column keeps.
     "taken_at": datetime.datetime(2026, 3, 1, 12, 0, 0, 500, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
     "source": uuid.UUID("0f0e0d0c-0b0a-4908-8706-050403020100"),
@@ -277,8 +277,8 @@ def _update_by_bulk_update(reading: Reading) -> None:
     Reading.objects.bulk_update([reading], list(CHANGED))
 
 
-def _last_changes(reading: Reading) -> dict[str, list[object]]:
-    return events_for(reading)[-1].changes
+def _last_changes(reading: Reading) -> dict[str, list[Any]]:
+    return dict(events_for(reading)[-1].changes)
 
 
 def test_every_write_path_stores_the_same_diff_in_the_same_encoding() -> None:

@@ -126,7 +126,9 @@ BAD_CURSORS: dict[str, Callable[[], str]] = {
         + ":"
         + _next_cursor().split(":")[1]
     ),
-    "another model": lambda: _signer(Note, BY_NAME).sign_object({"v": ["f00", str(NoteFactory.create().pk)], "d": "next"}),
+    "another model": lambda: _signer(Note, BY_NAME).sign_object(
+        {"v": ["f00", str(NoteFactory.create().pk)], "d": "next"}
+    ),
     "another ordering": lambda: _signer(Folder, Ordering(("-name",))).sign_object({"v": ["f00", None], "d": "next"}),
     "a list, not an object": lambda: _signed(["f00"]),
     "a number": lambda: _signed(7),

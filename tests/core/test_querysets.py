@@ -4,7 +4,7 @@ verb acts on exactly the rows its queryset shows; visibility survives `|`, `&`, 
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from django.db import models
@@ -39,14 +39,21 @@ def _where(queryset: models.QuerySet[Any]) -> str:
     return str(queryset.query).partition(" WHERE ")[2]
 
 
+# At module level, where django-stubs types a from_queryset() class by its queryset.
+PublishedAliveManager = AliveManager.from_queryset(PublishedQuerySet)
+PublishedAllObjectsManager = AllObjectsManager.from_queryset(PublishedQuerySet)
+PublishedDeletedManager = DeletedManager.from_queryset(PublishedQuerySet)
+CountedManager = CoreManager.from_queryset(CountedQuerySet)
+
+
 @isolate_apps("tests.testapp")
 def test_soft_delete_managers_use_the_queryset_class_they_were_built_from() -> None:
     class Article(SoftDeleteMixin):
         status = models.CharField(max_length=20)
 
-        objects = AliveManager.from_queryset(PublishedQuerySet)()
-        all_objects = AllObjectsManager.from_queryset(PublishedQuerySet)()
-        deleted_objects = DeletedManager.from_queryset(PublishedQuerySet)()
+        objects = PublishedAliveManager()
+        all_objects = PublishedAllObjectsManager()
+        deleted_objects = PublishedDeletedManager()
 
         class Meta:
             app_label = "testapp"
@@ -65,7 +72,7 @@ def test_core_manager_uses_the_queryset_class_it_was_built_from() -> None:
     class Counter(models.Model):  # noqa: DJ008 - never printed
         value = models.IntegerField()
 
-        objects = CoreManager.from_queryset(CountedQuerySet)()
+        objects: ClassVar[CountedManager[Any]] = CountedManager()  # a model django-stubs does not see (isolate_apps)
 
         class Meta:
             app_label = "testapp"

@@ -24,7 +24,7 @@ def test_own_column_parent_and_grandparent() -> None:
 
 @isolate_apps("tests.testapp")
 def test_only_a_required_cascade_parent_makes_a_row_the_parents_tenants() -> None:
-    class Owner(IntegerPKMixin, TenantMixin):
+    class Owner(IntegerPKMixin, TenantMixin):  # type: ignore[misc]  # built under isolate_apps, unseen by django-stubs
         class Meta:
             app_label = "testapp"
 

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
@@ -41,7 +42,10 @@ def test_json_and_text_values_round_trip_exactly() -> None:
 
 def test_columns_absent_from_the_rows_get_their_defaults_and_the_stamps() -> None:
     due = datetime.datetime(2026, 5, 1, tzinfo=datetime.UTC)
-    rows = [{"name": "with due", "status": "x", "due_at": due}, {"name": "without", "status": "y"}]
+    rows: list[dict[str, Any]] = [
+        {"name": "with due", "status": "x", "due_at": due},
+        {"name": "without", "status": "y"},
+    ]
     with in_tenant(TENANT), acting_as("importer"):
         result = upsert_rows(
             Folder,
@@ -121,7 +125,7 @@ def test_null_keys_and_unknown_fields_are_refused_before_writing(row: dict[str, 
 
 
 def test_one_key_written_two_ways_is_one_row() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"tenant_id": TENANT, "title": "same", "body": "first", "status": "draft"},
         {"tenant_id": str(TENANT).upper(), "title": "same", "body": "second", "status": "published"},
     ]
@@ -134,7 +138,7 @@ def test_one_key_written_two_ways_is_one_row() -> None:
     assert Document.objects.values_list("body", "status").get() == ("third", "published")
 
 
-def stored_changes(model: type[Folder] | type[Document], pk: object) -> dict[str, object]:
+def stored_changes(model: type[Folder] | type[Document], pk: object) -> dict[str, list[Any]]:
     event = AuditEvent.objects.for_object(model, pk).first()
     assert event is not None
     return dict(event.changes)

@@ -14,6 +14,7 @@ import tests.events.handlers  # noqa: F401 - registers the test-only event types
 from apps.events import background_relay, relay
 from apps.events.dead_letters import declare_topology
 from project.celery import app
+from tests.broker_channel import amqp_channel
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +49,7 @@ def queue_names(suffix: str) -> dict[str, str]:
 
 def delete_declared(broker_url: str, names: dict[str, str]) -> None:
     with Connection(broker_url, connect_timeout=5) as broker:
-        channel = broker.channel()
+        channel = amqp_channel(broker.channel())
         for name in (names["EVENTS_QUEUE"], names["EVENTS_DEAD_LETTER_QUEUE"], names["CELERY_TASK_DEFAULT_QUEUE"]):
             channel.queue_delete(name)
         for name in (names["EVENTS_QUEUE"], names["EVENTS_DEAD_LETTER_EXCHANGE"], names["CELERY_TASK_DEFAULT_QUEUE"]):

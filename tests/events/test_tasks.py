@@ -27,6 +27,7 @@ from apps.events.dead_letters import DeadLetter, dead_letters, declare_topology
 from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
 from apps.events.relay import broker_marked_down, relay_outbox
 from project.celery import app
+from tests.broker_channel import amqp_channel
 from tests.conftest import REQUIRE_SERVICES
 from tests.events.conftest import delete_declared, queue_names
 from tests.events.handlers import BROKEN, FLAKY, INVALIDATE, RECORD, effects, failure_switch
@@ -113,7 +114,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) 
 
 def queue_depth(name: str) -> int:
     with Connection(app.conf.broker_url, connect_timeout=5) as broker:
-        return int(broker.default_channel.queue_declare(name, passive=True).message_count)
+        return int(amqp_channel(broker.default_channel).queue_declare(name, passive=True).message_count)
 
 
 def publish_record(**payload: object) -> Event:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from kombu import Connection
 
+from tests.broker_channel import amqp_channel
 from tests.processes import TcpProxy, manage
 from tests.security.conftest import gunicorn
 
@@ -50,7 +51,7 @@ class Drill:
 
     def queue_depth(self, broker_url: str) -> int:
         with Connection(broker_url) as connection:
-            queue = connection.default_channel.queue_declare(self.variables["EVENTS_QUEUE"], passive=True)
+            queue = amqp_channel(connection.default_channel).queue_declare(self.variables["EVENTS_QUEUE"], passive=True)
         return int(queue.message_count)
 
 
@@ -77,7 +78,7 @@ def drill(broker_url: str, broker_proxy: TcpProxy, accent_auth_standin: Any, tmp
         yield Drill(database, variables, token)
     finally:
         with Connection(broker_url) as connection:
-            channel = connection.default_channel
+            channel = amqp_channel(connection.default_channel)
             for name in ("EVENTS_QUEUE", "CELERY_TASK_DEFAULT_QUEUE", "EVENTS_DEAD_LETTER_QUEUE"):
                 channel.queue_delete(variables[name])
             channel.exchange_delete(variables["EVENTS_DEAD_LETTER_EXCHANGE"])
