@@ -102,9 +102,9 @@ def main() -> int:
     setup(args.redis_url, prefix)
 
     import redis
-    from cacheops import cached as cacheops_cached
+    from cacheops import cached as cacheops_cached  # type: ignore[import-untyped]
     from django.core.cache import cache
-    from django_redis import get_redis_connection
+    from django_redis import get_redis_connection  # type: ignore[import-untyped]
 
     from apps.caching import cache_key, cached, invalidate_pattern, invalidate_tags
     from apps.caching.store import get_store
@@ -124,7 +124,7 @@ def main() -> int:
         def document_detail(document_id: int) -> dict[str, Any]:
             return value
 
-        @cacheops_cached(timeout=600)
+        @cacheops_cached(timeout=600)  # type: ignore[untyped-decorator]
         def cacheops_document_detail(document_id: int) -> dict[str, Any]:
             return value
 
@@ -197,7 +197,7 @@ def main() -> int:
         add_matching(lambda n: cache.make_key(f"bench-pat:{n}"))
         with PingProbe(probe_client) as probe:
             started = time.perf_counter()
-            removed = cache.delete_pattern("bench-pat:*")
+            removed = cache.delete_pattern("bench-pat:*")  # type: ignore[attr-defined]  # django-redis API
             theirs = time.perf_counter() - started
         assert removed == matching, removed
         rows.append(

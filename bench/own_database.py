@@ -21,7 +21,7 @@ def _admin(server_url: str, statement: str) -> None:
     import psycopg  # noqa: PLC0415 - only benches on PostgreSQL need it
 
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(statement)  # type: ignore[arg-type]  # our own, fixed identifiers
+        admin.execute(statement)  # our own, fixed identifiers
 
 
 @contextmanager

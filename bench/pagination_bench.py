@@ -158,8 +158,9 @@ def measure(*, depths: list[int], repeats: int) -> tuple[list[Case], dict[str, l
             anchor = ordered.values("created_at", "id")[depth - 1]  # setup, not timed
             # A real cursor for "after the anchor", made by the public API: a one-row page starting at it.
             at_anchor = rows.filter(created_at__lte=anchor["created_at"])
-            cursor = repository.paginate_cursor(at_anchor, limit=1).next_cursor
-            assert cursor is not None
+            next_cursor = repository.paginate_cursor(at_anchor, limit=1).next_cursor
+            assert next_cursor is not None
+            cursor = next_cursor
             after = Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__lt=anchor["id"])
 
             def cursor_page(cursor: str = cursor) -> int:

@@ -115,7 +115,7 @@ def create_plain_table() -> type[Any]:
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(f"ALTER TABLE {PLAIN_TABLE} ADD CONSTRAINT {PLAIN_TABLE}_title UNIQUE (tenant_id, title)")
     meta = type("Meta", (), {"app_label": "bench", "db_table": PLAIN_TABLE, "managed": False, "apps": Apps()})
-    attributes: dict[str, Any] = {field.name: field.clone() for field in Document._meta.concrete_fields}
+    attributes: dict[str, Any] = {field.name: field.clone() for field in Document._meta.concrete_fields}  # type: ignore[attr-defined]
     attributes.update({"__module__": __name__, "Meta": meta})
     return type("PlainDocument", (models.Model,), attributes)
 

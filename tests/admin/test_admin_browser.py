@@ -87,7 +87,8 @@ def _run_action(page: Any, action: str, *documents: Document) -> None:
 
 
 def _action_options(page: Any) -> list[str]:
-    return page.eval_on_selector_all("select[name=action] option", "options => options.map(o => o.value)")
+    values: list[str] = page.eval_on_selector_all("select[name=action] option", "options => options.map(o => o.value)")
+    return values
 
 
 def test_soft_delete_restore_and_history_in_the_browser(page: Any, screenshots: Path) -> None:

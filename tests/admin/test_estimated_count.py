@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 from django.contrib import admin
@@ -49,14 +48,8 @@ def test_list_queries_do_not_grow_with_the_page(name: str) -> None:
 
 
 @pytest.fixture
-def estimating_admin() -> Iterator[None]:
-    model_admin = admin.site._registry[Document]
-    original = model_admin.exact_count_below
-    model_admin.exact_count_below = 20
-    try:
-        yield
-    finally:
-        model_admin.exact_count_below = original
+def estimating_admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(admin.site._registry[Document], "exact_count_below", 20)
 
 
 @pytest.mark.usefixtures("postgres", "estimating_admin")

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.core.context import acting_as
-from apps.core.models import AuditAction, AuditEvent
+from apps.core.models import AuditAction, AuditEvent, SoftDeleteMixin
 from apps.documents.models import Attachment, Document
 from tests.admin.conftest import (
     ACME,
@@ -38,7 +38,7 @@ def _action(client: Any, action: str, *documents: Document, confirm: bool = Fals
     return client.post(url, data, follow=confirm)
 
 
-def _soft_delete(document: Document, actor: str = "admin:someone") -> None:
+def _soft_delete(document: SoftDeleteMixin, actor: str = "admin:someone") -> None:
     with acting_as(actor):
         document.delete()
 

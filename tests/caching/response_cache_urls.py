@@ -84,7 +84,7 @@ class ReportBase(APIView):
         return Response(_body("mixin", request, pk))
 
 
-class MixinReport(CachedResponseMixin, ReportBase):
+class MixinReport(CachedResponseMixin, ReportBase):  # type: ignore[misc]  # the mixin's get() wraps the view's
     cache_key_prefix = "test-mixin-report-view"
     cache_ttl = 60
 

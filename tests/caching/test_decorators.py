@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
+from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.caching import (
     CacheSerializationError,
@@ -298,7 +300,7 @@ def test_write_behind_stores_through_the_celery_task() -> None:
 
 
 def test_write_behind_is_durable_in_the_broker_until_a_worker_stores_it(
-    broker_url: str, redis_url: str, namespace: str, settings
+    broker_url: str, redis_url: str, namespace: str, settings: SettingsWrapper
 ) -> None:
     from project.celery import app
     from tests.processes import ROOT
@@ -456,7 +458,9 @@ def test_without_the_guard_the_same_race_stores_stale_values(store: CacheStore) 
 
 
 @pytest.mark.django_db
-def test_a_fill_inside_a_transaction_waits_for_the_commit(django_capture_on_commit_callbacks) -> None:
+def test_a_fill_inside_a_transaction_waits_for_the_commit(
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
     calls: list[int] = []
 
     @cached(key_prefix="tx-fill", ttl=60)
@@ -475,7 +479,9 @@ def test_a_fill_inside_a_transaction_waits_for_the_commit(django_capture_on_comm
 
 
 @pytest.mark.django_db
-def test_a_fill_in_a_rolled_back_transaction_is_never_stored(django_capture_on_commit_callbacks) -> None:
+def test_a_fill_in_a_rolled_back_transaction_is_never_stored(
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
     calls: list[int] = []
 
     @cached(key_prefix="tx-rollback", ttl=60)

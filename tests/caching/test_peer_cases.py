@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter as Tally
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ def counting(**options: Any) -> tuple[Any, Tally[tuple[Any, ...]]]:
 
 
 # Each group is one call written several ways: one entry, one run, one key to invalidate.
-SAME_CALL = {
+SAME_CALL: dict[str, list[Callable[[Any], Any]]] = {
     "defaults omitted or spelt out": [
         lambda f: f(1),
         lambda f: f(1, None),
@@ -70,8 +71,8 @@ def test_an_entry_of_a_call_with_defaults_is_invalidated_by_the_documented_key()
 def test_a_default_and_an_equal_value_of_another_type_are_different_calls() -> None:
     f, calls = counting()
     f(1, c=0)
-    f(1, c=False)  # type: ignore[arg-type]  # False == 0 in Python, not the same argument
-    f(1, c=0.0)  # type: ignore[arg-type]
+    f(1, c=False)  # False == 0 in Python, not the same argument
+    f(1, c=0.0)
     assert sum(calls.values()) == 3
 
 
@@ -156,7 +157,7 @@ def test_async_functions_share_keys_with_their_sync_twins_and_do_not_cache_excep
 
 
 def test_an_exception_is_not_cached_and_the_next_call_fills() -> None:
-    outcomes = [ValueError("down"), 7]
+    outcomes: list[ValueError | int] = [ValueError("down"), 7]
 
     @cached(key_prefix="flaky", ttl=60)
     def flaky() -> int:

@@ -20,7 +20,7 @@ from apps.events.consumer import consume
 from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
 from apps.events.relay import _due, broker_marked_down, relay_outbox
 from apps.events.topology import topology
-from tests.broker_channel import amqp_channel
+from tests.broker_channel import amqp_channel, queue_depth
 from tests.events.handlers import BROKEN, FLAKY, RECORD, effects, failure_switch
 from tests.processes import TcpProxy
 from tests.testapp.models import Label
@@ -107,7 +107,7 @@ def test_rows_locked_by_one_relay_are_skipped_by_another(postgres: None) -> None
 
 def _queue_depth(broker_url: str, name: str) -> int:
     with Connection(broker_url, connect_timeout=5) as broker:
-        return int(amqp_channel(broker.default_channel).queue_declare(name, passive=True).message_count)
+        return queue_depth(broker.default_channel, name)
 
 
 def _drain(broker_url: str, name: str) -> list[Event]:
@@ -198,8 +198,8 @@ def test_a_channel_error_fails_no_row(broker_url: str, event_queues: dict[str, s
     # publish on it is refused with a channel error, whatever the message.
     name = event_queues["EVENTS_QUEUE"]
     with Connection(broker_url, connect_timeout=5) as broker:
-        channel = amqp_channel(broker.default_channel)
-        channel.queue_delete(name)
+        channel = broker.default_channel
+        amqp_channel(channel).queue_delete(name)
         Queue(name, routing_key=name, durable=True)(channel).declare()
     events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(3)]
     report = relay_outbox()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.handlers.base import BaseHandler
 from django.db import connections
+from django.http import HttpRequest, HttpResponse
 
 from tests.health.conftest import StatusServer
 
@@ -26,7 +27,8 @@ def test_the_view_outside_request_transactions_is_never_wrapped_in_one() -> None
     exec(snippet, namespace)
     view = namespace["version"]
 
-    def plain(request: object) -> None: ...
+    def plain(request: HttpRequest) -> HttpResponse:
+        return HttpResponse()
 
     for alias in connections:  # as a team that turns ATOMIC_REQUESTS on runs (cf. tests/core/test_problems.py)
         connections[alias].settings_dict["ATOMIC_REQUESTS"] = True

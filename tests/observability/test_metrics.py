@@ -56,7 +56,8 @@ def test_the_metered_local_memory_cache_returns_falsy_values_as_stored(settings:
     settings.CACHES = {"default": {"BACKEND": "apps.observability.cache_backends.LocMemCache", "LOCATION": "falsy"}}
     local = caches["default"]
     assert isinstance(local, LocMemCache)
-    for value in (0, "", [], False):
+    falsy: tuple[object, ...] = (0, "", [], False)
+    for value in falsy:
         local.set("falsy", value)
         assert local.get("falsy", "default") == value
     assert local.get("missing", "default") == "default"

@@ -22,7 +22,7 @@ def _request_lines(log_lines: LogLines) -> list[dict[str, object]]:
 
 def test_async_requests_are_logged_inside_the_request_scope(log_lines: LogLines) -> None:
     stack = RequestContextMiddleware(RequestLoggingMiddleware(_teapot))
-    response = asyncio.run(stack(RequestFactory().get("/async", headers={"X-Request-ID": "async-1"})))  # type: ignore[arg-type]
+    response: HttpResponse = asyncio.run(stack(RequestFactory().get("/async", headers={"X-Request-ID": "async-1"})))  # type: ignore[arg-type]
     assert response.status_code == 418
     events = [(line["event"], line["request_id"], line.get("status")) for line in _request_lines(log_lines)]
     assert events == [("request_started", "async-1", None), ("request_finished", "async-1", 418)]

@@ -29,7 +29,7 @@ def test_context_headers_carry_only_what_is_set() -> None:
 def test_an_eager_task_runs_in_the_callers_context() -> None:
     tenant = uuid.uuid4()
     with request_scope(RequestScope(request_id="eager-1")), acting_as("user-2"), in_tenant(tenant):
-        result = report_context.apply(args=["eager"]).get()
+        result = report_context.apply(args=("eager",)).get()
     assert result == {"request_id": "eager-1", "actor": "user-2", "tenant": str(tenant)}
     assert current_request_id() is None, "nothing leaks out of the task"
 
@@ -70,7 +70,7 @@ def test_a_real_worker_logs_with_the_publishers_context(worker: tuple[str, queue
     tenant = uuid.uuid4()
     marker = uuid.uuid4().hex
     with request_scope(RequestScope(request_id="via-rabbitmq")), acting_as("user-3"), in_tenant(tenant):
-        report_context.apply_async(args=[marker], queue=queue_name, ignore_result=True)
+        report_context.apply_async(args=(marker,), queue=queue_name, ignore_result=True)
     line = _wait_for_event(lines, "inside_task", marker)
     assert (line["request_id"], line["actor"], line["tenant"]) == ("via-rabbitmq", "user-3", str(tenant))
 
@@ -78,7 +78,7 @@ def test_a_real_worker_logs_with_the_publishers_context(worker: tuple[str, queue
 def test_a_task_nobody_requested_gets_its_task_id_as_request_id(worker: tuple[str, queue.Queue[str]]) -> None:
     queue_name, lines = worker
     marker = uuid.uuid4().hex
-    sent = report_context.apply_async(args=[marker], queue=queue_name, ignore_result=True)
+    sent = report_context.apply_async(args=(marker,), queue=queue_name, ignore_result=True)
     line = _wait_for_event(lines, "inside_task", marker)
     assert (line["request_id"], line["actor"], line["tenant"]) == (sent.id, None, None)
 
@@ -86,13 +86,13 @@ def test_a_task_nobody_requested_gets_its_task_id_as_request_id(worker: tuple[st
 def test_a_real_worker_continues_the_publishers_trace(worker: tuple[str, queue.Queue[str]]) -> None:
     queue_name, lines = worker
     provider = TracerProvider()
-    CeleryInstrumentor().instrument(tracer_provider=provider)
+    CeleryInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     marker = uuid.uuid4().hex
     try:
         with provider.get_tracer("test").start_as_current_span("request") as span:
-            report_context.apply_async(args=[marker], queue=queue_name, ignore_result=True)
+            report_context.apply_async(args=(marker,), queue=queue_name, ignore_result=True)
     finally:
-        CeleryInstrumentor().uninstrument()
+        CeleryInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
     line = _wait_for_event(lines, "inside_task", marker)
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert line["span_id"] not in (None, format(span.get_span_context().span_id, "016x"))

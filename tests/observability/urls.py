@@ -20,7 +20,7 @@ def work(request: HttpRequest) -> JsonResponse:
     cache.set("observability-test:work", users, 10)
     cache.get("observability-test:work")
     # Run in-process (as eager Celery does); tests/observability/test_task_context.py uses a real worker.
-    task_context = report_context.apply(args=["from-view"]).get()
+    task_context = report_context.apply(args=("from-view",)).get()
     return JsonResponse({"users": users, "task": task_context})
 
 

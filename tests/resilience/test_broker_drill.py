@@ -20,7 +20,7 @@ import httpx
 import pytest
 from kombu import Connection
 
-from tests.broker_channel import amqp_channel
+from tests.broker_channel import amqp_channel, queue_depth
 from tests.processes import TcpProxy, manage
 from tests.security.conftest import gunicorn
 
@@ -51,8 +51,7 @@ class Drill:
 
     def queue_depth(self, broker_url: str) -> int:
         with Connection(broker_url) as connection:
-            queue = amqp_channel(connection.default_channel).queue_declare(self.variables["EVENTS_QUEUE"], passive=True)
-        return int(queue.message_count)
+            return queue_depth(connection.default_channel, self.variables["EVENTS_QUEUE"])
 
 
 @pytest.fixture
@@ -87,7 +86,7 @@ def drill(broker_url: str, broker_proxy: TcpProxy, accent_auth_standin: Any, tmp
 def test_writes_succeed_while_rabbitmq_is_down_and_their_events_are_delivered_after_it_returns(
     broker_url: str, broker_proxy: TcpProxy, drill: Drill
 ) -> None:
-    with gunicorn(settings_module="project.settings", **drill.variables) as base_url:
+    with gunicorn(settings_module="project.settings", **drill.variables) as base_url:  # type: ignore[arg-type]  # URLs only
         broker_proxy.stop()  # RabbitMQ is gone for the service
         for index in range(3):
             elapsed = drill.timed("POST", f"{base_url}/api/v1/documents/", json={"title": f"outage {index}"})
@@ -104,7 +103,7 @@ def test_a_black_holed_broker_never_makes_a_write_wait_and_its_events_go_out_whe
     broker_url: str, broker_proxy: TcpProxy, drill: Drill
 ) -> None:
     broker_proxy.stall()  # connections to "RabbitMQ" are accepted and never answered
-    with gunicorn(settings_module="project.settings", **drill.variables) as base_url:
+    with gunicorn(settings_module="project.settings", **drill.variables) as base_url:  # type: ignore[arg-type]  # URLs only
         documents = f"{base_url}/api/v1/documents/"
         drill.timed("GET", documents)  # warms the token cache and the worker
         baseline = max(drill.timed("GET", documents) for _ in range(3))  # the same stack, no event

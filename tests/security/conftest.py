@@ -30,7 +30,7 @@ def limits(settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch) -> Iterat
     settings.RATE_LIMIT_ENABLED = True
     store: rate_limit.Window
     if "redis" in django_settings.CACHES["default"]["BACKEND"].lower():
-        from django_redis import get_redis_connection
+        from django_redis import get_redis_connection  # type: ignore[import-untyped]
 
         client = get_redis_connection("default")
         prefix = f"test-security-{uuid.uuid4().hex}:"

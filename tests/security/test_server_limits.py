@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -38,10 +39,10 @@ def _parallel_statuses(url: str, count: int, *, threads: int = 24) -> Counter[in
 
 
 @pytest.fixture(scope="module")
-def limited_server(request: pytest.FixtureRequest) -> str:
+def limited_server(request: pytest.FixtureRequest) -> Iterator[str]:
     redis_url = request.getfixturevalue("redis_url")
     with gunicorn(workers=3, threads=8, REDIS_URL=redis_url, RATE_LIMIT_PER_IP=f"{LIMIT}/minute") as base_url:
-        yield base_url  # type: ignore[misc]
+        yield base_url
 
 
 def test_the_per_ip_limit_is_exact_under_parallel_requests_across_workers(limited_server: str) -> None:
@@ -72,9 +73,9 @@ def test_drf_own_throttle_lets_more_than_its_limit_through(redis_url: str) -> No
 
 
 @pytest.fixture(scope="module")
-def small_body_server() -> str:
+def small_body_server() -> Iterator[str]:
     with gunicorn(REQUEST_MAX_BODY_BYTES="2048", RATE_LIMIT_ENABLED="false") as base_url:
-        yield base_url  # type: ignore[misc]
+        yield base_url
 
 
 def test_a_chunked_body_over_the_limit_is_refused_with_413(small_body_server: str) -> None:
