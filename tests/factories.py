@@ -11,6 +11,7 @@ import uuid
 
 import factory
 
+from apps.documents.models import Document
 from tests.testapp.models import Comment, Folder, Label, Note, Pin, Plain, Retention
 
 TENANT_A = uuid.UUID("aaaaaaaa-0000-4000-8000-000000000001")
@@ -67,3 +68,15 @@ class PlainFactory(factory.django.DjangoModelFactory[Plain]):
         model = Plain
 
     value = 1
+
+
+class DocumentFactory(factory.django.DjangoModelFactory[Document]):
+    """A live document of TENANT_A; pass `tenant_id=TENANT_B` for the other tenant's."""
+
+    class Meta:
+        model = Document
+
+    title = factory.Sequence(lambda n: f"document-{n}")
+    body = "a body"
+    tags = factory.LazyFunction(list)
+    tenant_id = TENANT_A
