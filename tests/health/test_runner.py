@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import datetime
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 from prometheus_client import REGISTRY
 
@@ -152,3 +157,30 @@ def test_each_check_is_a_prometheus_gauge() -> None:
     latency = REGISTRY.get_sample_value("health_check_latency_seconds", {"check": "gauge_up"})
     assert latency is not None
     assert latency >= 0
+
+
+def test_the_librarys_own_runner_would_overrun_and_restart_a_hung_check() -> None:
+    """docs/health.md's reason for our runner: `HealthCheck.get_result()` waits the budget plus 1 s
+    and submits a hung synchronous check again on every probe. If this fails, the library has
+    caught up: run the checks through it."""
+    release = threading.Event()
+    starts: list[float] = []
+
+    @dataclasses.dataclass
+    class Hung(HealthCheck):  # type: ignore[misc]  # django-health-check ships no types
+        timeout = datetime.timedelta(seconds=0.05)
+
+        def run(self) -> None:  # the library runs a synchronous run() in its executor
+            starts.append(time.monotonic())
+            release.wait(10)
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        began = time.monotonic()
+        results = [asyncio.run(Hung().get_result(pool)) for _ in range(2)]
+        assert all(result.error for result in results)
+        assert time.monotonic() - began > 2 * 1.0, "each probe waited more than the check's 0.05 s budget"
+        assert len(starts) == 2, "the hung check was started again while still running"
+    finally:
+        release.set()
+        pool.shutdown()
