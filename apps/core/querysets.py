@@ -307,10 +307,9 @@ class SoftDeleteQuerySet(CoreQuerySet[_M]):
             )
 
 
-# django-stubs types a manager's filter()/all()/... by the queryset class it is built from; declaring
-# the bases through from_queryset() for the checker makes `Folder.objects.filter(...).restore()` typed.
-# At run time the managers keep their plain base and get_queryset() below (from_queryset() would copy
-# the queryset's methods onto the manager a second time).
+# django-stubs types a manager's filter()/all()/... by the queryset class it is built from: declaring the
+# bases through from_queryset() for the checker types `Folder.objects.filter(...).restore()`. Types only:
+# at run time the managers keep their plain base, and get_queryset() below builds the queryset class.
 if TYPE_CHECKING:
     _CoreManagerBase = models.Manager.from_queryset(CoreQuerySet)
     _SoftDeleteManagerParent = models.Manager.from_queryset(SoftDeleteQuerySet)
