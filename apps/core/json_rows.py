@@ -30,7 +30,7 @@ JSON and datetime model fields are read as their text (`Cast` to text) and parse
 (orjson; `datetime.fromisoformat`): Django's `JSONField` parses with the field's decoder,
 which for our models also re-validates every stored string (`StorableJSONDecoder`), and
 Django's PostgreSQL timestamp loader runs psycopg's pure-Python parser; the two cost more
-than the rest of a page's rows. (A field of the cursor's ordering is read as a value too.)
+than the rest of a page's rows. (A field of the cursor's ordering is read as a value: the cursor needs it.)
 """
 
 from __future__ import annotations
@@ -125,25 +125,32 @@ _AS_TEXT: dict[type[models.Field[Any, Any]], tuple[str, Callable[[str | None], A
 }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How `.values()` reads a shape from one model: its columns, those read as text, each field's key and parser."""
+
+    plain: tuple[str, ...]
+    as_text: dict[str, Cast]
+    keys: tuple[tuple[str, str, Callable[[str | None], Any] | None], ...]
+
+
 @functools.cache
-def _columns(model: type[models.Model], names: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, Cast]]:
-    """`names` split into the model fields read as they are and those read as text (by alias)."""
-    plain, as_text = [], {}
+def _plan(model: type[models.Model], names: tuple[str, ...], values: tuple[str, ...]) -> _Plan:
+    """`names` read as they are, or as text (by alias) where that parses faster; `values` always as they are."""
+    plain: dict[str, None] = dict.fromkeys(values)
+    as_text: dict[str, Cast] = {}
+    keys: list[tuple[str, str, Callable[[str | None], Any] | None]] = []
     for name in names:
         field = model._meta.get_field(name)
-        prefix = next((prefix for kind, (prefix, _) in _AS_TEXT.items() if isinstance(field, kind)), None)
-        if prefix is None:
-            plain.append(name)
+        kind = next((kind for kind in _AS_TEXT if isinstance(field, kind)), None)
+        if kind is None or name in values:
+            plain[name] = None
+            keys.append((name, name, None))
         else:
+            prefix, parse = _AS_TEXT[kind]
             as_text[prefix + name] = Cast(name, models.TextField())
-    return tuple(plain), as_text
-
-
-def _parse_text(raw: Mapping[str, Any], name: str) -> Any:
-    for prefix, parse in _AS_TEXT.values():
-        if prefix + name in raw:
-            return parse(raw[prefix + name])
-    return raw[name]  # a field of a type the model reads as a value (e.g. a list field over an array)
+            keys.append((name, prefix + name, parse))
+    return _Plan(tuple(plain), as_text, tuple(keys))
 
 
 class OutputShape:
@@ -165,25 +172,29 @@ class OutputShape:
                     "identical to its to_representation"
                 )
         self.fields: tuple[str, ...] = tuple(declared)
-        # The fields a model may have read as text: datetimes and JSON (`_columns` knows which are).
-        self._read_as_text = frozenset(
-            name
-            for name, field in declared.items()
-            if isinstance(field, serializers.DateTimeField | serializers.JSONField | serializers.ListField)
-        )
 
     def __repr__(self) -> str:
         return f"OutputShape({self.serializer_class.__name__})"
 
     def values(self, queryset: models.QuerySet[Any, Any], *also: str) -> models.QuerySet[Any, dict[str, Any]]:
-        """`queryset` as the raw rows of this shape (and of the model fields `also`): `row()` makes them rows."""
-        model: type[models.Model] = queryset.model
-        plain, as_text = _columns(model, self.fields)
-        return queryset.values(*plain, *(name for name in dict.fromkeys(also) if name not in plain), **as_text)
+        """`queryset` as raw rows of this shape (and of the model fields `also`, read as values): see `rows()`."""
+        plan = self._plan(queryset, also)
+        return queryset.values(*plan.plain, **plan.as_text)
 
-    def row(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """A raw row of `values()` as a row of this shape: the declared fields, in order, text columns parsed."""
-        return {name: _parse_text(raw, name) if name in self._read_as_text else raw[name] for name in self.fields}
+    def rows(
+        self, queryset: models.QuerySet[Any, Any], raw_rows: Iterable[Mapping[str, Any]], *also: str
+    ) -> list[dict[str, Any]]:
+        """Raw rows of `values(queryset, *also)` as rows of this shape: the declared fields, in order."""
+        keys = self._plan(queryset, also).keys
+        return [{name: raw[key] if parse is None else parse(raw[key]) for name, key, parse in keys} for raw in raw_rows]
+
+    def row(self, queryset: models.QuerySet[Any, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+        """One raw row of `values(queryset)` as a row of this shape."""
+        return self.rows(queryset, [raw])[0]
+
+    def _plan(self, queryset: models.QuerySet[Any, Any], also: tuple[str, ...]) -> _Plan:
+        model: type[models.Model] = queryset.model
+        return _plan(model, self.fields, also)
 
     def of(self, instance: object) -> dict[str, Any]:
         """An instance as a row of this shape (what a write answers with), read from its attributes."""
@@ -207,9 +218,9 @@ def paginate_cursor_json(
     Raises what `paginate_cursor` raises (`InvalidInput` for a bad cursor).
     """
     # The cursor records the ordering fields and the pk: read those too when the shape has not.
-    keys = [field.name for field in cursor_fields(queryset.model, ordering)]
+    keys = tuple(field.name for field in cursor_fields(queryset.model, ordering))
     page = paginate_cursor(shape.values(queryset, *keys), ordering=ordering, cursor=cursor, limit=limit)
-    return JsonPage(shape.render(map(shape.row, page.items)), page.next_cursor, page.previous_cursor)
+    return JsonPage(shape.render(shape.rows(queryset, page.items, *keys)), page.next_cursor, page.previous_cursor)
 
 
 def paginate_offset_json(
@@ -222,4 +233,5 @@ def paginate_offset_json(
 ) -> JsonOffsetPage:
     """`paginate_offset` of `queryset` (ordered by the caller), its rows rendered in `shape`."""
     page = paginate_offset(shape.values(queryset), offset=offset, limit=limit, with_total=with_total)
-    return JsonOffsetPage(shape.render(map(shape.row, page.items)), page.offset, page.limit, page.total, page.has_next)
+    rows = shape.rows(queryset, page.items)
+    return JsonOffsetPage(shape.render(rows), page.offset, page.limit, page.total, page.has_next)

@@ -59,10 +59,11 @@ def _document_id(raw: uuid.UUID | str) -> uuid.UUID:
 
 @cached(key_prefix="document", ttl=300, tags=document_tags)
 def document_detail(document_id: uuid.UUID | str) -> dict[str, Any]:
-    raw = DOCUMENT.values(DocumentRepository().queryset().filter(pk=_document_id(document_id))).first()
+    queryset = DocumentRepository().queryset().filter(pk=_document_id(document_id))
+    raw = DOCUMENT.values(queryset).first()
     if raw is None:
         raise NotFound(f"No document with id {document_id}.")
-    return DOCUMENT.row(raw)
+    return DOCUMENT.row(queryset, raw)
 
 
 def _visible(*, deleted: bool) -> QuerySet[Document]:

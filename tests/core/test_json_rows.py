@@ -77,11 +77,13 @@ def as_drf_renders(folders: Any) -> bytes:
 def test_a_row_of_the_shape_is_what_the_serializer_represents() -> None:
     tricky_folders()
     folders = list(Folder.objects.order_by("name"))
-    assert FOLDER.render(map(FOLDER.row, FOLDER.values(Folder.objects.order_by("name")))) == as_drf_renders(folders)
+    assert FOLDER.render(
+        FOLDER.rows(Folder.objects.all(), FOLDER.values(Folder.objects.order_by("name")))
+    ) == as_drf_renders(folders)
     assert FOLDER.render(FOLDER.of(folder) for folder in folders) == as_drf_renders(folders)
     rendered = {
         row["name"]: row["due_at"]
-        for row in orjson.loads(FOLDER.render(map(FOLDER.row, FOLDER.values(Folder.objects.all()))))
+        for row in orjson.loads(FOLDER.render(FOLDER.rows(Folder.objects.all(), FOLDER.values(Folder.objects.all()))))
     }
     assert rendered[NAMES[1]] == "2026-11-26T11:05:42Z"
     assert rendered[NAMES[2]] == "2026-01-02T03:04:05.000100Z"
