@@ -147,7 +147,7 @@ def measure(*, depths: list[int], repeats: int) -> tuple[list[Case], dict[str, l
     results: list[Case] = []
     explain: dict[str, list[str]] = {}
     with in_tenant(TENANT):
-        rows = DOCUMENT.values(repository.queryset())
+        rows = DOCUMENT.values(repository.queryset(), "created_at", "id")  # the cursor reads these as values
         ordered = rows.order_by("-created_at", "-id")  # the cursor's total order, for OFFSET and the OR filter
 
         def first_page() -> int:
