@@ -93,15 +93,15 @@ def bench_urlconf() -> Any:
     from rest_framework.views import APIView
 
     from apps.accent_auth.permissions import HasRequiredAcl
+    from apps.documents.api.serializers import DOCUMENT
     from apps.documents.models import Document
     from apps.documents.repositories import DocumentRepository
-    from apps.documents.selectors import OUTPUT_FIELDS
     from project import urls
 
     class DocumentModelSerializer(serializers.ModelSerializer[Document]):
         class Meta:
             model = Document
-            fields = OUTPUT_FIELDS
+            fields = DOCUMENT.fields
 
     class DrfCursorPagination(CursorPagination):
         page_size = PAGE_SIZE

@@ -140,14 +140,14 @@ def measure(*, depths: list[int], repeats: int) -> tuple[list[Case], dict[str, l
 
     from apps.core.context import in_tenant
     from apps.core.pagination import paginate_offset
+    from apps.documents.api.serializers import DOCUMENT
     from apps.documents.repositories import DocumentRepository
-    from apps.documents.selectors import OUTPUT_FIELDS
 
     repository = DocumentRepository()
     results: list[Case] = []
     explain: dict[str, list[str]] = {}
     with in_tenant(TENANT):
-        rows = repository.queryset().values(*OUTPUT_FIELDS)
+        rows = DOCUMENT.values(repository.queryset(), "created_at", "id")  # the cursor reads these as values
         ordered = rows.order_by("-created_at", "-id")  # the cursor's total order, for OFFSET and the OR filter
 
         def first_page() -> int:

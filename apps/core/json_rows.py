@@ -1,50 +1,57 @@
-"""A cursor page rendered as JSON bytes, by PostgreSQL when the database is PostgreSQL.
+"""A resource's JSON from its one output serializer: `.values()` rows rendered by orjson.
 
-Loading rows into Python costs more than the query: psycopg and Django convert every
-`timestamptz` and `uuid` into Python objects, and the API then turns them back into text.
-On PostgreSQL, `paginate_cursor_json` asks the database for each row as one compact JSON
-text instead; the cursor's ordering values are read back from the first and last rows
-only (to sign the cursors), from their JSON or, for a field not in it, a text column.
-The page's `results` is then a JSON array in bytes: the API splices it into its
-response (`orjson.Fragment`), and a cache stores one `bytes` value instead of pickling
-dicts of datetimes. For plain querysets (one table, filters only) the page's SQL is
-written here too, the ORM's query building cost as much as running it.
+An output serializer (HackSoft's `OutputSerializer`) is the only description of what the
+API returns for a resource. drf-spectacular reads it for the OpenAPI schema; `OutputShape`
+reads it for everything else: the `.values()` a selector asks for, the JSON of a list page
+or an offset page (one `bytes` value, which is also what a cache stores), and the body of a
+single instance a write answers with. One list of fields, so the schema, a list item, a
+detail body and a write's body cannot drift apart.
 
-The JSON is what `apps.core.api.renderers.FastJSONRenderer` writes for the same row:
+Running DRF's `to_representation` over a page of rows costs more than the query, so the
+rows are rendered by the API's renderer (`render_json`: orjson, `OPT_UTC_Z`) instead. An
+`OutputShape` accepts only the field types whose value renders to what `to_representation`
+gives for it, and refuses any other with `TypeError` when it is built:
 
-- datetimes in UTC with a `Z`, microseconds only when non-zero (`2026-11-26T11:05:42.705439Z`,
-  `2026-11-26T11:05:42Z`), as orjson's `OPT_UTC_Z` writes them;
-- UUIDs lowercase and hyphenated; strings escaped by PostgreSQL's `to_json`
-  (the same escapes as orjson: `\\"`, `\\\\`, `\\n`..., `\\u00XX` for other controls;
-  non-ASCII as UTF-8); NULL as `null`;
-- JSON columns as PostgreSQL's `jsonb` text, which puts a space after `,` and `:`
-  (`["a", "b"]`): equal once parsed, not byte for byte.
+| serializer field | a value renders as |
+|---|---|
+| `CharField` (and subclasses), `ChoiceField`, `IntegerField`, `BooleanField` | the value |
+| `UUIDField` (`hex_verbose`, the default) | lowercase, hyphenated |
+| `DateTimeField` (ISO 8601, the default) | UTC with `Z`, microseconds only when non-zero (`TIME_ZONE = "UTC"`) |
+| `DateField` (ISO 8601) | `YYYY-MM-DD` |
+| `JSONField`, `ListField` of the scalars above | compact JSON (`["a","b"]`) |
 
-Other databases, and a project with `USE_TZ = False`, take the fallback: the rows as
-dicts, rendered by orjson with the renderer's options (the same output, whitespace aside).
-Field types whose PostgreSQL JSON differs from orjson's (float, decimal, time, binary...)
-are refused with `TypeError` rather than rendered differently.
+Each field's `source` must be its name (a model field): a dotted source or a method field
+would need the instance, not a `.values()` row. The output is the same bytes on every
+database: the values are Python's, rendered by orjson, whatever the backend returned them as
+(PostgreSQL's `jsonb` text is `["a", "b"]`, orjson's `["a","b"]`: a JSON column is parsed
+and written again, never spliced in as the database's text).
+
+JSON and datetime model fields are read as their text (`Cast` to text) and parsed here
+(orjson; `datetime.fromisoformat`): Django's `JSONField` parses with the field's decoder,
+which for our models also re-validates every stored string (`StorableJSONDecoder`), and
+Django's PostgreSQL timestamp loader runs psycopg's pure-Python parser; the two cost more
+than the rest of a page's rows. (A field of the cursor's ordering is read as a value: the cursor needs it.)
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.core.exceptions import EmptyResultSet, FullResultSet
-from django.db import connections, models
-from django.db.models import TextField
-from django.db.models.expressions import RawSQL
-from django.db.models.sql import Query
+from django.db import models
+from django.db.models.functions import Cast
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from apps.core.api.renderers import render_json
-from apps.core.pagination import KeysetColumn, KeysetFetch, Ordering, cursor_fields, paginate_cursor
+from apps.core.pagination import Ordering, cursor_fields, paginate_cursor, paginate_offset
 
-__all__ = ["JsonPage", "json_object", "paginate_cursor_json", "renders_in_database"]
+__all__ = ["JsonOffsetPage", "JsonPage", "OutputShape", "paginate_cursor_json", "paginate_offset_json"]
 
 
 @dataclass(frozen=True)
@@ -56,198 +63,175 @@ class JsonPage:
     previous_cursor: str | None
 
 
-# The field types rendered by `to_json(column)`, whose output is orjson's for the same value.
-_TO_JSON = (
-    models.CharField,
-    models.TextField,
-    models.UUIDField,
-    models.BooleanField,
-    models.IntegerField,  # also Big/Small/Positive*, AutoField and BigAutoField
-    models.DateField,  # "YYYY-MM-DD" (DateTimeField is handled before this check)
-)
+@dataclass(frozen=True)
+class JsonOffsetPage:
+    """One offset page; `results` is a JSON array (UTF-8 bytes) of the rows; `total` only when asked for."""
+
+    results: bytes
+    offset: int
+    limit: int
+    total: int | None
+    has_next: bool
 
 
-# orjson's OPT_UTC_Z: UTC, "Z", the fraction only when the microseconds are not zero. One
-# to_char (the costly part) and a replace: ".000000Z" can only be the end of the text.
-_DATETIME = (
-    "COALESCE('\"' || replace(to_char({column} AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z') || '\"', 'null')"
-)
-_JSON = "COALESCE(({column})::text, 'null')"  # jsonb text: already JSON
-_TO_JSON_TEXT = "COALESCE(to_json({column})::text, 'null')"
+def _iso_format(field: serializers.Field[Any, Any, Any, Any], default: str | None) -> bool:
+    """An ISO 8601 output format, or none (the value itself, which orjson then writes in ISO 8601)."""
+    return getattr(field, "format", default) in {None, ISO_8601}
 
 
-def _template_or_none(field: models.Field[Any, Any]) -> str | None:
-    if isinstance(field, models.DateTimeField):
-        return _DATETIME
-    if isinstance(field, models.JSONField):
-        return _JSON
-    target = field.target_field if isinstance(field, models.ForeignKey) else field
-    if isinstance(target, _TO_JSON):
-        return _TO_JSON_TEXT
-    return None
+def _renders_as_orjson(field: serializers.Field[Any, Any, Any, Any]) -> bool:
+    """Whether orjson writes `field`'s values as `field.to_representation` would."""
+    if isinstance(field, serializers.ListField):
+        child = field.child
+        return not isinstance(child, serializers.ListField) and _renders_as_orjson(child)
+    checks: list[tuple[type[Any], Callable[[Any], bool]]] = [
+        (serializers.MultipleChoiceField, lambda _: False),  # a set, written as a list in no fixed order
+        (serializers.ChoiceField, lambda _: True),
+        (serializers.JSONField, lambda it: not it.binary),
+        (serializers.UUIDField, lambda it: it.uuid_format == "hex_verbose"),
+        # DRF writes the current time zone's offset; orjson writes the value's: equal in UTC only.
+        (
+            serializers.DateTimeField,
+            lambda it: (
+                _iso_format(it, api_settings.DATETIME_FORMAT) and settings.USE_TZ and settings.TIME_ZONE == "UTC"
+            ),
+        ),
+        (serializers.DateField, lambda it: _iso_format(it, api_settings.DATE_FORMAT)),
+        (serializers.CharField, lambda _: True),
+        # Exactly these types: a subclass of Integer/BooleanField may represent its values otherwise.
+        (object, lambda it: type(it) in {serializers.IntegerField, serializers.BooleanField}),
+    ]
+    return next(bool(check(field)) for kind, check in checks if isinstance(field, kind))
 
 
-def _template(field: models.Field[Any, Any]) -> str:
-    template = _template_or_none(field)
-    if template is None:
-        raise TypeError(f"{field!r} ({type(field).__name__}) has no JSON rendering identical to orjson's")
-    return template
+def _utc_datetime(text: str | None) -> datetime.datetime | None:
+    """A timestamp's text in SQL (`2026-11-26 11:05:42.705439+00`; naive UTC on SQLite) as an aware datetime."""
+    if text is None:
+        return None
+    moment = datetime.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC) if moment.utcoffset() else moment
 
 
-def _literal(text: str) -> str:
-    """A SQL string literal, also safe from the driver's %-parameter formatting."""
-    return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+def _json_value(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
 
 
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+# Columns read as text, by alias (an alias may not be a field's name), and how their text is parsed.
+_AS_TEXT: dict[type[models.Field[Any, Any]], tuple[str, Callable[[str | None], Any]]] = {
+    models.JSONField: ("_json_of_", _json_value),
+    models.DateTimeField: ("_time_of_", _utc_datetime),
+}
 
 
-def _column(model: type[models.Model], field: models.Field[Any, Any]) -> str:
-    # The base table's alias is its name in Django's SQL (joins of the same table get T2, T3...).
-    return f"{_identifier(model._meta.db_table)}.{_identifier(str(field.column))}"
+@dataclass(frozen=True)
+class _Plan:
+    """How `.values()` reads a shape from one model: its columns, those read as text, each field's key and parser."""
+
+    plain: tuple[str, ...]
+    as_text: dict[str, Cast]
+    keys: tuple[tuple[str, str, Callable[[str | None], Any] | None], ...]
 
 
 @functools.cache
-def _json_object_sql(model: type[models.Model], names: tuple[str, ...]) -> str:
-    parts = []
-    for position, name in enumerate(names):
+def _plan(model: type[models.Model], names: tuple[str, ...], values: tuple[str, ...]) -> _Plan:
+    """`names` read as they are, or as text (by alias) where that parses faster; `values` always as they are."""
+    plain: dict[str, None] = dict.fromkeys(values)
+    as_text: dict[str, Cast] = {}
+    keys: list[tuple[str, str, Callable[[str | None], Any] | None]] = []
+    for name in names:
         field = model._meta.get_field(name)
-        if not isinstance(field, models.Field) or field.column is None:
-            raise TypeError(f"{model.__name__}.{name} is not a column")
-        key = ("{" if position == 0 else ",") + render_json(name).decode() + ":"
-        parts += [_literal(key), _template(field).format(column=_column(model, field))]
-    parts.append(_literal("}" if names else "{}"))
-    return "(" + " || ".join(parts) + ")"
+        kind = next((kind for kind in _AS_TEXT if isinstance(field, kind)), None)
+        if kind is None or name in values:
+            plain[name] = None
+            keys.append((name, name, None))
+        else:
+            prefix, parse = _AS_TEXT[kind]
+            as_text[prefix + name] = Cast(name, models.TextField())
+            keys.append((name, prefix + name, parse))
+    return _Plan(tuple(plain), as_text, tuple(keys))
 
 
-def json_object(model: type[models.Model], names: Sequence[str]) -> RawSQL:
-    """A PostgreSQL expression: each row of `model` as a compact JSON object text of `names`, in order.
+class OutputShape:
+    """The fields of `serializer_class`, as the names a selector reads and the JSON the API writes.
 
-    One raw SQL node built once per (model, names): Django resolves and hashes a tree of
-    expressions on every query, which cost more than rendering the rows.
+    Raises `TypeError` for a field this module cannot render as the serializer would (see the
+    module's table) or whose source is not its own name.
     """
-    # Built from the model's metadata only (quoted identifiers, escaped literals): no input reaches it.
-    return RawSQL(_json_object_sql(model, tuple(names)), (), output_field=TextField())  # noqa: S611
 
+    def __init__(self, serializer_class: type[serializers.Serializer[Any]]) -> None:
+        self.serializer_class = serializer_class
+        declared = serializer_class().fields
+        for name, field in declared.items():
+            if field.source != name:
+                raise TypeError(f"{serializer_class.__name__}.{name}: the source must be the field's name")
+            if not _renders_as_orjson(field):
+                raise TypeError(
+                    f"{serializer_class.__name__}.{name} ({type(field).__name__}) has no rendering "
+                    "identical to its to_representation"
+                )
+        self.fields: tuple[str, ...] = tuple(declared)
 
-def _text_sql(model: type[models.Model], field: models.Field[Any, Any]) -> str:
-    """A value's text that the field's `to_python` reads back: ISO 8601 whatever `DateStyle` says."""
-    return f"(to_json({_column(model, field)}) #>> '{{}}')"
+    def __repr__(self) -> str:
+        return f"OutputShape({self.serializer_class.__name__})"
 
+    def values(self, queryset: models.QuerySet[Any, Any], *also: str) -> models.QuerySet[Any, dict[str, Any]]:
+        """`queryset` as raw rows of this shape (and of the model fields `also`, read as values): see `rows()`."""
+        plan = self._plan(queryset, also)
+        return queryset.values(*plan.plain, **plan.as_text)
 
-def renders_in_database(queryset: models.QuerySet[Any, Any]) -> bool:
-    """Whether `paginate_cursor_json` lets the database render `queryset`'s rows."""
-    return connections[queryset.db].vendor == "postgresql" and bool(settings.USE_TZ)
+    def rows(
+        self, queryset: models.QuerySet[Any, Any], raw_rows: Iterable[Mapping[str, Any]], *also: str
+    ) -> list[dict[str, Any]]:
+        """Raw rows of `values(queryset, *also)` as rows of this shape: the declared fields, in order."""
+        keys = self._plan(queryset, also).keys
+        return [{name: raw[key] if parse is None else parse(raw[key]) for name, key, parse in keys} for raw in raw_rows]
+
+    def row(self, queryset: models.QuerySet[Any, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+        """One raw row of `values(queryset)` as a row of this shape."""
+        return self.rows(queryset, [raw])[0]
+
+    def _plan(self, queryset: models.QuerySet[Any, Any], also: tuple[str, ...]) -> _Plan:
+        model: type[models.Model] = queryset.model
+        return _plan(model, self.fields, also)
+
+    def of(self, instance: object) -> dict[str, Any]:
+        """An instance as a row of this shape (what a write answers with), read from its attributes."""
+        return {name: getattr(instance, name) for name in self.fields}
+
+    def render(self, rows: Iterable[Mapping[str, Any]]) -> bytes:
+        """Rows of this shape as a JSON array, as the API renders them."""
+        return render_json(list(rows))
 
 
 def paginate_cursor_json(
     queryset: models.QuerySet[Any, Any],
     *,
-    fields: Sequence[str],
+    shape: OutputShape,
     ordering: Ordering,
     cursor: str | None = None,
     limit: int = 50,
 ) -> JsonPage:
-    """`paginate_cursor` of `queryset`, each row as a JSON object of `fields`; the same cursors.
+    """`paginate_cursor` of `queryset`, its rows rendered in `shape`; the same cursors.
 
-    Raises what `paginate_cursor` raises (`InvalidInput` for a bad cursor), and `TypeError`
-    for a field type this module does not render (on PostgreSQL).
+    Raises what `paginate_cursor` raises (`InvalidInput` for a bad cursor).
     """
-    if not renders_in_database(queryset):
-        page = paginate_cursor(queryset.values(*fields), ordering=ordering, cursor=cursor, limit=limit)
-        return JsonPage(render_json(page.items), page.next_cursor, page.previous_cursor)
-    model: type[models.Model] = queryset.model
-    keys = cursor_fields(model, ordering)
-    # Cursor values come from the first and last rows' JSON when the field is in it (and its
-    # JSON text is what `to_python` reads back); other fields are fetched as text beside it.
-    in_json = [
-        field.name in fields and _template_or_none(field) in {_DATETIME, _TO_JSON_TEXT} and not field.is_relation
-        for field in keys
-    ]
-    extra = [field for field, found in zip(keys, in_json, strict=True) if not found]
-    selected = [_json_object_sql(model, tuple(fields)), *(_text_sql(model, field) for field in extra)]
-
-    def ordering_values(row: tuple[Any, ...]) -> list[Any]:  # first and last row only
-        rendered, texts = orjson.loads(row[0]), iter(row[1:])
-        values = []
-        for field, found in zip(keys, in_json, strict=True):
-            text = rendered[field.name] if found else next(texts)
-            values.append(None if text is None else field.to_python(text))
-        return values
-
-    one_direction = len({name.startswith("-") for name in ordering.fields}) == 1
-    if _is_plain(queryset.query) and one_direction and not any(field.null for field in keys):
-        # Our own SQL reads the page; the queryset is then only its filters (no values_list clone).
-        rows_qs, fetch = queryset, _fetch_with_sql(queryset, selected)
-    else:
-        # Built from the model's metadata only, like json_object's.
-        expressions = (RawSQL(sql, (), output_field=TextField()) for sql in selected)  # noqa: S611
-        rows_qs, fetch = queryset.values_list(*expressions), None
-    rows = paginate_cursor(
-        rows_qs, ordering=ordering, cursor=cursor, limit=limit, ordering_values=ordering_values, fetch=fetch
-    )
-    body = "[" + ",".join(row[0] for row in rows.items) + "]"
-    return JsonPage(body.encode(), rows.next_cursor, rows.previous_cursor)
+    # The cursor records the ordering fields and the pk: read those too when the shape has not.
+    keys = tuple(field.name for field in cursor_fields(queryset.model, ordering))
+    page = paginate_cursor(shape.values(queryset, *keys), ordering=ordering, cursor=cursor, limit=limit)
+    return JsonPage(shape.render(shape.rows(queryset, page.items, *keys)), page.next_cursor, page.previous_cursor)
 
 
-def _is_plain(query: Query) -> bool:
-    """One table, filters only: what `_fetch_with_sql` can read with `WHERE <the filters>`."""
-    return (
-        len(query.alias_map) <= 1  # no alias yet (no filter), or the base table's
-        and not query.annotations
-        and not query.distinct
-        and query.group_by is None
-        and not query.extra
-        and not query.combinator
-        and not query.select_for_update
-        and query.low_mark == 0
-        and query.high_mark is None
-    )
-
-
-def _fetch_with_sql(queryset: models.QuerySet[Any, Any], select: list[str]) -> KeysetFetch:
-    """The page's SQL written here rather than by the ORM: building and compiling the ORM's
-    query (values, ordering, keyset row value, slice) cost about as much as running it.
-
-    The SQL is what the ORM writes for the same page (`paginate_cursor`): the queryset's
-    compiled filters, the row-value keyset `(a, pk) < (%s, %s)`, `ORDER BY a DESC, pk DESC`,
-    `LIMIT`. Nullable or mixed-direction orderings, and querysets with joins or annotations,
-    are left to the ORM by the caller.
-    """
-
-    def fetch(
-        columns: Sequence[KeysetColumn], values: Sequence[Any] | None, reverse: bool, count: int
-    ) -> list[Any] | None:
-        # Only called for what paginate_cursor_json checked: a plain query, one direction, no NULLs.
-        query = queryset.query
-        connection = connections[queryset.db]
-        try:
-            where, where_params = query.get_compiler(connection=connection).compile(query.where)
-        except EmptyResultSet:
-            return []
-        except FullResultSet:
-            where, where_params = "", ()
-        model = queryset.model
-        conditions = [f"({where})"] if where else []
-        params = list(where_params)
-        descending = columns[0].descending != reverse
-        if values is not None:
-            names = ", ".join(_column(model, column.field) for column in columns)
-            marks = ", ".join(["%s"] * len(columns))
-            conditions.append(f"({names}) {'<' if descending else '>'} ({marks})")
-            params += [
-                column.field.get_db_prep_value(value, connection) for column, value in zip(columns, values, strict=True)
-            ]
-        order = ", ".join(f"{_column(model, column.field)} {'DESC' if descending else 'ASC'}" for column in columns)
-        # Identifiers quoted from the model, values as parameters, `count` an int: no input in the text.
-        sql = (
-            f"SELECT {', '.join(select)} FROM {_identifier(model._meta.db_table)}"  # noqa: S608
-            f"{' WHERE ' + ' AND '.join(conditions) if conditions else ''} ORDER BY {order} LIMIT {int(count)}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
-
-    return fetch
+def paginate_offset_json(
+    queryset: models.QuerySet[Any, Any],
+    *,
+    shape: OutputShape,
+    offset: int = 0,
+    limit: int = 50,
+    with_total: bool = False,
+) -> JsonOffsetPage:
+    """`paginate_offset` of `queryset` (ordered by the caller), its rows rendered in `shape`."""
+    page = paginate_offset(shape.values(queryset), offset=offset, limit=limit, with_total=with_total)
+    rows = shape.rows(queryset, page.items)
+    return JsonOffsetPage(shape.render(rows), page.offset, page.limit, page.total, page.has_next)

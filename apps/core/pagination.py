@@ -21,7 +21,7 @@ empty (its rows were deleted meanwhile) still links back the way it came, as DRF
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -34,8 +34,6 @@ from apps.core.errors import InvalidInput
 
 __all__ = [
     "CursorPage",
-    "KeysetColumn",
-    "KeysetFetch",
     "OffsetPage",
     "Ordering",
     "cursor_fields",
@@ -100,20 +98,13 @@ class _Row(Func):
 
 
 @dataclass(frozen=True)
-class KeysetColumn:
+class _Column:
     """One column of the total order a cursor page is read in (the ordering fields, then the pk)."""
 
     name: str
     descending: bool
     nullable: bool
     field: models.Field[Any, Any]
-
-
-_Column = KeysetColumn
-
-# fetch(columns, cursor values or None, reverse, count): up to `count` rows after the cursor
-# values in the columns' order (reversed when `reverse`), or None to let the ORM read them.
-KeysetFetch = Callable[[Sequence[KeysetColumn], Sequence[Any] | None, bool, int], list[Any] | None]
 
 
 def _columns(model: type[models.Model], ordering: Ordering) -> list[_Column]:
@@ -215,35 +206,19 @@ def paginate_cursor(
     ordering: Ordering,
     cursor: str | None = None,
     limit: int = 50,
-    ordering_values: Callable[[T], Sequence[Any]] | None = None,
-    fetch: KeysetFetch | None = None,
 ) -> CursorPage[T]:
-    """One page of `queryset` after (or before) `cursor`, in `ordering` + pk order.
-
-    ordering_values: reads a row's values of `cursor_fields(model, ordering)` (values the
-    fields' `to_python` accepts), for rows that are neither instances nor dicts; called for
-    the first and last rows only.
-    fetch: reads the rows instead of the ORM (e.g. with SQL of its own); it returns None
-    for a query it does not handle.
-    """
+    """One page of `queryset` (instances, or `.values()` dicts that include the cursor's fields)
+    after (or before) `cursor`, in `ordering` + pk order."""
     model = queryset.model
     columns = _columns(model, ordering)
-
-    def values_of(row: T) -> list[Any]:
-        return list(ordering_values(row)) if ordering_values is not None else _row_values(columns, row)
-
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     direction = "next"
     values: list[Any] | None = None
     if cursor:
         values, direction = _decode(model, ordering, columns, cursor)
     reverse = direction == "prev"
-    fetched = fetch(columns, values, reverse, limit + 1) if fetch is not None else None
-    if fetched is not None:
-        rows = fetched
-    else:
-        page_qs = queryset if values is None else _apply_after(queryset, columns, values, reverse=reverse)
-        rows = list(page_qs.order_by(*_order_by(columns, reverse=reverse))[: limit + 1])
+    page_qs = queryset if values is None else _apply_after(queryset, columns, values, reverse=reverse)
+    rows = list(page_qs.order_by(*_order_by(columns, reverse=reverse))[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if reverse:
@@ -252,8 +227,8 @@ def paginate_cursor(
     # an empty page (its rows deleted meanwhile), which then links back from the cursor itself.
     has_next = more if not reverse else values is not None
     has_previous = values is not None if not reverse else more
-    last = values_of(rows[-1]) if rows else values
-    first = values_of(rows[0]) if rows else values
+    last = _row_values(columns, rows[-1]) if rows else values
+    first = _row_values(columns, rows[0]) if rows else values
     return CursorPage(
         items=rows,
         next_cursor=_encode(model, ordering, last, "next") if has_next and last is not None else None,

@@ -1,4 +1,9 @@
-"""Query-string filters for the document list (django-filter)."""
+"""Query-string filters for the document list (django-filter): the one declaration of them.
+
+The selector validates a request's filters with `DocumentFilter`, the view passes it the
+query parameters this class names, and the OpenAPI schema lists them from it (`help_text`
+is each parameter's description).
+"""
 
 from __future__ import annotations
 
@@ -39,11 +44,17 @@ class _UtcDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc
 
 
 class DocumentFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
-    status = django_filters.ChoiceFilter(choices=DocumentStatus.choices)
-    tag = django_filters.CharFilter(method="filter_tag", max_length=50)
-    created_after = _UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = _UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    q = django_filters.CharFilter(method="filter_search", max_length=200)
+    status = django_filters.ChoiceFilter(choices=DocumentStatus.choices, help_text="Documents in this status.")
+    tag = django_filters.CharFilter(method="filter_tag", max_length=50, help_text="Documents with this tag.")
+    created_after = _UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Created at or after; ISO 8601, must exist in UTC."
+    )
+    created_before = _UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Created before; ISO 8601, must exist in UTC."
+    )
+    q = django_filters.CharFilter(
+        method="filter_search", max_length=200, help_text="Full-text search in title and body."
+    )
 
     class Meta:
         model = Document
@@ -55,5 +66,5 @@ class DocumentFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-
         # SQLite has no JSON containment: match the quoted element in the stored JSON text.
         return queryset.filter(tags__icontains=f'"{value}"')
 
-    def filter_search(self, queryset: QuerySet[Document], name: str, value: Any) -> QuerySet[Document]:
-        return DocumentRepository().search(str(value), queryset)
+    def filter_search(self, queryset: QuerySet[Document], name: str, value: str) -> QuerySet[Document]:
+        return DocumentRepository().search(value, queryset)

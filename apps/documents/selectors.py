@@ -1,9 +1,10 @@
 """Reads of documents, cached with tags (`document:<id>`, `documents:all`) and scoped by tenant.
 
-Selectors return plain data (what the API renders), never model instances: they are
-what the cache stores, and they keep the API's N+1-free shape in one place. A list page's
-rows come as one JSON array in bytes (`JsonPage`, rendered by PostgreSQL there): cheaper
-to fetch than rows of datetimes and UUIDs, and one string to cache instead of 50 dicts.
+Selectors return plain data in the API's one output shape (`DOCUMENT`, `DELETED_DOCUMENT`,
+declared by the output serializers), never model instances: they are what the cache stores,
+and they keep the API's N+1-free shape in one place. A list page's rows come as one JSON array
+in bytes (`JsonPage`, `JsonOffsetPage`): one value to cache instead of 50 dicts, the same bytes
+on every database.
 """
 
 from __future__ import annotations
@@ -17,27 +18,23 @@ from django.db.models import QuerySet
 
 from apps.caching import cached
 from apps.core.errors import InvalidInput, NotFound
-from apps.core.json_rows import JsonPage, paginate_cursor_json
-from apps.core.pagination import OffsetPage, Ordering, paginate_offset
+from apps.core.json_rows import JsonOffsetPage, JsonPage, OutputShape, paginate_cursor_json, paginate_offset_json
+from apps.core.pagination import Ordering
+from apps.documents.api.serializers import DELETED_DOCUMENT, DOCUMENT
 from apps.documents.filters import DocumentFilter
 from apps.documents.models import Document
 from apps.documents.repositories import ORDERING_FIELDS, DocumentRepository
 
 __all__ = [
-    "DELETED_OUTPUT_FIELDS",
     "DETAIL_TAG",
     "LIST_TAG",
-    "OUTPUT_FIELDS",
     "document_detail",
     "document_list",
     "document_offset_page",
     "document_tag",
     "document_tags",
-    "list_fields",
 ]
 
-OUTPUT_FIELDS = ("id", "title", "body", "status", "tags", "created_at", "updated_at", "created_by", "updated_by")
-DELETED_OUTPUT_FIELDS = (*OUTPUT_FIELDS, "deleted_at", "deleted_by")
 DELETED_ORDERING_FIELDS = (*ORDERING_FIELDS, "deleted_at")
 # Tags: every list page carries LIST_TAG; a detail entry carries its own tag and DETAIL_TAG.
 LIST_TAG = "documents:lists"
@@ -62,12 +59,11 @@ def _document_id(raw: uuid.UUID | str) -> uuid.UUID:
 
 @cached(key_prefix="document", ttl=300, tags=document_tags)
 def document_detail(document_id: uuid.UUID | str) -> dict[str, Any]:
-    row: dict[str, Any] | None = (
-        DocumentRepository().queryset().filter(pk=_document_id(document_id)).values(*OUTPUT_FIELDS).first()
-    )
-    if row is None:
+    queryset = DocumentRepository().queryset().filter(pk=_document_id(document_id))
+    raw = DOCUMENT.values(queryset).first()
+    if raw is None:
         raise NotFound(f"No document with id {document_id}.")
-    return row
+    return DOCUMENT.row(queryset, raw)
 
 
 def _visible(*, deleted: bool) -> QuerySet[Document]:
@@ -86,9 +82,9 @@ def _filtered(queryset: QuerySet[Document], filters: Mapping[str, Any]) -> Query
     return filtered
 
 
-def list_fields(*, deleted: bool) -> tuple[str, ...]:
-    """The fields of a list item: a deleted document also says when and by whom it was deleted."""
-    return DELETED_OUTPUT_FIELDS if deleted else OUTPUT_FIELDS
+def _shape(*, deleted: bool) -> OutputShape:
+    """A list item: a deleted document also says when and by whom it was deleted."""
+    return DELETED_DOCUMENT if deleted else DOCUMENT
 
 
 def _ordering(raw: str | None, *, deleted: bool) -> Ordering:
@@ -97,9 +93,10 @@ def _ordering(raw: str | None, *, deleted: bool) -> Ordering:
     return Ordering.parse(raw or "-created_at", allowed=ORDERING_FIELDS)
 
 
-# "documents-json": entries hold a JsonPage; the old "documents" entries (dicts) are simply never read.
-# Deletes and restores invalidate LIST_TAG, so cached pages of deleted documents stay true as well.
-@cached(key_prefix="documents-json", ttl=60, tags=lambda **_: [LIST_TAG])
+# "documents-page": entries hold a JsonPage of the output serializer's shape; the entries of
+# older shapes ("documents", "documents-json") are simply never read. Deletes and restores
+# invalidate LIST_TAG, so cached pages of deleted documents stay true as well.
+@cached(key_prefix="documents-page", ttl=60, tags=lambda **_: [LIST_TAG])
 def document_list(
     *,
     filters: Mapping[str, str],
@@ -108,7 +105,7 @@ def document_list(
     limit: int = 50,
     deleted: bool = False,
 ) -> JsonPage:
-    """One cursor page: `results` a JSON array of `list_fields(deleted=...)` objects (bytes), and the cursors.
+    """One cursor page: `results` a JSON array of `DOCUMENT` (or `DELETED_DOCUMENT`) objects, and the cursors.
 
     `deleted`: the tenant's soft-deleted documents instead of its live ones (default order `-deleted_at`).
     """
@@ -116,7 +113,7 @@ def document_list(
     try:
         return paginate_cursor_json(
             queryset,
-            fields=list_fields(deleted=deleted),
+            shape=_shape(deleted=deleted),
             ordering=_ordering(ordering, deleted=deleted),
             cursor=cursor,
             limit=limit,
@@ -125,16 +122,19 @@ def document_list(
         raise InvalidInput("The cursor is invalid.", errors={"cursor": error.messages}) from None
 
 
+@cached(key_prefix="documents-offset-page", ttl=60, tags=lambda **_: [LIST_TAG])
 def document_offset_page(
     *,
-    filters: Mapping[str, Any],
-    ordering: str | None,
-    offset: int,
-    limit: int,
+    filters: Mapping[str, str],
+    ordering: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
     with_total: bool = False,
     deleted: bool = False,
-) -> OffsetPage[dict[str, Any]]:
-    """One offset page of `list_fields(deleted=...)` dicts, filtered and ordered as `document_list` does."""
+) -> JsonOffsetPage:
+    """One offset page, filtered, ordered, rendered and cached as `document_list`'s pages are."""
     queryset = _filtered(_visible(deleted=deleted), filters)
-    rows = queryset.order_by(*_ordering(ordering, deleted=deleted).with_pk()).values(*list_fields(deleted=deleted))
-    return paginate_offset(rows, offset=offset, limit=limit, with_total=with_total)
+    ordered = queryset.order_by(*_ordering(ordering, deleted=deleted).with_pk())
+    return paginate_offset_json(
+        ordered, shape=_shape(deleted=deleted), offset=offset, limit=limit, with_total=with_total
+    )

@@ -336,11 +336,12 @@ def test_a_doubled_minus_is_not_an_ordering() -> None:
         Ordering.parse("--name", allowed=["name"])
 
 
-def test_an_emptied_page_links_back_on_the_database_rendered_path_too() -> None:
-    """The documents list renders rows in PostgreSQL (`paginate_cursor_json`, its own SQL): same cursors."""
+def test_an_emptied_page_links_back_on_the_json_path_too() -> None:
+    """The documents list renders its rows as JSON (`paginate_cursor_json`): the same cursors."""
     import orjson
 
     from apps.core.json_rows import paginate_cursor_json
+    from apps.documents.api.serializers import DOCUMENT
     from apps.documents.models import Document
 
     tenant = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -349,9 +350,7 @@ def test_an_emptied_page_links_back_on_the_database_rendered_path_too() -> None:
     ordering = Ordering.parse("title", allowed=["title"])
 
     def titles_of(cursor: str | None) -> tuple[list[str], str | None, str | None]:
-        page = paginate_cursor_json(
-            Document.objects.all(), fields=["id", "title"], ordering=ordering, cursor=cursor, limit=2
-        )
+        page = paginate_cursor_json(Document.objects.all(), shape=DOCUMENT, ordering=ordering, cursor=cursor, limit=2)
         return [row["title"] for row in orjson.loads(page.results)], page.next_cursor, page.previous_cursor
 
     first, next_cursor, _ = titles_of(None)

@@ -1,15 +1,26 @@
-"""Input and output shapes of the documents API. Validation only: no business logic here."""
+"""Input and output shapes of the documents API. Validation only: no business logic here.
+
+`DocumentOutput` is the one declaration of a document's JSON: the OpenAPI schema reads it,
+and `DOCUMENT` (an `OutputShape` of it) is what the selectors read and render for list pages,
+offset pages, the detail and the cache, and what the writes answer with. The deleted list's
+items are `DeletedDocumentOutput`: the same fields, and when and by whom.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from apps.core.api.fields import StrictCharField
+from apps.core.json_rows import OutputShape
 from apps.documents.models import DocumentStatus
 
 __all__ = [
+    "DELETED_DOCUMENT",
+    "DOCUMENT",
+    "DeletedDocumentOutput",
     "DocumentCreateInput",
     "DocumentOffsetPageOutput",
     "DocumentOutput",
@@ -55,7 +66,7 @@ class DocumentUpsertInput(serializers.Serializer[Any]):
 
 
 class DocumentOutput(serializers.Serializer[Any]):
-    """What the API returns for a document (the schema; rows are rendered from selector dicts)."""
+    """What the API returns for a document."""
 
     id = serializers.UUIDField()
     title = serializers.CharField()
@@ -68,10 +79,28 @@ class DocumentOutput(serializers.Serializer[Any]):
     updated_by = serializers.CharField()
 
 
+class DeletedDocumentOutput(DocumentOutput):
+    """A soft-deleted document, as the deleted list (`?deleted=true`) returns it."""
+
+    deleted_at = serializers.DateTimeField()
+    deleted_by = serializers.CharField()
+
+
+DOCUMENT = OutputShape(DocumentOutput)
+DELETED_DOCUMENT = OutputShape(DeletedDocumentOutput)
+# A list's items: live documents, or (`?deleted=true`) deleted ones; never both in one page.
+_LIST_ITEM = PolymorphicProxySerializer(
+    component_name="DocumentListItem",
+    serializers=[DocumentOutput, DeletedDocumentOutput],
+    resource_type_field_name=None,
+    many=True,
+)
+
+
 class DocumentPageOutput(serializers.Serializer[Any]):
     """A cursor page (the default)."""
 
-    results = DocumentOutput(many=True)
+    results = _LIST_ITEM
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     next_cursor = serializers.CharField(allow_null=True)
@@ -81,7 +110,7 @@ class DocumentPageOutput(serializers.Serializer[Any]):
 class DocumentOffsetPageOutput(serializers.Serializer[Any]):
     """An offset page (`?offset=`); `total` only with `?total=true`."""
 
-    results = DocumentOutput(many=True)
+    results = _LIST_ITEM
     offset = serializers.IntegerField(min_value=0)
     limit = serializers.IntegerField(min_value=1)
     total = serializers.IntegerField(allow_null=True, min_value=0)

@@ -33,6 +33,7 @@ from apps.core.api.schema import problem_responses
 from apps.core.errors import InvalidInput
 from apps.core.pagination import MAX_PAGE_SIZE
 from apps.documents.api.serializers import (
+    DOCUMENT,
     DocumentCreateInput,
     DocumentOffsetPageOutput,
     DocumentOutput,
@@ -41,9 +42,9 @@ from apps.documents.api.serializers import (
     DocumentUpsertInput,
     UpsertOutput,
 )
-from apps.documents.models import DocumentStatus
+from apps.documents.filters import DocumentFilter
 from apps.documents.repositories import ORDERING_FIELDS
-from apps.documents.selectors import OUTPUT_FIELDS, document_detail, document_list, document_offset_page
+from apps.documents.selectors import document_detail, document_list, document_offset_page
 from apps.documents.services import (
     document_bulk_upsert,
     document_create,
@@ -54,8 +55,8 @@ from apps.documents.services import (
 
 __all__ = ["DocumentBulkUpsertApi", "DocumentCollectionApi", "DocumentDetailApi", "DocumentRestoreApi"]
 
-FILTER_PARAMS = ("status", "tag", "created_after", "created_before", "q")
 MAX_OFFSET = 1_000_000_000
+# The list's filters are not here: `ApiAutoSchema` documents the view's `filterset_class`.
 LIST_PARAMETERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="Opaque cursor from next_cursor / previous_cursor."),
     OpenApiParameter(
@@ -72,11 +73,6 @@ LIST_PARAMETERS = [
     OpenApiParameter(
         "ordering", OpenApiTypes.STR, description=f"One of {', '.join(ORDERING_FIELDS)}, '-' for descending."
     ),
-    OpenApiParameter("status", {"type": "string", "enum": DocumentStatus.values}),
-    OpenApiParameter("tag", {"type": "string", "maxLength": 50}),
-    OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="ISO 8601; must exist in UTC."),
-    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="ISO 8601; must exist in UTC."),
-    OpenApiParameter("q", {"type": "string", "maxLength": 200}, description="Full-text search in title and body."),
     OpenApiParameter(
         "deleted", OpenApiTypes.BOOL, description="true: the deleted documents (ACL documents.deleted.read)."
     ),
@@ -127,13 +123,9 @@ def _page_url(request: Request, **changes: str) -> str:
     return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
 
 
-def _document_body(document: Any) -> dict[str, Any]:
-    return {name: getattr(document, name) for name in OUTPUT_FIELDS}
-
-
 def _document_response(document: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A single document as written: its body and the ETag of that body's row version."""
-    body = _document_body(document)
+    body = DOCUMENT.of(document)
     return with_etag(Response(body, status=status, headers=headers), body)
 
 
@@ -150,6 +142,8 @@ def _lists_deleted(request: Request) -> bool:
 
 class DocumentCollectionApi(APIView):
     permission_classes = [HasRequiredAcl]
+    # The list's filters: the selector validates them, `ApiAutoSchema` documents them.
+    filterset_class = DocumentFilter
 
     @property
     def required_acl(self) -> dict[str, str]:
@@ -164,43 +158,35 @@ class DocumentCollectionApi(APIView):
     def get(self, request: Request) -> Response:
         limit = _int_param(request, "limit", default=50, minimum=1, maximum=MAX_PAGE_SIZE)
         deleted = _lists_deleted(request)
-        filters = {name: request.query_params[name] for name in FILTER_PARAMS if name in request.query_params}
-        ordering = request.query_params.get("ordering") or None
-        if "offset" in request.query_params:
-            return self._offset_page(request, limit, filters=filters, ordering=ordering, deleted=deleted)
+        query = request.query_params
+        filters = {name: query[name] for name in DocumentFilter.base_filters if name in query}
+        ordering = query.get("ordering") or None
+        if "offset" in query:
+            offset = _int_param(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
+            with_total = query.get("total", "").strip().lower() in _TRUE
+            offset_page = document_offset_page(
+                filters=filters, ordering=ordering, offset=offset, limit=limit, with_total=with_total, deleted=deleted
+            )
+            return Response(
+                {
+                    "results": orjson.Fragment(offset_page.results),  # pre-rendered JSON, spliced in by the renderer
+                    "offset": offset_page.offset,
+                    "limit": offset_page.limit,
+                    "total": offset_page.total,
+                    "next": _page_url(request, offset=str(offset + limit)) if offset_page.has_next else None,
+                }
+            )
         page = document_list(
-            filters=filters,
-            ordering=ordering,
-            cursor=request.query_params.get("cursor") or None,
-            limit=limit,
-            deleted=deleted,
+            filters=filters, ordering=ordering, cursor=query.get("cursor") or None, limit=limit, deleted=deleted
         )
         next_cursor, previous_cursor = page.next_cursor, page.previous_cursor
         return Response(
             {
-                "results": orjson.Fragment(page.results),  # pre-rendered JSON, spliced in by the renderer
+                "results": orjson.Fragment(page.results),
                 "next": _page_url(request, cursor=next_cursor) if next_cursor else None,
                 "previous": _page_url(request, cursor=previous_cursor) if previous_cursor else None,
                 "next_cursor": next_cursor,
                 "previous_cursor": previous_cursor,
-            }
-        )
-
-    def _offset_page(
-        self, request: Request, limit: int, *, filters: dict[str, str], ordering: str | None, deleted: bool
-    ) -> Response:
-        offset = _int_param(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
-        with_total = request.query_params.get("total", "").lower() in {"1", "true", "yes"}
-        page = document_offset_page(
-            filters=filters, ordering=ordering, offset=offset, limit=limit, with_total=with_total, deleted=deleted
-        )
-        return Response(
-            {
-                "results": page.items,
-                "offset": page.offset,
-                "limit": page.limit,
-                "total": page.total,
-                "next": _page_url(request, offset=str(offset + limit)) if page.has_next else None,
             }
         )
 
