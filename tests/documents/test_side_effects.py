@@ -6,6 +6,9 @@ change's transaction: services, the admin and a shell script all emit and invali
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -265,5 +268,52 @@ def test_the_invalidation_runs_at_commit_and_other_threads_see_it_then() -> None
         assert seen == [1, 2], "after the commit, nobody serves the stale entry"
     finally:
         reads.close()
+        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
+        OutboxEvent.objects.all().delete()
+
+
+READER = """
+import sys, django
+django.setup()
+from apps.core.context import in_tenant
+from apps.documents.selectors import document_detail
+with in_tenant(sys.argv[2]):
+    print(document_detail(sys.argv[1])["body"])
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_here_stops_another_process_serving_the_stale_detail(redis_url: str, postgres: None) -> None:
+    from django.db import connection
+
+    document = script("Across processes", body="first")
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+    }
+
+    def other_process_reads() -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", READER, str(document.pk), str(ACME)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+    try:
+        assert other_process_reads() == "first"  # cached in Redis by that process
+        with connection.cursor() as cursor:  # raw SQL: no side effects, so the cached entry stays
+            cursor.execute(f"UPDATE {Document._meta.db_table} SET body = %s WHERE id = %s", ["raw", document.pk])
+        assert other_process_reads() == "first", "the other process reads the shared entry, not the row"
+        with in_tenant(ACME):
+            document_update(document_id=document.pk, changes={"body": "second"})
+        assert other_process_reads() == "second", "one invalidation at commit reaches every process"
+    finally:
+        invalidate_tags([document_tag(document.pk)])
         Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
         OutboxEvent.objects.all().delete()

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.utils import timezone
+from pytest_django.fixtures import Settings as SettingsWrapper
 
-from apps.core.context import current_actor, current_request_id, current_tenant
+from apps.core.context import acting_as, current_actor, current_request_id, current_tenant, in_tenant
+from apps.documents.models import Document
 from apps.events import Event, PermanentError, TransientError, UnknownEventType, handles
 from apps.events.consumer import consume
-from apps.events.models import HandledEvent, ProcessedEvent
+from apps.events.models import HandledEvent, OutboxEvent, OutboxStatus, ProcessedEvent
 from apps.events.registry import handlers_for, unregister
+from apps.events.relay import relay_outbox
 from tests.events.handlers import BROKEN, RECORD, effects
 from tests.testapp.models import Label
 
@@ -150,3 +153,41 @@ def test_a_type_a_model_declares_is_handled_with_no_subscriber() -> None:
     assert handlers_for("document.restored") == []
     assert consume(event) == "handled"
     assert ProcessedEvent.objects.filter(event_id=event.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("eager")
+def test_through_the_relay_a_document_write_reaches_every_subscriber_once_and_a_retry_only_the_failed_one(
+    settings: SettingsWrapper,
+) -> None:
+    settings.EVENTS_RELAY_ON_COMMIT = False  # the test drives the relay
+    ran: list[str] = []
+    failing: list[bool] = [True]
+
+    @handles("document.*")
+    def audit_trail(event: Event) -> None:
+        Label.objects.create(name=f"trail:{event.type}")
+        ran.append("trail")
+
+    @handles("document.created")
+    def search_index(event: Event) -> None:
+        if failing:
+            raise TransientError("the index is down")
+        ran.append("index")
+
+    try:
+        with in_tenant(uuid.uuid4()), acting_as("script:seed"):
+            document = Document.objects.create(title="Relayed")  # a script's write: no service, no publish()
+        row = OutboxEvent.objects.get(event_type="document.created", aggregate_id=str(document.pk))
+        assert relay_outbox().retried == 1
+        assert ran == ["trail"]
+        assert OutboxEvent.objects.get(pk=row.pk).status == OutboxStatus.PENDING
+        failing.clear()
+        OutboxEvent.objects.filter(pk=row.pk).update(available_at=timezone.now())
+        assert relay_outbox().sent == 1
+        assert ran == ["trail", "index"], "the retry ran only the subscriber that had failed"
+        assert Label.objects.filter(name="trail:document.created").count() == 1
+    finally:
+        unregister("document.*", audit_trail)
+        unregister("document.created", search_index)
+        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
