@@ -115,6 +115,11 @@ _gathering: ContextVar[tuple[type[models.Model], list[AuditRecord]] | None] = Co
 )
 
 
+def _effects_of(model: type[models.Model]) -> SideEffects | None:
+    # A proxy model's writes are its concrete model's.
+    return _declared.get(model) or _declared.get(model._meta.concrete_model or model)
+
+
 def declare(model: type[models.Model], effects: SideEffects) -> None:
     """Register `model`'s side effects (once, from `<app>/effects.py`). The model must be audited."""
     from apps.core.models.features import is_audited  # noqa: PLC0415 - the features import the mixins, which import this
@@ -170,11 +175,11 @@ def _invalidate(model: type[models.Model], effects: SideEffects, pks: Sequence[A
 
 def changed(model: type[models.Model], action: AuditAction, rows: Sequence[AuditRecord], *, using: str) -> None:
     """Run `model`'s declared side effects for `rows`, just written by `action` (the caller's transaction)."""
-    effects = _declared.get(model)
+    effects = _effects_of(model)
     if effects is None or not rows:
         return
     gathering = _gathering.get()
-    if gathering is not None and gathering[0] is model:
+    if gathering is not None and _effects_of(gathering[0]) is effects:
         gathering[1].extend(rows)
         return
     spec = effects.events.get(action)
@@ -208,7 +213,7 @@ def upserted(
     using: str,
 ) -> None:
     """An upsert's side effects: its one summary event (unless nothing changed) and its rows' tags."""
-    effects = _declared.get(model)
+    effects = _effects_of(model)
     if effects is None or not rows:
         return
     if effects.upserted and (created or any(row.changes for row in rows)):
