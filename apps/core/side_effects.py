@@ -107,8 +107,14 @@ class Invalidator(Protocol):
     def __call__(self, tags: Iterable[str], *, using: str) -> object: ...
 
 
+@dataclass
+class _Plugged:
+    publisher: Publisher | None = None
+    invalidator: Invalidator | None = None
+
+
 _declared: dict[type[models.Model], SideEffects] = {}
-_plugged: dict[str, Any] = {}
+_plugged = _Plugged()
 # Inside an upsert: its rows' changes, gathered to be run as one (`gathered()`).
 _gathering: ContextVar[tuple[type[models.Model], list[AuditRecord]] | None] = ContextVar(
     "side_effects_gathering", default=None
@@ -144,22 +150,31 @@ def declared_event_types() -> set[str]:
 
 def plug_publisher(publisher: Publisher) -> None:
     """`apps.events` publishes the declared events (called from its `AppConfig.ready()`)."""
-    _plugged["publish"] = publisher
+    _plugged.publisher = publisher
 
 
 def plug_invalidator(invalidator: Invalidator) -> None:
     """`apps.caching` invalidates the declared tags (called from its `AppConfig.ready()`)."""
-    _plugged["invalidate"] = invalidator
+    _plugged.invalidator = invalidator
 
 
-def _plugged_in(name: str, model: type[models.Model]) -> Any:
-    try:
-        return _plugged[name]
-    except KeyError:
-        raise ImproperlyConfigured(
-            f"{model._meta.label} declares side effects but nothing is plugged in to {name} them "
-            "(is the platform app in INSTALLED_APPS?)"
-        ) from None
+def _missing(what: str, model: type[models.Model]) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{model._meta.label} declares side effects but nothing is plugged in to {what} them "
+        "(is the platform app in INSTALLED_APPS?)"
+    )
+
+
+def _publisher(model: type[models.Model]) -> Publisher:
+    if _plugged.publisher is None:
+        raise _missing("publish", model)
+    return _plugged.publisher
+
+
+def _invalidator(model: type[models.Model]) -> Invalidator:
+    if _plugged.invalidator is None:
+        raise _missing("invalidate", model)
+    return _plugged.invalidator
 
 
 def _invalidate(model: type[models.Model], effects: SideEffects, pks: Sequence[Any], using: str) -> None:
@@ -170,7 +185,7 @@ def _invalidate(model: type[models.Model], effects: SideEffects, pks: Sequence[A
         for pk in pks:
             tags += effects.row_tags(pk)
     if tags:
-        _plugged_in("invalidate", model)(list(dict.fromkeys(tags)), using=using)
+        _invalidator(model)(list(dict.fromkeys(tags)), using=using)
 
 
 def changed(model: type[models.Model], action: AuditAction, rows: Sequence[AuditRecord], *, using: str) -> None:
@@ -184,7 +199,7 @@ def changed(model: type[models.Model], action: AuditAction, rows: Sequence[Audit
         return
     spec = effects.events.get(action)
     if spec is not None:
-        publish: Publisher = _plugged_in("publish", model)
+        publish = _publisher(model)
         for row in rows:
             if action is AuditAction.UPDATE and not row.changes:
                 continue  # only the stamps moved: nothing happened that a subscriber needs to know
@@ -221,5 +236,5 @@ def upserted(
         tenants = {row.tenant_id for row in rows}
         tenant_id = tenants.pop() if len(tenants) == 1 else None  # None: the publisher's context
         event = DeclaredEvent(effects.upserted, effects.aggregate, "*", payload, tenant_id)
-        _plugged_in("publish", model)(event, using=using)
+        _publisher(model)(event, using=using)
     _invalidate(model, effects, list(dict.fromkeys(row.pk for row in rows)), using)

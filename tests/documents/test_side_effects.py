@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from pytest_django.fixtures import Settings as SettingsWrapper
 
@@ -29,6 +30,7 @@ from apps.documents.models import Attachment, Document
 from apps.documents.selectors import DETAIL_TAG, LIST_TAG, document_tag
 from apps.documents.services import document_bulk_upsert, document_create, document_update
 from apps.events.models import OutboxEvent
+from tests.testapp.models import Label
 
 ACME = uuid.UUID("00000000-0000-4000-8000-0000000000e1")
 CaptureOnCommit = Callable[..., AbstractContextManager[list[Callable[[], None]]]]
@@ -317,3 +319,20 @@ def test_a_commit_here_stops_another_process_serving_the_stale_detail(redis_url:
         invalidate_tags([document_tag(document.pk)])
         Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
         OutboxEvent.objects.all().delete()
+
+
+def test_a_model_that_is_not_audited_cannot_declare_side_effects() -> None:
+    with pytest.raises(ImproperlyConfigured, match="not audited"):
+        side_effects.declare(Label, side_effects.SideEffects(aggregate="label"))
+    assert "label" not in {effects.aggregate for effects in side_effects._declared.values()}
+
+
+@pytest.mark.django_db
+def test_a_declared_event_with_nothing_to_publish_it_fails_the_write_rather_than_skip_it() -> None:
+    side_effects._plugged.publisher, plugged = None, side_effects._plugged.publisher
+    try:
+        with pytest.raises(ImproperlyConfigured, match="nothing is plugged in to publish"):
+            script("Unpublished")
+    finally:
+        side_effects._plugged.publisher = plugged
+    assert not Document.all_objects.filter(title="Unpublished").exists(), "the write rolled back"
