@@ -100,7 +100,9 @@ class DeclaredEvent:
 
 
 class Publisher(Protocol):
-    def __call__(self, event: DeclaredEvent, *, using: str) -> object: ...
+    """Writes the events of one change to the outbox, in order, in the caller's transaction."""
+
+    def __call__(self, events: Sequence[DeclaredEvent], *, using: str) -> object: ...
 
 
 class Invalidator(Protocol):
@@ -199,12 +201,14 @@ def changed(model: type[models.Model], action: AuditAction, rows: Sequence[Audit
         return
     spec = effects.events.get(action)
     if spec is not None:
-        publish = _publisher(model)
-        for row in rows:
-            if action is AuditAction.UPDATE and not row.changes:
-                continue  # only the stamps moved: nothing happened that a subscriber needs to know
-            event = DeclaredEvent(spec.type, effects.aggregate, str(row.pk), spec.payload(row), row.tenant_id)
-            publish(event, using=using)
+        events = [
+            DeclaredEvent(spec.type, effects.aggregate, str(row.pk), spec.payload(row), row.tenant_id)
+            for row in rows
+            # An update that moved only the stamps: nothing happened that a subscriber needs to know.
+            if row.changes or action is not AuditAction.UPDATE
+        ]
+        if events:
+            _publisher(model)(events, using=using)
     _invalidate(model, effects, [row.pk for row in rows], using)
 
 
@@ -236,5 +240,5 @@ def upserted(
         tenants = {row.tenant_id for row in rows}
         tenant_id = tenants.pop() if len(tenants) == 1 else None  # None: the publisher's context
         event = DeclaredEvent(effects.upserted, effects.aggregate, "*", payload, tenant_id)
-        _publisher(model)(event, using=using)
+        _publisher(model)([event], using=using)
     _invalidate(model, effects, list(dict.fromkeys(row.pk for row in rows)), using)
