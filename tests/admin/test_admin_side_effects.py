@@ -18,6 +18,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.caching.invalidation import invalidate_tags
 from apps.core import side_effects
+from apps.core.context import acting_as, in_tenant
 from apps.documents.models import Document
 from apps.events.models import OutboxEvent
 from tests.admin.conftest import RESTORE, VIEW_AND_DELETE, client_for, create_staff
@@ -144,3 +145,27 @@ def test_admin_delete_and_restore_emit_what_the_api_does(accent_auth: Any, inval
     )
     assert invalidated.take()[-1] == ["documents:lists", f"document:{by_admin}"]
     assert api.call("get", f"{URL}{by_admin}/").status_code == 200
+
+
+def test_the_changelist_actions_emit_one_event_per_document(invalidated: Recorder) -> None:
+    with in_tenant(ACME), acting_as("script:seed"):
+        documents = [Document.objects.create(title=f"Selected {n}") for n in range(2)]
+    ids = sorted(str(document.pk) for document in documents)
+    OutboxEvent.objects.all().delete()
+    invalidated.take()
+    admin = client_for(create_staff("ann", perms=VIEW_AND_DELETE + RESTORE, tenants=[ACME]))
+    changelist = reverse("admin:documents_document_changelist")
+
+    selected = {"action": "delete_selected", "_selected_action": ids, "post": "yes"}
+    assert admin.post(changelist, selected).status_code == 302
+    deleted = OutboxEvent.objects.filter(event_type="document.deleted")
+    assert sorted(deleted.values_list("aggregate_id", flat=True)) == ids
+    batch = str(Document.all_objects.get(pk=ids[0]).delete_batch)
+    assert {row.payload["delete_batch"] for row in deleted} == {batch}, "one set-based delete, one batch"
+    assert sorted(invalidated.take()[0]) == sorted(["documents:lists", *(f"document:{pk}" for pk in ids)])
+
+    selected = {"action": "restore_selected", "_selected_action": ids, "post": "yes"}
+    assert admin.post(f"{changelist}?state=deleted", selected).status_code == 302
+    restored = OutboxEvent.objects.filter(event_type="document.restored")
+    assert sorted(restored.values_list("aggregate_id", flat=True)) == ids
+    assert all(actor == "admin:ann" for actor in OutboxEvent.objects.values_list("actor", flat=True))
