@@ -114,10 +114,19 @@ def create_plain_table() -> type[Any]:
         for (name,) in cursor.fetchall():  # the copy of the partial unique index Django cannot target
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(f"ALTER TABLE {PLAIN_TABLE} ADD CONSTRAINT {PLAIN_TABLE}_title UNIQUE (tenant_id, title)")
+    from apps.core.models import TimestampMixin
+
     meta = type("Meta", (), {"app_label": "bench", "db_table": PLAIN_TABLE, "managed": False, "apps": Apps()})
-    attributes: dict[str, Any] = {field.name: field.clone() for field in Document._meta.concrete_fields}  # type: ignore[attr-defined]
-    attributes.update({"__module__": __name__, "Meta": meta})
-    return type("PlainDocument", (models.Model,), attributes)
+    # Stamped by TimestampMixin's hooks (as the upsert asks every model), with none of the audit.
+    stamped = {field.name for field in TimestampMixin._meta.fields}
+    attributes: dict[str, Any] = {
+        field.name: field.clone()  # type: ignore[attr-defined]
+        for field in Document._meta.concrete_fields
+        if field.name not in stamped
+    }
+    # A plain manager: the baseline's bulk_create is Django's own.
+    attributes.update({"__module__": __name__, "Meta": meta, "objects": models.Manager()})
+    return type("PlainDocument", (TimestampMixin,), attributes)
 
 
 def _timed(action: Callable[[], tuple[int | None, int | None]]) -> tuple[float, int | None, int | None]:

@@ -2,7 +2,9 @@
 
 Every write path of `apps.core` (save, queryset update, bulk create/update, soft
 delete, restore, hard delete) calls `record()` inside the same transaction as the
-change, so the log and the data commit or roll back together.
+change, so the log and the data commit or roll back together. It is also where the
+change's side effects run (`apps.core.side_effects`: declared events and cache tags),
+once, whichever path wrote.
 
 Every value in `AuditEvent.changes` is in one encoding, `audit_value()`, whichever path
 wrote it and whichever database holds it (a SQL writer must produce the same text):
@@ -31,6 +33,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.duration import duration_iso_string
 
+from apps.core import side_effects
 from apps.core.context import current_actor, current_request_id
 from apps.core.models.audit import AuditAction, AuditEvent
 from apps.core.models.features import is_audited
@@ -44,9 +47,16 @@ _NOISE = frozenset({"updated_at", "updated_by"})
 
 @dataclass(frozen=True)
 class AuditRecord:
+    """One row a write touched: its diff `{attname: [old, new]}` (empty when only the stamps moved)."""
+
     pk: Any
     changes: Mapping[str, list[Any]]
     tenant_id: uuid.UUID | None = None
+
+    def new(self, name: str) -> Any:
+        """The value the write left in `name` (`None` when the diff does not name it)."""
+        change = self.changes.get(name)
+        return None if change is None else change[1]
 
 
 @cache
@@ -117,9 +127,14 @@ def record(
     using: str = "default",
     batch: uuid.UUID | None = None,
 ) -> int:
-    """Append one event per record; returns how many were written."""
+    """Append one event per record that changed something, then run the side effects; how many were written.
+
+    An update record with an empty diff (the write moved only the stamps) is not logged, but
+    its side effects still run: a cached copy of the row shows the stamps too.
+    """
     if not is_audited(model):
         return 0
+    touched = list(records)
     actor = current_actor() or ""
     request_id = current_request_id() or ""
     label = model._meta.label_lower
@@ -130,7 +145,7 @@ def record(
             encoded[id(changes)] = encoded_changes(model, changes)
         return encoded[id(changes)]
 
-    items = list(records)
+    items = [item for item in touched if item.changes or action is not AuditAction.UPDATE]
     events = [
         AuditEvent(
             occurred_at=occurred_at,
@@ -146,4 +161,5 @@ def record(
         for item in items
     ]
     AuditEvent.objects.using(using).bulk_create(events, batch_size=_BATCH_SIZE)
+    side_effects.changed(model, action, touched, using=using)
     return len(events)

@@ -153,8 +153,8 @@ class CoreQuerySet(models.QuerySet[_M]):
                     dict(zip(attnames, before[pk], strict=False)),
                     dict(zip(attnames, after[pk], strict=True)),
                 )
-                if diff:
-                    records.append(AuditRecord(pk, diff, before[pk][-1] if tenant else None))
+                # An empty diff (only the stamps moved) is not logged, but still a change for the side effects.
+                records.append(AuditRecord(pk, diff, before[pk][-1] if tenant else None))
             record(
                 self.model,
                 AuditAction.UPDATE,
@@ -201,8 +201,7 @@ class CoreQuerySet(models.QuerySet[_M]):
                     continue
                 after = {name: getattr(obj, name) for name in attnames}
                 diff = changed_fields(self.model, dict(zip(attnames, before[obj.pk], strict=True)), after)
-                if diff:
-                    records.append(AuditRecord(obj.pk, diff, own_tenant(obj)))
+                records.append(AuditRecord(obj.pk, diff, own_tenant(obj)))
             record(self.model, AuditAction.UPDATE, records, occurred_at=timezone.now(), using=self.db)
         return updated
 

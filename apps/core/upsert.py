@@ -7,11 +7,15 @@ Semantics, on every database:
   one call may give different fields;
 - two rows with the same key: later rows' fields win over earlier ones', as a sequence of
   single-row upserts would leave it;
-- `updated_*` are stamped, `created_*` never change; a soft-deleted row is never touched
+- the stamps are the model's own hooks (`stamp_for_create()` for the rows it inserts,
+  `update_stamps()` for the rows it updates, as every other write path asks them): with the
+  core mixins, `updated_*` are stamped and `created_*` never change; a soft-deleted row is never touched
   (the key targets the live rows' partial unique index, so its key can be created again);
 - one audit event per created or changed row, in the same transaction, its diff built by
   `apps.core.audit.changed_fields` from the values read back (as every other write path
-  builds it) and encoded by the `AuditEvent.changes` field itself.
+  builds it) and encoded by the `AuditEvent.changes` field itself;
+- the model's declared side effects (`apps.core.side_effects`) run once for the whole call:
+  one summary event, and the tags of every row it wrote.
 
 On PostgreSQL the rows are streamed with `COPY` into a temporary table; then, set-based:
 
@@ -51,12 +55,14 @@ from django.db import OperationalError, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import side_effects
 from apps.core.audit import AuditRecord, changed_fields, encoded_changes, is_audited
 from apps.core.backoff import retry_delay
 from apps.core.context import current_actor, current_request_id
 from apps.core.errors import Conflict, InvalidInput
 from apps.core.models.audit import AuditAction, AuditEvent
 from apps.core.models.features import is_soft_deletable
+from apps.core.models.mixins import CoreModel
 from apps.core.tenant_ownership import TENANT_FIELD, has_tenant_column
 
 if TYPE_CHECKING:
@@ -84,6 +90,26 @@ class UpsertResult:
 
 def _field_map(model: type[models.Model]) -> dict[str, models.Field[Any, Any]]:
     return {field.name: field for field in model._meta.concrete_fields}
+
+
+def _creation_stamps(model: type[models.Model]) -> dict[str, Any]:
+    """`{field: value}` the model's `stamp_for_create()` fills on a row that gives nothing (none off the core)."""
+    if not issubclass(model, CoreModel):
+        return {}
+    probe = model()
+    fields = model._meta.concrete_fields
+    blank = {field.name: getattr(probe, field.attname) for field in fields}
+    probe.stamp_for_create()
+    return {
+        field.name: getattr(probe, field.attname)
+        for field in fields
+        if getattr(probe, field.attname) != blank[field.name]
+    }
+
+
+def _update_stamps(model: type[models.Model]) -> dict[str, Any]:
+    """`{field: value}` every update writes: the model's `update_stamps()` (none off the core)."""
+    return model.update_stamps() if issubclass(model, CoreModel) else {}
 
 
 def _merge_by_key(
@@ -141,7 +167,7 @@ def upsert_rows(
     unknown = [name for name in [*conflict_fields, *update_fields] if name not in fields]
     if unknown:
         raise ValueError(f"{model._meta.label} has no fields {unknown}")
-    if not update_fields and not {"updated_at", "updated_by"} & fields.keys():
+    if not update_fields and not _update_stamps(model):
         raise ValueError(f"Nothing to update on conflict: give update_fields ({model._meta.label} has no stamps)")
     unique_rows = _merge_by_key(rows, conflict_fields, fields)
     if not unique_rows:
@@ -149,9 +175,12 @@ def upsert_rows(
     write = _upsert_postgresql if connections[using].vendor == "postgresql" else _upsert_portable
     for attempt in range(_ATTEMPTS):
         try:
-            # A savepoint when the caller has a transaction: a lost race undoes only this attempt.
-            with transaction.atomic(using=using):
-                return write(model, unique_rows, conflict_fields, update_fields, using)
+            # A savepoint when the caller has a transaction: a lost race undoes only this attempt (and
+            # its side effects: the events it wrote, the invalidation it queued).
+            with transaction.atomic(using=using), side_effects.gathered(model) as written:
+                result = write(model, unique_rows, conflict_fields, update_fields, using)
+                side_effects.upserted(model, written, created=result.created, updated=result.updated, using=using)
+                return result
         except OperationalError as error:
             if getattr(error.__cause__, "sqlstate", None) not in _LOST_RACE:
                 raise
@@ -189,21 +218,23 @@ class _Staged:
 
     copied: list[str]  # field names, one staging column each
     constants: dict[str, Any]  # field name -> the one value every inserted row gets
+    update_stamps: dict[str, Any]  # field name -> the one value every updated row gets
     always_given: list[str]  # update fields every row gives: updated from the staging column
     sometimes_given: list[str]  # update fields some rows give: updated where the row's mask says so
     lines: list[list[Any]]  # per row: the copied values, then the mask when there is one
 
 
-def _stage(
-    model: type[models.Model], rows: Sequence[Mapping[str, Any]], update_fields: Sequence[str], now: Any, actor: str
-) -> _Staged:
+def _stage(model: type[models.Model], rows: Sequence[Mapping[str, Any]], update_fields: Sequence[str]) -> _Staged:
     """Only what varies travels through COPY: the rows' own fields and per-row defaults (the
-    primary key). The stamps and plain defaults are one constant each, written by the INSERT.
-    A row that omits a field gets its default in the staging table, for the INSERT only.
+    primary key). The creation stamps and plain defaults are one constant each, written by the
+    INSERT. A row that omits a field gets its default (or stamp) in the staging table, for the
+    INSERT only. A stamp a row gives is kept, as `stamp_for_create()` keeps it on a save.
     """
     fields = _field_map(model)
-    stamps = {"created_at": now, "updated_at": now, "created_by": actor, "updated_by": actor}
-    supplied = set().union(*(row.keys() for row in rows)) - set(stamps)
+    supplied = set().union(*(row.keys() for row in rows))
+    creation_stamps = _creation_stamps(model)
+    stamps = {name: value for name, value in creation_stamps.items() if name not in supplied}
+    given_stamps = {name: value for name, value in creation_stamps.items() if name in supplied}
     copied, constants = [], {}
     for name, field in fields.items():
         if field.primary_key and isinstance(field, models.AutoField) and name not in supplied:
@@ -220,7 +251,9 @@ def _stage(
     fills: list[Callable[[], Any]] = []  # the value of a column for a row without it
     for name in copied:
         field = fields[name]
-        if field.has_default() and callable(field.default):
+        if name in given_stamps:  # some rows give it: the others get the stamp
+            fills.append(functools.partial(_constant, given_stamps[name]))
+        elif field.has_default() and callable(field.default):
             fills.append(field.default)
         else:
             fills.append(functools.partial(_constant, field.get_default()))
@@ -238,7 +271,7 @@ def _stage(
         if sometimes_given:
             line.append([name in row for name in sometimes_given])
         lines.append(line)
-    return _Staged(copied, constants, always_given, sometimes_given, lines)
+    return _Staged(copied, constants, _update_stamps(model), always_given, sometimes_given, lines)
 
 
 def _reader(model: type[models.Model], names: Sequence[str], using: str) -> Callable[[Sequence[Any]], dict[str, Any]]:
@@ -298,8 +331,8 @@ def _plan(
     def joined(template: str, names: Sequence[str], separator: str = ", ") -> sql.Composable:
         return sql.SQL(separator).join(sql.SQL(template).format(column(name)) for name in names)
 
-    def constant(name: str) -> sql.Composable:
-        field, value = fields[name], staged.constants[name]
+    def constant(name: str, value: Any) -> sql.Composable:
+        field = fields[name]
         literal = Jsonb(value) if isinstance(field, models.JSONField) else field.get_db_prep_value(value, connection)
         return sql.SQL("CAST({} AS {})").format(sql.Literal(literal), sql.SQL(field.db_type(connection) or "text"))
 
@@ -340,8 +373,11 @@ def _plan(
         )
         for position, name in enumerate(staged.sometimes_given, start=1)
     ]
-    stamps = [name for name in ("updated_at", "updated_by") if name in fields]
-    assignments += [sql.SQL("{} = {}").format(column(name), constant(name)) for name in stamps]
+    assignments += [
+        sql.SQL("{} = {}").format(column(name), constant(name, value))
+        for name, value in staged.update_stamps.items()
+        if name not in staged.always_given and name not in staged.sometimes_given
+    ]
     if not assignments:  # no row gives an update field, and no stamps: lock and count, change nothing
         assignments = [sql.SQL("{0} = t.{0}").format(column(update_fields[0]))]
     updated_values = [
@@ -392,7 +428,8 @@ def _plan(
         **returning([sql.SQL("t.{}").format(column(name)) for name in fields] if audited else []),
         column_list=joined("{}", inserted),
         select_list=sql.SQL(", ").join(
-            sql.SQL("s.{}").format(column(name)) if name in staged.copied else constant(name) for name in inserted
+            sql.SQL("s.{}").format(column(name)) if name in staged.copied else constant(name, staged.constants[name])
+            for name in inserted
         ),
         conflict=joined("{}", conflict_fields),
         # The predicate names the partial unique index of live rows (`bulk_create` cannot).
@@ -426,7 +463,7 @@ def _upsert_postgresql(
     using: str,
 ) -> UpsertResult:
     now = timezone.now()
-    staged = _stage(model, rows, update_fields, now, current_actor() or "")
+    staged = _stage(model, rows, update_fields)
     plan = _plan(model, staged, conflict_fields, update_fields, using)
     audited = is_audited(model)
     returned: dict[str, list[Sequence[Any]]] = {"updated": [], "created": []}
@@ -459,7 +496,10 @@ def _upsert_postgresql(
         raw.execute(plan.drop_staging)
         if audited:
             for action, records in _audit_records(model, plan, returned["created"], returned["updated"], using):
-                _copy_events(raw, model, action, records, occurred_at=now, using=using)
+                # An updated row whose diff is empty moved only its stamps: no audit event, but a change.
+                logged = [item for item in records if item.changes or action is not AuditAction.UPDATE]
+                _copy_events(raw, model, action, logged, occurred_at=now, using=using)
+                side_effects.changed(model, action, records, using=using)
     return UpsertResult(counts["created"], counts["updated"])
 
 
@@ -482,9 +522,8 @@ def _audit_records(
     changes = []
     for row in updated:
         diff = changed_fields(model, read_diff(row[width : width + diff_width]), read_diff(row[width + diff_width :]))
-        if diff:
-            identity = read_identity(row[:width])
-            changes.append(AuditRecord(identity[pk], diff, identity.get("tenant_id")))
+        identity = read_identity(row[:width])
+        changes.append(AuditRecord(identity[pk], diff, identity.get("tenant_id")))
     return [(AuditAction.UPDATE, changes), (AuditAction.CREATE, creations)]
 
 

@@ -7,21 +7,11 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.caching import invalidate_tags
 from apps.core.admin import SoftDeleteModelAdmin
 from apps.documents.models import Attachment, Document
-from apps.documents.selectors import DETAIL_TAG, LIST_TAG
 
-
-class _InvalidatesDocumentReads:
-    """Admin writes skip the services, so they drop the cached document reads themselves.
-
-    A restore or a delete may touch a whole batch of documents: every cached list and
-    detail goes (admin writes are rare; a stale read served to the API is not).
-    """
-
-    def data_changed(self, request: HttpRequest) -> None:
-        invalidate_tags([LIST_TAG, DETAIL_TAG])
+# Admin writes go through the core models, which emit the documents' events and drop their
+# cached reads as the services' writes do (apps.documents.effects): nothing to add here.
 
 
 class AttachmentInline(admin.TabularInline[Attachment, Document]):
@@ -47,7 +37,7 @@ class AttachmentInline(admin.TabularInline[Attachment, Document]):
 
 
 @admin.register(Document)
-class DocumentAdmin(_InvalidatesDocumentReads, SoftDeleteModelAdmin[Document]):
+class DocumentAdmin(SoftDeleteModelAdmin[Document]):
     list_display = ["title", "status", "tenant_id", "updated_at", "updated_by"]
     list_filter = ["status"]
     search_fields = ["title"]
@@ -57,7 +47,7 @@ class DocumentAdmin(_InvalidatesDocumentReads, SoftDeleteModelAdmin[Document]):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(_InvalidatesDocumentReads, SoftDeleteModelAdmin[Attachment]):
+class AttachmentAdmin(SoftDeleteModelAdmin[Attachment]):
     list_display = ["filename", "document", "content_type", "size_bytes", "updated_at"]
     list_select_related = ["document"]  # the document column: one join, not one query per row
     search_fields = ["filename"]

@@ -1,7 +1,8 @@
 """Writes of documents: `document_<action>`, keyword-only, one transaction each.
 
-Every write stamps audit columns and the audit log (through the core models),
-invalidates the cache tags it affects after commit, and emits its domain event.
+Every write stamps the audit columns and the audit log through the core models, which
+also emit its domain event and invalidate the cached reads it made stale (declared once,
+in `apps.documents.effects`): a service only decides what to write.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.caching import invalidate_tags
 from apps.core.errors import Conflict
 from apps.core.repository import UpsertResult
 from apps.core.versioning import ExpectedVersion
 from apps.documents.models import Document, DocumentStatus
 from apps.documents.repositories import DocumentRepository
-from apps.documents.selectors import DETAIL_TAG, LIST_TAG, document_tag
-from apps.events import publish
 
 __all__ = [
     "document_bulk_upsert",
@@ -28,11 +26,6 @@ __all__ = [
     "document_restore",
     "document_update",
 ]
-
-
-def _emit(event_type: str, document: Document, payload: dict[str, Any]) -> None:
-    """The domain event of a write, in its transaction (the outbox)."""
-    publish(event_type, aggregate="document", aggregate_id=document.pk, payload=payload)
 
 
 def _title_taken(repository: DocumentRepository, title: str, *, other_than: uuid.UUID | None = None) -> bool:
@@ -49,10 +42,7 @@ def document_create(
     with transaction.atomic():
         if _title_taken(repository, title):
             raise Conflict(f"A document titled {title!r} already exists.", errors={"title": ["Already in use."]})
-        document = repository.create(title=title, body=body, status=status, tags=list(tags))
-        invalidate_tags([LIST_TAG])
-        _emit("document.created", document, {"title": document.title, "status": document.status})
-    return document
+        return repository.create(title=title, body=body, status=status, tags=list(tags))
 
 
 def document_update(
@@ -62,6 +52,7 @@ def document_update(
 
     The repository locks the row before comparing: of two writers holding the same version, one
     wins and the other gets `PreconditionFailed` and writes nothing (no stamp, audit event or event).
+    A change that leaves every value as it was emits no event.
     """
     repository = DocumentRepository()
     with transaction.atomic():
@@ -70,30 +61,19 @@ def document_update(
             raise Conflict(
                 f"A document titled {changes['title']!r} already exists.", errors={"title": ["Already in use."]}
             )
-        repository.update(document, expected_version=expected_version, **changes)
-        if changes:
-            _emit("document.updated", document, {"fields": sorted(changes)})
-            invalidate_tags([document_tag(document.pk), LIST_TAG])
-    return document
+        return repository.update(document, expected_version=expected_version, **changes)
 
 
 def document_delete(*, document_id: uuid.UUID | str, expected_version: ExpectedVersion | None = None) -> None:
     """Soft-delete a live document; one already deleted (also by a concurrent request) is `NotFound`."""
     repository = DocumentRepository()
     with transaction.atomic():
-        document = repository.delete(repository.get_or_raise(document_id), expected_version=expected_version)
-        invalidate_tags([document_tag(document.pk), LIST_TAG])
-        _emit("document.deleted", document, {"delete_batch": str(document.delete_batch)})
+        repository.delete(repository.get_or_raise(document_id), expected_version=expected_version)
 
 
 def document_restore(*, document_id: uuid.UUID | str, expected_version: ExpectedVersion | None = None) -> Document:
     """Restore a deleted document with its delete batch; one that is alive (restored meanwhile) is `NotFound`."""
-    repository = DocumentRepository()
-    with transaction.atomic():
-        document = repository.restore(document_id, expected_version=expected_version)
-        invalidate_tags([document_tag(document.pk), LIST_TAG])
-        _emit("document.restored", document, {})
-    return document
+    return DocumentRepository().restore(document_id, expected_version=expected_version)
 
 
 def document_bulk_upsert(*, rows: Sequence[Mapping[str, Any]]) -> UpsertResult:
@@ -102,13 +82,4 @@ def document_bulk_upsert(*, rows: Sequence[Mapping[str, Any]]) -> UpsertResult:
     A row updates only the fields it gives: an omitted body, status or tags keeps the
     document's value, and gets the model's default only when the row creates it.
     """
-    with transaction.atomic():
-        result = DocumentRepository().upsert(rows, conflict_fields=["title"], update_fields=["body", "status", "tags"])
-        invalidate_tags([LIST_TAG, DETAIL_TAG])  # rows were updated in bulk: drop every cached detail too
-        publish(
-            "documents.bulk_upserted",
-            aggregate="document",
-            aggregate_id="*",
-            payload={"created": result.created, "updated": result.updated},
-        )
-    return result
+    return DocumentRepository().upsert(rows, conflict_fields=["title"], update_fields=["body", "status", "tags"])

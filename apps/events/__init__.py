@@ -7,8 +7,13 @@
         publish("document.created", aggregate="document", aggregate_id=document.pk,
                 payload={"title": document.title})
 
-    @handles("document.created")          # in <app>/event_handlers.py, one handler per type
+    @handles("document.created")          # in <app>/event_handlers.py; any number per type
     def on_document_created(event: Event) -> None: ...
+
+    @handles("document.*")                # every document event
+    def on_any_document_event(event: Event) -> None: ...
+
+A model's own events need no `publish()`: its declaration (`apps.core.side_effects`) emits them.
 
 See docs/events.md for the guarantees, the failure modes and the dead-letter commands.
 This package is importable before the app registry is ready (Celery loads `topology.work_queues`

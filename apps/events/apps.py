@@ -12,7 +12,11 @@ class EventsConfig(AppConfig):
         from celery import signals  # noqa: PLC0415
         from django.utils.module_loading import autodiscover_modules  # noqa: PLC0415
 
+        from apps.core.side_effects import plug_publisher  # noqa: PLC0415
         from apps.events import tasks  # noqa: F401, PLC0415 - registers the Celery tasks
+        from apps.events.declared import publish_declared  # noqa: PLC0415
+
+        plug_publisher(publish_declared)  # the events models declare go through the outbox
 
         # Every process (web, worker, relay) knows every handler: routes agree everywhere.
         autodiscover_modules("event_handlers")

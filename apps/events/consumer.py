@@ -1,9 +1,11 @@
-"""Run an event's handler once in effect: its id is recorded in the same transaction as the handler's work.
+"""Run each subscriber of an event once in effect: its record is written in the same transaction as its work.
 
-A redelivered event (broker redelivery after a lost worker, a relay that published twice,
-a replayed dead letter that had succeeded meanwhile) finds its id already recorded and is
-skipped. Two deliveries racing each other serialise on the primary key of that record:
-the second waits for the first's commit, then skips (or runs, if the first rolled back).
+Every subscriber runs in its own transaction with a `HandledEvent` (event id, subscriber
+name): one that fails rolls back alone, the others' effects stay committed, and the retry
+(or the replayed dead letter) runs only the subscribers without a record. Two deliveries
+racing each other serialise on that unique record: the second waits for the first's commit,
+then skips (or runs, if the first rolled back). When every subscriber has handled the event,
+a `ProcessedEvent` says so, and a later redelivery is skipped with one query.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import structlog
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 
 from apps.core.context import RequestScope, acting_as, in_tenant, request_scope
+from apps.core.side_effects import declared_event_types
+from apps.events.errors import TRANSIENT_ERRORS, UnknownEventType
 from apps.events.event import Event
 from apps.events.metrics import CONSUMED
-from apps.events.models import ProcessedEvent
-from apps.events.registry import handler_for
+from apps.events.models import HandledEvent, ProcessedEvent
+from apps.events.registry import Handler, handlers_for
 
 __all__ = ["Outcome", "consume"]
 
@@ -26,27 +30,70 @@ Outcome = Literal["handled", "duplicate"]
 logger = structlog.get_logger(__name__)
 
 
-def consume(event: Event, *, using: str = DEFAULT_DB_ALIAS) -> Outcome:
-    """Run the handler of `event.type` unless this event id was already handled.
+def _subscribers(event_type: str) -> list[tuple[str, Handler]]:
+    subscribers = handlers_for(event_type)
+    # A type a model declares may have no subscriber (yet); any other unheard-of type is a wiring mistake.
+    if not subscribers and event_type not in declared_event_types():
+        raise UnknownEventType(f"no handler is registered for {event_type!r}")
+    return subscribers
 
-    The handler runs as the event's actor, in its tenant and request id, whichever
-    process delivers it (a worker, an eager relay, a replay), so audit rows and log
-    lines point back to the request that caused the event.
+
+def _run_once(event: Event, name: str, handler: Handler, using: str) -> bool:
+    """Run `handler` unless it has handled `event` already; whether it ran."""
+    with transaction.atomic(using=using):
+        try:
+            with transaction.atomic(using=using):
+                HandledEvent.objects.using(using).create(event_id=event.id, handler=name, event_type=event.type)
+        except IntegrityError:
+            return False
+        handler(event)
+    return True
+
+
+def _worst(failures: list[BaseException]) -> BaseException:
+    """The error the delivery ends with: a permanent one dead-letters at once, else a transient one retries."""
+    permanent = [error for error in failures if not isinstance(error, TRANSIENT_ERRORS)]
+    return (permanent or failures)[0]
+
+
+def consume(event: Event, *, using: str = DEFAULT_DB_ALIAS) -> Outcome:
+    """Run every subscriber of `event.type` that has not handled this event id yet.
+
+    The subscribers run as the event's actor, in its tenant and request id, whichever
+    process delivers it (a worker, an eager relay, a replay), so audit rows and log lines
+    point back to the request that caused the event. If some fail, the others still run;
+    the delivery then raises the failure (a permanent one before a transient one).
     """
-    handler = handler_for(event.type)
+    subscribers = _subscribers(event.type)
     with ExitStack() as scope:
         scope.enter_context(request_scope(RequestScope(request_id=event.request_id or str(event.id))))
         scope.enter_context(acting_as(event.actor))
         scope.enter_context(in_tenant(event.tenant))
-        with transaction.atomic(using=using):
+        if ProcessedEvent.objects.using(using).filter(event_id=event.id).exists():
+            return _duplicate(event)
+        ran = 0
+        failures: list[BaseException] = []
+        for name, handler in subscribers:
             try:
-                with transaction.atomic(using=using):
-                    ProcessedEvent.objects.using(using).create(event_id=event.id, event_type=event.type)
-            except IntegrityError:
-                CONSUMED.labels(event.type, "duplicate").inc()
-                logger.info("event_duplicate_skipped", event_id=str(event.id), event_type=event.type)
-                return "duplicate"
-            handler(event)
+                ran += _run_once(event, name, handler, using)
+            except Exception as error:  # the others still run; the delivery fails with it below
+                logger.warning("event_handler_failed", event_id=str(event.id), event_type=event.type, handler=name)
+                failures.append(error)
+        if failures:
+            raise _worst(failures)
+        try:
+            with transaction.atomic(using=using):
+                ProcessedEvent.objects.using(using).create(event_id=event.id, event_type=event.type)
+        except IntegrityError:  # a concurrent delivery finished first
+            pass
+        if subscribers and not ran:  # every subscriber had handled it: a redelivery
+            return _duplicate(event)
     CONSUMED.labels(event.type, "handled").inc()
-    logger.info("event_handled", event_id=str(event.id), event_type=event.type)
+    logger.info("event_handled", event_id=str(event.id), event_type=event.type, handlers=ran)
     return "handled"
+
+
+def _duplicate(event: Event) -> Outcome:
+    CONSUMED.labels(event.type, "duplicate").inc()
+    logger.info("event_duplicate_skipped", event_id=str(event.id), event_type=event.type)
+    return "duplicate"

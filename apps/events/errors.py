@@ -28,11 +28,11 @@ class PermanentError(Exception):
 
 
 class UnknownEventType(PermanentError):
-    """No handler is registered for the event's type in this process."""
+    """No handler subscribes to the event's type in this process, and no model declares it."""
 
 
 class HandlerAlreadyRegistered(RuntimeError):
-    """Each event type has exactly one handler; a second registration is a wiring mistake."""
+    """Two different handlers of one type share a name: the name keys each one's record of handled events."""
 
 
 # Retried with backoff; every other exception dead-letters the message on its first failure.

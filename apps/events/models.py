@@ -1,4 +1,4 @@
-"""The outbox (events waiting for the relay) and the record of events a consumer has handled."""
+"""The outbox (events waiting for the relay) and the records of events the consumers have handled."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.db.models import Q
 from apps.core.uuid7 import uuid7
 from apps.events.event import Event
 
-__all__ = ["OutboxEvent", "OutboxStatus", "ProcessedEvent"]
+__all__ = ["HandledEvent", "OutboxEvent", "OutboxStatus", "ProcessedEvent"]
 
 
 class OutboxStatus(models.TextChoices):
@@ -66,7 +66,7 @@ class OutboxEvent(models.Model):
 
 
 class ProcessedEvent(models.Model):
-    """An event id a consumer has handled, committed with the handler's effect: redeliveries are skipped."""
+    """An event every subscriber has handled (`HandledEvent` for each): redeliveries are skipped at once."""
 
     event_id = models.UUIDField(primary_key=True)
     event_type = models.CharField(max_length=100)
@@ -78,3 +78,24 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class HandledEvent(models.Model):
+    """An event one subscriber has handled, committed with that subscriber's effect.
+
+    One per (event, subscriber): a subscriber that failed is retried alone, and a redelivery
+    never runs again the effect of one that succeeded.
+    """
+
+    event_id = models.UUIDField()
+    handler = models.CharField(max_length=300, help_text="the subscriber's module and qualified name")
+    event_type = models.CharField(max_length=100)
+    handled_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "events_handled"
+        verbose_name = "handled event"
+        constraints = [models.UniqueConstraint(fields=["event_id", "handler"], name="events_handled_once")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} by {self.handler}"

@@ -1,4 +1,9 @@
-"""Route each event type to exactly one handler: `@handles("document.created")`.
+"""Subscribe handlers to event types: `@handles("document.created")`, `@handles("document.*")`.
+
+An event type has any number of subscribers, each named by its qualified name
+(`module.function`): the name keys its record of the events it has handled
+(`HandledEvent`), so one subscriber's failure or retry never runs another's effect again.
+A pattern is a shell-style glob over the type (`document.*`, `*`).
 
 Handlers live in `<app>/event_handlers.py` modules, imported by `EventsConfig.ready()` in
 every process (web, worker, scripts), so the relay and the workers agree on the routes.
@@ -7,55 +12,85 @@ every process (web, worker, scripts), so the relay and the workers agree on the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from fnmatch import fnmatchcase
+from functools import cache
 from typing import TypeVar
 
-from apps.events.errors import HandlerAlreadyRegistered, UnknownEventType
+from apps.events.errors import HandlerAlreadyRegistered
 from apps.events.event import Event
 
-__all__ = ["Handler", "handler_for", "handles", "registered_event_types", "unregister"]
+__all__ = ["Handler", "handler_name", "handlers_for", "handles", "registered_event_types", "unregister"]
 
 Handler = Callable[[Event], None]
 H = TypeVar("H", bound=Handler)
 
-_handlers: dict[str, Handler] = {}
+# pattern -> {handler name -> handler}
+_subscriptions: dict[str, dict[str, Handler]] = {}
 
 
-def _qualified_name(handler: Handler) -> str:
+def handler_name(handler: Handler) -> str:
+    """The stable name of a subscriber: its module and qualified name."""
     return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"
 
 
-def handles(event_type: str) -> Callable[[H], H]:
-    """Register the decorated function as *the* handler of `event_type`.
+def _defined_at(handler: Handler) -> tuple[str, int] | None:
+    code = getattr(handler, "__code__", None)
+    return None if code is None else (code.co_filename, code.co_firstlineno)
 
-    It runs inside a transaction with the record of the event's id, so its database
-    effect happens once however often the event is delivered. Raise `TransientError`
-    to be retried later, anything else dead-letters the event.
+
+def handles(*patterns: str) -> Callable[[H], H]:
+    """Subscribe the decorated function to every event type matching one of `patterns`.
+
+    It runs inside a transaction with the record of (event id, its name), so its database
+    effect happens once however often the event is delivered, whatever the other subscribers
+    do. Raise `TransientError` to be retried later, anything else dead-letters the event.
     """
+    if not patterns:
+        raise TypeError("handles() needs at least one event type or pattern")
 
     def register(handler: H) -> H:
-        existing = _handlers.get(event_type)
-        # Re-importing the same module (autoreload, tests) registers the same function again: fine.
-        if existing is not None and _qualified_name(existing) != _qualified_name(handler):
-            raise HandlerAlreadyRegistered(
-                f"{event_type!r} is already handled by {_qualified_name(existing)}; one handler per event type"
-            )
-        _handlers[event_type] = handler
+        name = handler_name(handler)
+        for pattern in patterns:
+            subscribers = _subscriptions.setdefault(pattern, {})
+            existing = subscribers.get(name)
+            # The same function imported again (autoreload, tests) replaces itself; two different ones
+            # under one name would share one record of handled events.
+            if existing is not None and existing is not handler and _defined_at(existing) != _defined_at(handler):
+                raise HandlerAlreadyRegistered(
+                    f"two handlers of {pattern!r} are named {name}; give them different names "
+                    "(the name keys the record of the events each has handled)"
+                )
+            subscribers[name] = handler
+        _matching.cache_clear()
         return handler
 
     return register
 
 
-def handler_for(event_type: str) -> Handler:
-    try:
-        return _handlers[event_type]
-    except KeyError:
-        raise UnknownEventType(f"no handler is registered for {event_type!r}") from None
+@cache
+def _matching(event_type: str) -> tuple[tuple[str, Handler], ...]:
+    found: dict[str, Handler] = {}
+    for pattern, subscribers in _subscriptions.items():
+        if pattern == event_type or fnmatchcase(event_type, pattern):
+            found.update(subscribers)
+    return tuple(sorted(found.items()))
+
+
+def handlers_for(event_type: str) -> list[tuple[str, Handler]]:
+    """`(name, handler)` of every subscriber of `event_type`, each once, in name order (maybe none)."""
+    return list(_matching(event_type))
 
 
 def registered_event_types() -> list[str]:
-    return sorted(_handlers)
+    """The types and patterns that have subscribers."""
+    return sorted(pattern for pattern, subscribers in _subscriptions.items() if subscribers)
 
 
-def unregister(event_type: str) -> None:
-    """Forget the handler of `event_type` (tests that register throwaway handlers)."""
-    _handlers.pop(event_type, None)
+def unregister(pattern: str, handler: Handler | None = None) -> None:
+    """Forget `handler`'s subscription to `pattern`, or every subscriber of it (tests' throwaway handlers)."""
+    subscribers = _subscriptions.get(pattern, {})
+    if handler is None:
+        subscribers.clear()
+    else:
+        subscribers.pop(handler_name(handler), None)
+    _matching.cache_clear()

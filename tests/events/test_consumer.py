@@ -1,18 +1,24 @@
-"""consume(): the handler's effect and the processed-event record commit together, once."""
+"""consume(): each subscriber's effect and its handled-event record commit together, once."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
 from django.utils import timezone
+from pytest_django.fixtures import Settings as SettingsWrapper
 
-from apps.core.context import current_actor, current_request_id, current_tenant
-from apps.events import Event, PermanentError, UnknownEventType, handles
+from apps.core.context import acting_as, current_actor, current_request_id, current_tenant, in_tenant
+from apps.documents.models import Document
+from apps.events import Event, PermanentError, TransientError, UnknownEventType, handles
 from apps.events.consumer import consume
-from apps.events.models import ProcessedEvent
-from apps.events.registry import unregister
+from apps.events.models import HandledEvent, OutboxEvent, OutboxStatus, ProcessedEvent
+from apps.events.registry import handlers_for, unregister
+from apps.events.relay import relay_outbox
 from tests.events.handlers import BROKEN, RECORD, effects
+from tests.testapp.models import Label
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +66,128 @@ def test_the_handler_runs_as_the_events_actor_tenant_and_request() -> None:
 def test_an_event_nobody_handles_is_a_permanent_error() -> None:
     with pytest.raises(UnknownEventType):
         consume(make_event("test.events.nobody"))
+
+
+SHARED = "test.events.shared"
+
+
+@dataclass
+class Subscribers:
+    """What the two subscribers of SHARED handled, and the switch that makes `fragile` fail."""
+
+    steady: list[uuid.UUID] = field(default_factory=list)
+    fragile: list[uuid.UUID] = field(default_factory=list)
+    failure: BaseException | None = None
+
+
+@pytest.fixture
+def two() -> Iterator[Subscribers]:
+    """`steady` subscribes to SHARED and always succeeds; `fragile`, to `test.events.*`, fails on demand."""
+    seen = Subscribers()
+
+    @handles(SHARED)
+    def steady(event: Event) -> None:
+        Label.objects.create(name=f"steady:{event.id}")
+        seen.steady.append(event.id)
+
+    @handles("test.events.*")
+    def fragile(event: Event) -> None:
+        if event.type != SHARED:
+            return
+        Label.objects.create(name=f"fragile:{event.id}")  # rolled back with the failure
+        if seen.failure is not None:
+            raise seen.failure
+        seen.fragile.append(event.id)
+
+    try:
+        yield seen
+    finally:
+        unregister(SHARED, steady)
+        unregister("test.events.*", fragile)
+
+
+def test_every_subscriber_runs_once_and_a_redelivery_runs_none(two: Subscribers) -> None:
+    event = make_event(SHARED)
+    assert consume(event) == "handled"
+    assert consume(event) == "duplicate"
+    assert two.steady == two.fragile == [event.id]
+    handled = HandledEvent.objects.filter(event_id=event.id)
+    assert sorted(handled.values_list("handler", flat=True)) == [
+        "tests.events.test_consumer.two.<locals>.fragile",
+        "tests.events.test_consumer.two.<locals>.steady",
+    ]
+    assert ProcessedEvent.objects.filter(event_id=event.id).count() == 1
+
+
+def test_a_retry_after_one_subscriber_failed_runs_only_that_one(two: Subscribers) -> None:
+    two.failure = TransientError("down")
+    event = make_event(SHARED)
+    with pytest.raises(TransientError):
+        consume(event)
+    assert two.steady == [event.id], "the other subscriber's effect is committed"
+    assert not Label.objects.filter(name=f"fragile:{event.id}").exists(), "the failed one left nothing"
+    assert not ProcessedEvent.objects.filter(event_id=event.id).exists(), "the relay sees it unfinished"
+    two.failure = None
+    assert consume(event) == "handled"
+    assert two.steady == [event.id], "not run again by the retry"
+    assert two.fragile == [event.id]
+    assert Label.objects.filter(name=f"steady:{event.id}").count() == 1
+    assert ProcessedEvent.objects.filter(event_id=event.id).exists()
+
+
+def test_a_permanent_failure_wins_over_a_transient_one(two: Subscribers) -> None:
+    @handles(SHARED)
+    def flaky_too(event: Event) -> None:
+        raise TransientError("later")
+
+    two.failure = PermanentError("never")
+    try:
+        with pytest.raises(PermanentError):
+            consume(make_event(SHARED))
+    finally:
+        unregister(SHARED, flaky_too)
+
+
+def test_a_type_a_model_declares_is_handled_with_no_subscriber() -> None:
+    event = make_event("document.restored")
+    assert handlers_for("document.restored") == []
+    assert consume(event) == "handled"
+    assert ProcessedEvent.objects.filter(event_id=event.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("eager")
+def test_through_the_relay_a_document_write_reaches_every_subscriber_once_and_a_retry_only_the_failed_one(
+    settings: SettingsWrapper,
+) -> None:
+    settings.EVENTS_RELAY_ON_COMMIT = False  # the test drives the relay
+    ran: list[str] = []
+    failing: list[bool] = [True]
+
+    @handles("document.*")
+    def audit_trail(event: Event) -> None:
+        Label.objects.create(name=f"trail:{event.type}")
+        ran.append("trail")
+
+    @handles("document.created")
+    def search_index(event: Event) -> None:
+        if failing:
+            raise TransientError("the index is down")
+        ran.append("index")
+
+    try:
+        with in_tenant(uuid.uuid4()), acting_as("script:seed"):
+            document = Document.objects.create(title="Relayed")  # a script's write: no service, no publish()
+        row = OutboxEvent.objects.get(event_type="document.created", aggregate_id=str(document.pk))
+        assert relay_outbox().retried == 1
+        assert ran == ["trail"]
+        assert OutboxEvent.objects.get(pk=row.pk).status == OutboxStatus.PENDING
+        failing.clear()
+        OutboxEvent.objects.filter(pk=row.pk).update(available_at=timezone.now())
+        assert relay_outbox().sent == 1
+        assert ran == ["trail", "index"], "the retry ran only the subscriber that had failed"
+        assert Label.objects.filter(name="trail:document.created").count() == 1
+    finally:
+        unregister("document.*", audit_trail)
+        unregister("document.created", search_index)
+        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]

@@ -203,17 +203,12 @@ class SoftDeleteModelAdmin(
 
     # --- writes, attributed to the admin user ------------------------------------------------
 
-    def data_changed(self, request: HttpRequest) -> None:
-        """Called after every write this admin makes (save, delete, restore, hard delete).
-
-        Override it to do what the app's services do after a write, e.g. invalidate the
-        cache tags of the model's cached reads; the admin writes through the models.
-        """
+    # The admin writes through the models: their declared side effects (apps.core.side_effects)
+    # emit the events and invalidate the cached reads, as for a service's write.
 
     def save_model(self, request: HttpRequest, obj: _M, form: Any, change: bool) -> None:
         with acting_as_admin_user(request):
             super().save_model(request, obj, form, change)
-        self.data_changed(request)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         with acting_as_admin_user(request):
@@ -222,12 +217,10 @@ class SoftDeleteModelAdmin(
     def delete_model(self, request: HttpRequest, obj: _M) -> None:
         with acting_as_admin_user(request):
             obj.delete()  # soft: this row and its soft-deletable cascade, one batch
-        self.data_changed(request)
 
     def delete_queryset(self, request: HttpRequest, queryset: models.QuerySet[_M]) -> None:
         with acting_as_admin_user(request):
             queryset.delete()  # soft and set-based: one UPDATE per model of the cascade
-        self.data_changed(request)
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
         rows = [obj for obj in queryset if getattr(obj, "deleted_at", None) is None]
@@ -304,7 +297,6 @@ class SoftDeleteModelAdmin(
         except Conflict as error:
             self.message_user(request, f"Nothing was restored. {error.detail}", messages.ERROR)
             return
-        self.data_changed(request)
         self.message_user(request, f"Restored {summary}.", messages.SUCCESS)
 
     # --- hard delete --------------------------------------------------------------------------
@@ -403,7 +395,6 @@ class SoftDeleteModelAdmin(
         except (ProtectedError, RestrictedError) as error:
             self.message_user(request, f"Nothing was deleted: {error.args[0]}", messages.ERROR)
             return False
-        self.data_changed(request)
         self.message_user(request, f"Permanently deleted {_summary(counts, self.model)}.", messages.SUCCESS)
         return True
 

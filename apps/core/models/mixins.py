@@ -12,7 +12,8 @@ mixins), so any order and any subset compose:
 - `TimestampMixin` stamps `created_at` / `updated_at` and freezes `created_at`;
 - `AuditColumnsMixin` stamps `created_by` / `updated_by` from `apps.core.context`,
   freezes `created_by`, and records an audit event in the save's transaction (the
-  diff's "before" read under the row lock);
+  diff's "before" read under the row lock), which also runs the model's declared side
+  effects (`apps.core.side_effects`);
 - `SoftDeleteMixin` leaves its deletion state to `delete()` / `restore()` only;
 - `TenantMixin` fills `tenant_id` from the context at creation and freezes it.
 
@@ -221,16 +222,15 @@ class AuditColumnsMixin(CoreModel):
 
     def _after_save(self, *, adding: bool, before: dict[str, Any], after: dict[str, Any], using: str) -> None:
         super()._after_save(adding=adding, before=before, after=after, using=using)
-        changes = changed_fields(type(self), before, after)
-        if adding or changes:
-            action = AuditAction.CREATE if adding else AuditAction.UPDATE
-            record(
-                type(self),
-                action,
-                [AuditRecord(self.pk, changes, own_tenant(self))],
-                occurred_at=timezone.now(),
-                using=using,
-            )
+        # An update that moved only the stamps has an empty diff: `record()` logs nothing for it.
+        action = AuditAction.CREATE if adding else AuditAction.UPDATE
+        record(
+            type(self),
+            action,
+            [AuditRecord(self.pk, changed_fields(type(self), before, after), own_tenant(self))],
+            occurred_at=timezone.now(),
+            using=using,
+        )
 
 
 class SoftDeleteMixin(CoreModel):
