@@ -59,7 +59,7 @@ def invalidated() -> Iterator[Recorder]:
 def _outbox_only(settings: SettingsWrapper) -> Iterator[None]:
     settings.EVENTS_RELAY_ON_COMMIT = False  # the outbox is what is compared; nobody consumes it
     yield
-    Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]  # a shared cache keeps nothing stale
+    Document.all_objects.all().hard_delete()  # a shared cache keeps nothing stale
 
 
 class Api:

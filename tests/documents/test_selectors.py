@@ -176,9 +176,9 @@ def test_offset_page_returns_the_slice_its_total_and_whether_more_follow() -> No
         DocumentFactory.create(title=title)
     DocumentFactory.create(title="theirs", tenant_id=TENANT_B)
     page = document_offset_page(filters={}, ordering="title", offset=2, limit=2, with_total=True)
-    assert (titles(as_json(page.items)), page.total, page.has_next) == (["c", "d"], 5, True)
+    assert (titles(as_json(page.results)), page.total, page.has_next) == (["c", "d"], 5, True)
     last = document_offset_page(filters={}, ordering="title", offset=4, limit=2)
-    assert (titles(as_json(last.items)), last.total, last.has_next) == (["e"], None, False)
+    assert (titles(as_json(last.results)), last.total, last.has_next) == (["e"], None, False)
 
 
 def test_offset_page_filters_and_lists_deleted_documents_as_the_cursor_list_does() -> None:
@@ -186,9 +186,9 @@ def test_offset_page_filters_and_lists_deleted_documents_as_the_cursor_list_does
     DocumentFactory.create(title="published", status="published")
     DocumentFactory.create(title="gone").delete()
     published = document_offset_page(filters={"status": "published"}, ordering=None, offset=0, limit=10)
-    assert titles(as_json(published.items)) == titles(listed(status="published")) == ["published"]
+    assert titles(as_json(published.results)) == titles(listed(status="published")) == ["published"]
     deleted = document_offset_page(filters={}, ordering=None, offset=0, limit=10, deleted=True)
-    assert titles(as_json(deleted.items)) == titles(listed(deleted=True)) == ["gone"]
+    assert titles(as_json(deleted.results)) == titles(listed(deleted=True)) == ["gone"]
 
 
 # --- caching ---------------------------------------------------------------------------------------

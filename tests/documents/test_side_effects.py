@@ -160,7 +160,7 @@ def test_a_set_based_delete_emits_per_document_with_its_batch_and_the_restore_br
         assert outbox() == [
             ("document.deleted", str(document.pk), {"delete_batch": str(batch)}) for document in documents
         ], "one event per document, none for the attachments (they declare nothing)"
-        Document.deleted_objects.filter(pk=documents[0].pk).restore()  # type: ignore[attr-defined]  # the soft-delete queryset's verb
+        Document.deleted_objects.filter(pk=documents[0].pk).restore()
     assert outbox()[-1] == ("document.restored", str(documents[0].pk), {})
     assert invalidations.calls[-1] == [LIST_TAG, document_tag(documents[0].pk)]
 
@@ -171,7 +171,7 @@ def test_a_hard_delete_invalidates_without_an_event(invalidations: Invalidations
     OutboxEvent.objects.all().delete()
     invalidations.calls.clear()
     with in_tenant(ACME):
-        Document.all_objects.filter(pk=document.pk).hard_delete()  # type: ignore[attr-defined]
+        Document.all_objects.filter(pk=document.pk).hard_delete()
     assert outbox() == []
     assert invalidations.calls == [[LIST_TAG, document_tag(document.pk)]]
 
@@ -222,7 +222,7 @@ def test_losing_writes_emit_nothing_and_invalidate_nothing(
         assert reads.read() == 1, "the cached entry survived"
     finally:
         reads.close()
-        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
+        Document.all_objects.all().hard_delete()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -246,7 +246,7 @@ def test_a_rolled_back_write_emits_nothing_and_leaves_the_cache_alone(
         assert reads.read() == 1
     finally:
         reads.close()
-        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
+        Document.all_objects.all().hard_delete()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -270,7 +270,7 @@ def test_the_invalidation_runs_at_commit_and_other_threads_see_it_then() -> None
         assert seen == [1, 2], "after the commit, nobody serves the stale entry"
     finally:
         reads.close()
-        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
+        Document.all_objects.all().hard_delete()
         OutboxEvent.objects.all().delete()
 
 
@@ -317,7 +317,7 @@ def test_a_commit_here_stops_another_process_serving_the_stale_detail(redis_url:
         assert other_process_reads() == "second", "one invalidation at commit reaches every process"
     finally:
         invalidate_tags([document_tag(document.pk)])
-        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
+        Document.all_objects.all().hard_delete()
         OutboxEvent.objects.all().delete()
 
 

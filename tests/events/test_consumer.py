@@ -190,4 +190,4 @@ def test_through_the_relay_a_document_write_reaches_every_subscriber_once_and_a_
     finally:
         unregister("document.*", audit_trail)
         unregister("document.created", search_index)
-        Document.all_objects.all().hard_delete()  # type: ignore[attr-defined]
+        Document.all_objects.all().hard_delete()
