@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import amqp
+from amqp import spec
+from amqp.method_framing import frame_writer
+from amqp.serialization import dumps
 from kombu import Connection, Queue
 
 __all__ = ["BatchResult", "Confirm", "ConfirmedPublisher", "OutgoingMessage"]
@@ -83,6 +86,23 @@ class _Pending:
             self._floor = max(self._floor, delivery_tag)
 
 
+_FLUSH_BYTES = 128 * 1024
+
+
+class _FrameBuffer:
+    """What py-amqp's frame writer writes to, instead of the socket."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, frame: bytes | memoryview) -> None:
+        self.data += frame  # a copy: the writer reuses its memoryview for the next frame
+
+    def take(self) -> bytes:
+        data, self.data = bytes(self.data), bytearray()
+        return data
+
+
 class ConfirmedPublisher:
     """One AMQP connection and one channel in confirm mode; reusable across batches until it fails.
 
@@ -113,6 +133,30 @@ class ConfirmedPublisher:
             self._channel, self._next_tag = channel, 1
         return self._channel
 
+    def _write_batch(self, channel: amqp.Channel, messages: Sequence[OutgoingMessage], timeout: float) -> None:
+        """Write the batch's basic.publish frames, `_FLUSH_BYTES` per socket write.
+
+        The frames are py-amqp's own (its frame writer, its argument encoding), only written
+        to a buffer first: py-amqp's `basic_publish` makes one socket write per message, plus a
+        wait for its confirm (with `confirm_publish`) or a non-blocking read (with the
+        `connection.blocked` capability). The confirms are read once, after the batch. A broker
+        that blocks publishers stops reading: the write timeout turns that into a failure of this
+        batch, never a relay stuck holding its row locks.
+        """
+        transport = channel.connection.transport
+        buffer = _FrameBuffer()
+        write_frame = frame_writer(channel.connection, buffer)
+        with transport.having_timeout(timeout):
+            for message in messages:
+                payload = amqp.Message(message.body, application_headers=message.headers, **message.properties)
+                arguments = dumps("Bssbb", (0, message.exchange, message.routing_key, False, False))
+                write_frame(1, channel.channel_id, spec.Basic.Publish, arguments, payload)
+                self._next_tag += 1
+                if len(buffer.data) >= _FLUSH_BYTES:
+                    transport.write(buffer.take())
+            if buffer.data:
+                transport.write(buffer.take())
+
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         if self._pending is not None:
             self._pending.settle(delivery_tag, multiple, Confirm.CONFIRMED)
@@ -133,13 +177,7 @@ class ConfirmedPublisher:
         try:
             channel = self._open_channel()
             pending.first_tag = self._next_tag
-            # The class's own publish: the connection may say `confirm_publish`, which would
-            # make the instance's `basic_publish` wait for each message's confirm.
-            publish = amqp.Channel.basic_publish
-            for message in messages:
-                payload = amqp.Message(message.body, application_headers=message.headers, **message.properties)
-                publish(channel, payload, exchange=message.exchange, routing_key=message.routing_key)
-                self._next_tag += 1
+            self._write_batch(channel, messages, timeout)
             deadline = time.monotonic() + timeout
             while pending.settled < len(messages):
                 remaining = deadline - time.monotonic()
