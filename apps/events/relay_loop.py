@@ -46,9 +46,11 @@ class RelayLoop:
         self.on_report = on_report
         self.stop = stop or threading.Event()
         self.passes = 0
+        self.connections_opened = 0
+        self.listener = OutboxListener(self.using, stop=self.stop)
 
     def run(self) -> None:
-        listener = OutboxListener(self.using, stop=self.stop)
+        listener = self.listener
         session = ExitStack()
         publisher: ConfirmedPublisher | None = None
         try:
@@ -56,6 +58,7 @@ class RelayLoop:
                 if publisher is None and not deliver_event.app.conf.task_always_eager:
                     opening = RelayReport()
                     publisher = session.enter_context(connected_publisher(opening))
+                    self.connections_opened += 1
                     if publisher is None:
                         self._report(opening)
                         session.close()

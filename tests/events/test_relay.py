@@ -151,7 +151,8 @@ def cutting_proxy(broker_url: str) -> Iterator[Callable[..., CuttingProxy]]:
     proxies: list[CuttingProxy] = []
 
     def make(*, after: int, stall: bool = False) -> CuttingProxy:
-        proxy = CuttingProxy(("127.0.0.1", Connection(broker_url).port or 5672), after=after, stall=stall).start()
+        proxy = CuttingProxy(("127.0.0.1", Connection(broker_url).port or 5672), after=after, stall=stall)
+        proxy.start()
         proxies.append(proxy)
         return proxy
 
