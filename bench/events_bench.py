@@ -1,12 +1,15 @@
-"""Relay throughput (events/s) on real PostgreSQL and RabbitMQ, against raw kombu publishing in the same run.
+"""Outbox and relay throughput (events/s), and commit -> handler latency, on real PostgreSQL and RabbitMQ.
 
     .venv/bin/python bench/events_bench.py                   # 5 000 events per case
     .venv/bin/python bench/events_bench.py --events 50       # toy size (the smoke test)
 
 Creates its own database (`bench_events_<random>`, dropped at the end) and its own
-queues (`bench-events-<random>`, deleted at the end); nothing is consumed: the figures
-are what the relay can push into RabbitMQ with publisher confirms, one row at a time,
-against the same messages published by kombu directly (the ceiling).
+queues (`bench-events-<random>`, deleted at the end). The throughput cases consume
+nothing: they are what the relay pushes into RabbitMQ with publisher confirms and rows
+marked sent, beside the same message body published by kombu, confirmed one by one
+(the baseline) and unconfirmed (the ceiling). The latency case runs the real pipeline:
+`manage.py events_relay` (woken by NOTIFY) and a `celery worker` process whose handler
+records, per event, the time from the publishing commit, at a paced 500 events/s.
 """
 
 # ruff: noqa: PLC0415 - Django and the apps are imported after the environment is set
@@ -15,11 +18,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,6 +69,20 @@ def write_outbox(count: int, per_transaction: int = 100) -> float:
     return timed(write)
 
 
+def write_outbox_many(count: int, per_call: int = 1000) -> float:
+    from django.db import transaction
+
+    from apps.events import publish_many
+
+    def write() -> None:
+        for start in range(0, count, per_call):
+            items = [(n, {"n": n, "title": "x" * 64}) for n in range(start, min(count, start + per_call))]
+            with transaction.atomic():
+                publish_many("bench.happened", aggregate="bench", items=items)
+
+    return timed(write)
+
+
 def raw_publish(count: int, *, confirm: bool) -> float:
     """The same message body, published by kombu straight to the queue: the broker's ceiling."""
     from django.conf import settings
@@ -85,6 +108,98 @@ def raw_publish(count: int, *, confirm: bool) -> float:
         return timed(publish_all)
 
 
+def _subprocess_env(suffix: str, latency_file: str) -> dict[str, str]:
+    from django.conf import settings
+    from django.db import connection
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DATABASE_URL=urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"]))),
+        DJANGO_SETTINGS_MODULE="project.settings",
+        CELERY_BROKER_URL=str(settings.CELERY_BROKER_URL),
+        EVENTS_QUEUE=str(settings.EVENTS_QUEUE),
+        EVENTS_DEAD_LETTER_EXCHANGE=str(settings.EVENTS_DEAD_LETTER_EXCHANGE),
+        EVENTS_DEAD_LETTER_QUEUE=str(settings.EVENTS_DEAD_LETTER_QUEUE),
+        CELERY_TASK_DEFAULT_QUEUE=f"bench-tasks-{suffix}",
+        EVENTS_RELAY_ON_COMMIT="false",
+        EVENTS_BENCH_LATENCY_FILE=latency_file,
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], ready: str | None = None) -> Iterator[subprocess.Popen[str]]:
+    """A process of the pipeline; waits for `ready` in its output (at most 60 s), stops it at the end."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if os.environ.get("EVENTS_BENCH_DEBUG"):
+                sys.stderr.write(f"[{command[2]}] {line}")
+            if ready is not None and ready in line:
+                seen.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        if ready is not None and not seen.wait(60):
+            raise RuntimeError(f"{command[:4]} did not print {ready!r} within 60 s")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def commit_to_handler_latency(count: int, rate: float, suffix: str) -> list[float]:
+    """Seconds from each event's commit to its handler in the worker, `count` events paced at `rate`/s.
+
+    Those handled within 60 s of the last commit (all of them when the worker keeps up).
+    """
+    from django.db import transaction
+
+    from apps.events import publish
+
+    warmup = min(100, count)
+    with tempfile.TemporaryDirectory() as directory:
+        latency_file = str(Path(directory) / "latency.txt")
+        env = _subprocess_env(suffix, latency_file)
+        worker = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", env["EVENTS_QUEUE"]]
+        worker += ["--include", "events_bench_handlers", "-l", "INFO", "--without-gossip", "--without-mingle"]
+        worker += ["--without-heartbeat", "-n", f"bench-{suffix}@%h"]
+        relay_loop = [sys.executable, "manage.py", "events_relay"]
+        with running(relay_loop, env), running(worker, env, ready="ready."):
+            time.sleep(1.0)  # the relay is listening
+            started = time.perf_counter()
+            for n in range(warmup + count):
+                due = started + n / rate
+                if (pause := due - time.perf_counter()) > 0:
+                    time.sleep(pause)
+                with transaction.atomic():
+                    payload = {"warmup": int(n < warmup), "committed_at": time.time()}
+                    publish("bench.latency", aggregate="bench", aggregate_id=n, payload=payload)
+            published_at = time.monotonic()
+            lines: list[str] = []
+            while time.monotonic() < published_at + 60:  # a worker slower than the rate drains its backlog
+                lines = Path(latency_file).read_text().splitlines() if Path(latency_file).exists() else []
+                if len(lines) >= warmup + count:
+                    break
+                time.sleep(0.2)
+    return [float(seconds) for flag, seconds in (line.split() for line in lines) if flag == "0"]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 def relay(batch_size: int) -> tuple[float, int]:
     from apps.events.relay import relay_outbox
 
@@ -103,6 +218,12 @@ def reset_outbox() -> None:
     from apps.events.models import OutboxEvent, OutboxStatus
 
     OutboxEvent.objects.update(status=OutboxStatus.PENDING, sent_at=None, attempts=0, available_at=timezone.now())
+
+
+def reset_outbox_table() -> None:
+    from apps.events.models import OutboxEvent
+
+    OutboxEvent.objects.all().delete()
 
 
 def purge_queue() -> None:
@@ -139,8 +260,13 @@ def main() -> None:
     parser.add_argument(
         "--broker-url", default=os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
     )
+    parser.add_argument("--rate", type=float, default=500.0, help="events/s of the latency case")
+    parser.add_argument(
+        "--latency-events", type=int, default=2500, help="events of the latency case (at most --events)"
+    )
     args = parser.parse_args()
-    setup(args.database_url, args.broker_url, uuid.uuid4().hex[:8])
+    suffix = uuid.uuid4().hex[:8]
+    setup(args.database_url, args.broker_url, suffix)
 
     from django.db import connection
 
@@ -150,21 +276,33 @@ def main() -> None:
         count = args.events
         write = write_outbox(count)
         rows: list[tuple[str, float]] = [("outbox write: publish() in transactions of 100", count / write)]
+        reset_outbox_table()
+        write_many = write_outbox_many(count)
+        rows.append(("outbox write: publish_many() of 1000 per transaction", count / write_many))
         raw_confirmed = count / raw_publish(count, confirm=True)
         raw_unconfirmed = count / raw_publish(count, confirm=False)
         purge_queue()
-        for batch_size in (50, 200, 1000):
+        for batch_size in (50, 200, 1000, 2000):
             reset_outbox()
             elapsed, sent = relay(batch_size)
             assert sent == count, f"relay sent {sent} of {count}"
             rows.append((f"relay, batch {batch_size} (confirmed publish, rows marked sent)", count / elapsed))
             purge_queue()
+        latencies = commit_to_handler_latency(min(count, args.latency_events), args.rate, suffix)
         print(f"{count} events per case, PostgreSQL + RabbitMQ on this machine")
-        print(f"{'case':<62} {'events/s':>10} {'ratio':>7}")
-        print(f"{'baseline: kombu publish, confirmed':<62} {raw_confirmed:>10.0f} {1.0:>7.2f}")
-        print(f"{'kombu publish, unconfirmed':<62} {raw_unconfirmed:>10.0f} {raw_unconfirmed / raw_confirmed:>7.2f}")
+        print(f"{'case':<62} {'events/s':>10} {'ratio':>7} {'x unconf.':>9}")
+        print(f"{'baseline: kombu publish, confirmed':<62} {raw_confirmed:>10.0f} {1.0:>7.2f} {'':>9}")
+        ceiling = raw_unconfirmed / raw_confirmed
+        print(f"{'kombu publish, unconfirmed':<62} {raw_unconfirmed:>10.0f} {ceiling:>7.2f} {1.0:>9.2f}")
         for name, rate in rows:
-            print(f"{name:<62} {rate:>10.0f} {rate / raw_confirmed:>7.2f}")
+            print(f"{name:<62} {rate:>10.0f} {rate / raw_confirmed:>7.2f} {rate / raw_unconfirmed:>9.2f}")
+        print()
+        wanted = min(count, args.latency_events)
+        print(f"commit -> worker handler latency at {args.rate:g} events/s, real worker (solo pool)")
+        print(f"{'handled':<10} {len(latencies):>8} of {wanted} within 60 s of the last commit")
+        print(f"{'p50':<10} {percentile(latencies, 0.50) * 1000:>8.1f} ms")
+        print(f"{'p99':<10} {percentile(latencies, 0.99) * 1000:>8.1f} ms")
+        print(f"{'max':<10} {max(latencies) * 1000:>8.1f} ms   (mean {statistics.fmean(latencies) * 1000:.1f} ms)")
     finally:
         delete_declared()
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)

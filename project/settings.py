@@ -158,6 +158,9 @@ EVENTS_RELAY_MAX_ATTEMPTS = env.integer("EVENTS_RELAY_MAX_ATTEMPTS", 10, minimum
 # Seconds the relay waits for the broker to confirm one publish; past it the broker counts as
 # unavailable (the row is left pending, the run stops and releases its row locks).
 EVENTS_RELAY_PUBLISH_TIMEOUT = 5.0
+# Readiness reports `events_relay` degraded (never 503) when the oldest due pending event has
+# waited longer than this many seconds (a relay that is down or behind); 0 leaves the check out.
+EVENTS_RELAY_MAX_LAG = env.number("EVENTS_RELAY_MAX_LAG", 0.0)
 # Handler retries for transient errors, then the message is dead-lettered.
 EVENTS_HANDLER_MAX_RETRIES = env.integer("EVENTS_HANDLER_MAX_RETRIES", 5, minimum=0)
 # Backoff (seconds) of both: base * 2**attempt, capped, with jitter.

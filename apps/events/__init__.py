@@ -23,7 +23,7 @@ when it first reads its configuration, see project/celery.py).
 from apps.events.errors import HandlerAlreadyRegistered, PermanentError, TransientError, UnknownEventType
 from apps.events.event import Event, Payload
 from apps.events.handlers import invalidate_tags_on
-from apps.events.outbox import publish
+from apps.events.outbox import publish, publish_many
 from apps.events.registry import handles
 
 __all__ = [
@@ -36,4 +36,5 @@ __all__ = [
     "handles",
     "invalidate_tags_on",
     "publish",
+    "publish_many",
 ]

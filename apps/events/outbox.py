@@ -1,18 +1,19 @@
-"""`publish()`: write a domain event to the outbox, in the caller's transaction.
+"""`publish()` and `publish_many()`: write domain events to the outbox, in the caller's transaction.
 
-The row commits or rolls back with the change it describes, so an event is never sent
-for a change that did not happen, nor lost for one that did. On commit, the events of
-that transaction are handed to the relay at once (`EVENTS_RELAY_ON_COMMIT`): to the
-background relay thread with a broker (the request never waits on it), in-process when
-Celery is eager. Whatever is not published then (broker down, process killed) the
-periodic relay publishes later.
+The rows commit or roll back with the change they describe, so an event is never sent
+for a change that did not happen, nor lost for one that did. Once per transaction the
+relays are woken (PostgreSQL `NOTIFY`, delivered at commit, see apps.events.wakeup), and on
+commit the events of that transaction are handed to the relay at once
+(`EVENTS_RELAY_ON_COMMIT`): to the background relay thread with a broker (the request never
+waits on it), in-process when Celery is eager. Whatever is not published then (broker down,
+process killed) the periodic relay publishes later.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import structlog
 from django.conf import settings
@@ -23,8 +24,9 @@ from django.utils import timezone
 from apps.core.context import current_actor, current_request_id, current_tenant
 from apps.core.uuid7 import uuid7
 from apps.events.event import Event, Payload
+from apps.events.wakeup import notify_relays
 
-__all__ = ["publish"]
+__all__ = ["publish", "publish_many"]
 
 logger = structlog.get_logger(__name__)
 
@@ -44,54 +46,92 @@ def publish(
     JSON-serialisable (UUIDs, dates and decimals become strings, as DjangoJSONEncoder writes them);
     `TypeError` otherwise, before anything is written.
     """
-    # Normalise now, so the event returned is exactly what consumers will receive.
-    normalised: Payload = json.loads(json.dumps(dict(payload), cls=DjangoJSONEncoder))
-    event = Event(
-        id=uuid7(),
-        type=event_type,
-        version=version,
-        occurred_at=timezone.now(),
-        aggregate=aggregate,
-        aggregate_id=str(aggregate_id),
-        payload=normalised,
-        actor=current_actor(),
-        tenant=current_tenant(),
-        request_id=current_request_id(),
-    )
+    items = [(aggregate_id, payload)]
+    return publish_many(event_type, aggregate=aggregate, items=items, version=version, using=using)[0]
+
+
+def publish_many(
+    event_type: str,
+    *,
+    aggregate: str,
+    items: Iterable[tuple[object, Mapping[str, object]]],
+    version: int = 1,
+    using: str = DEFAULT_DB_ALIAS,
+) -> list[Event]:
+    """Record one `event_type` per `(aggregate_id, payload)` of `items`, in one INSERT.
+
+    The same rules as `publish()`, for a bulk write (e.g. one event per row of a bulk upsert):
+    every payload is checked before anything is written, the events share the context and
+    the transaction, and are relayed in the order given.
+    """
+    actor, tenant, request_id = current_actor(), current_tenant(), current_request_id()
+    occurred_at = timezone.now()
+    events = [
+        Event(
+            id=uuid7(),
+            type=event_type,
+            version=version,
+            occurred_at=occurred_at,
+            aggregate=aggregate,
+            aggregate_id=str(aggregate_id),
+            # Normalised now, so the event returned is exactly what consumers will receive.
+            payload=_normalised(payload),
+            actor=actor,
+            tenant=tenant,
+            request_id=request_id,
+        )
+        for aggregate_id, payload in items
+    ]
+    if not events:
+        return events
     from apps.events.metrics import PUBLISHED  # noqa: PLC0415 - keep `apps.events` importable before the registry
     from apps.events.models import OutboxEvent  # noqa: PLC0415 - (Celery builds its queues with topology)
 
-    OutboxEvent.objects.using(using).create(
-        id=event.id,
-        event_type=event.type,
-        version=event.version,
-        occurred_at=event.occurred_at,
-        aggregate=event.aggregate,
-        aggregate_id=event.aggregate_id,
-        payload=event.payload,
-        actor=event.actor or "",
-        tenant_id=event.tenant,
-        request_id=event.request_id or "",
-        available_at=event.occurred_at,
+    OutboxEvent.objects.using(using).bulk_create(
+        [
+            OutboxEvent(
+                id=event.id,
+                event_type=event.type,
+                version=event.version,
+                occurred_at=event.occurred_at,
+                aggregate=event.aggregate,
+                aggregate_id=event.aggregate_id,
+                payload=event.payload,
+                actor=event.actor or "",
+                tenant_id=event.tenant,
+                request_id=event.request_id or "",
+                available_at=event.occurred_at,
+            )
+            for event in events
+        ]
     )
-    PUBLISHED.labels(event_type).inc()
-    if settings.EVENTS_RELAY_ON_COMMIT:
-        _relay_on_commit(event.id, using)
-    return event
+    PUBLISHED.labels(event_type).inc(len(events))
+    _after_commit([event.id for event in events], using)
+    return events
 
 
-def _relay_on_commit(event_id: uuid.UUID, using: str) -> None:
-    """One relay run per committed transaction, for all the events it published."""
+def _normalised(payload: Mapping[str, object]) -> Payload:
+    """UUIDs, dates and decimals as strings (as DjangoJSONEncoder writes them); `TypeError` if not JSON."""
+    normalised: Payload = json.loads(json.dumps(dict(payload), cls=DjangoJSONEncoder))
+    return normalised
+
+
+def _after_commit(event_ids: list[uuid.UUID], using: str) -> None:
+    """Once per transaction: wake the listening relays (at commit), and relay its events on commit."""
     connection = transaction.get_connection(using)
     batch: tuple[list[uuid.UUID], Callable[[], None]] | None = getattr(connection, "_events_on_commit", None)
     # A batch whose callback is no longer queued ran already or was rolled back: start a new one.
     if batch is not None and any(item[1] is batch[1] for item in connection.run_on_commit):
-        batch[0].append(event_id)
+        batch[0].extend(event_ids)
         return
-    ids = [event_id]
+    notify_relays(using)  # rolled back with its savepoint or transaction, like the rows
+    ids = list(event_ids)
+    relay_on_commit = settings.EVENTS_RELAY_ON_COMMIT
 
     def relay() -> None:
-        from apps.events.background_relay import relay_soon  # noqa: PLC0415 - see publish()
+        if not relay_on_commit:
+            return
+        from apps.events.background_relay import relay_soon  # noqa: PLC0415 - see publish_many()
         from apps.events.relay import relay_outbox  # noqa: PLC0415
         from apps.events.tasks import deliver_event  # noqa: PLC0415
 

@@ -1,4 +1,4 @@
-"""What readiness checks: the database, the cache, the Celery broker and Accent-Auth.
+"""What readiness checks: the database, the cache, the Celery broker, Accent-Auth, the events relay's lag.
 
 Each check is a django-health-check `HealthCheck` (the library's `Database` check is
 used as is; the others are ours because the library has no Django-cache check that
@@ -15,6 +15,7 @@ import uuid
 
 import httpx
 from django.core.cache import caches
+from django.db import DatabaseError
 from health_check.base import HealthCheck
 from health_check.checks import Database
 from health_check.exceptions import HealthCheckException, ServiceUnavailable
@@ -26,6 +27,7 @@ __all__ = [
     "CacheCheck",
     "CheckSkipped",
     "Database",
+    "RelayLagCheck",
     "safe_error_text",
 ]
 
@@ -106,3 +108,23 @@ class AccentAuthCheck(HealthCheck):  # type: ignore[misc]
             raise ServiceUnavailable(safe_error_text(exc)) from exc
         if response.status_code != 200:
             raise ServiceUnavailable(f"status answered HTTP {response.status_code}")
+
+
+@dataclasses.dataclass
+class RelayLagCheck(HealthCheck):  # type: ignore[misc]
+    """The oldest due outbox row has waited at most `max_lag` seconds: the events relay keeps up."""
+
+    max_lag: float = 60.0
+
+    def run(self) -> None:
+        from apps.events.lag import relay_lag_seconds  # noqa: PLC0415 - models: imported once apps are ready
+
+        try:
+            lag = relay_lag_seconds()
+        except DatabaseError as exc:
+            raise ServiceUnavailable(safe_error_text(exc)) from exc
+        if lag > self.max_lag:
+            raise ServiceUnavailable(
+                f"the oldest pending event has waited {lag:.0f}s (more than {self.max_lag:g}s): "
+                "the events relay is down or behind"
+            )

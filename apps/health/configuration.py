@@ -6,18 +6,21 @@
   (a settings dict, `{"accent_auth": 1.0}`) overrides it per check.
 - `HEALTH_CACHE_SECONDS`: how long a result is reused by every probe of the process.
 - Accent-Auth is checked only when `AUTH_HEALTH_CHECKS_ENABLED`.
+- The events relay's lag (`events_relay`) only when `EVENTS_RELAY_MAX_LAG` > 0; it is always
+  optional: a relay behind degrades readiness, it never takes the pod out of service.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from apps.health.checks import AccentAuthCheck, BrokerCheck, CacheCheck, Database
+from apps.health.checks import AccentAuthCheck, BrokerCheck, CacheCheck, Database, RelayLagCheck
 from apps.health.runner import CheckSpec, RunnableCheck
 
 __all__ = ["CHECK_NAMES", "cache_seconds", "readiness_specs"]
 
-CHECK_NAMES = ("database", "cache", "broker", "accent_auth")
+CHECK_NAMES = ("database", "cache", "broker", "accent_auth", "events_relay")
+_ALWAYS_OPTIONAL = {"events_relay"}
 
 
 def cache_seconds() -> float:
@@ -46,4 +49,8 @@ def readiness_specs() -> list[CheckSpec]:
         checks.append(
             ("accent_auth", AccentAuthCheck(base_url=settings.ACCENT_AUTH_URL, request_timeout=_timeout("accent_auth")))
         )
+    max_lag = float(getattr(settings, "EVENTS_RELAY_MAX_LAG", 0.0))
+    if max_lag > 0:
+        checks.append(("events_relay", RelayLagCheck(max_lag=max_lag)))
+    optional |= _ALWAYS_OPTIONAL
     return [CheckSpec(name, check, required=name not in optional, timeout=_timeout(name)) for name, check in checks]

@@ -7,11 +7,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.core.context import RequestScope, acting_as, in_tenant, request_scope
-from apps.events import publish
+from apps.events import publish, publish_many
 from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
 from tests.events.handlers import RECORD, effects
 
@@ -86,3 +87,32 @@ def test_with_relay_on_commit_off_rows_wait_for_the_periodic_relay(settings: Set
     assert OutboxEvent.objects.get(pk=event.id).status == OutboxStatus.PENDING
     assert relay_outbox().sent == 1
     assert effects(event) == 1
+
+
+def test_publish_many_writes_every_event_in_one_insert_and_relays_them_after_commit() -> None:
+    tenant = uuid.uuid4()
+    with acting_as("user-2"), in_tenant(tenant), CaptureQueriesContext(connection) as queries, transaction.atomic():
+        events = publish_many(RECORD, aggregate="label", items=[(n, {"n": n}) for n in range(50)])
+        inserts = [query for query in queries if query["sql"].startswith('INSERT INTO "events_outbox"')]
+        assert len(inserts) == 1, "one INSERT for the lot"
+        assert [effects(event) for event in events] == [0] * 50, "nothing runs before the commit"
+    assert [event.aggregate_id for event in events] == [str(n) for n in range(50)]
+    rows = {row.id: row for row in OutboxEvent.objects.all()}
+    assert [rows[event.id].to_event() for event in events] == events
+    assert {(row.actor, row.tenant_id) for row in rows.values()} == {("user-2", tenant)}
+    assert [effects(event) for event in events] == [1] * 50
+
+
+def test_publish_many_checks_every_payload_before_writing_any() -> None:
+    with pytest.raises(TypeError):
+        publish_many(RECORD, aggregate="a", items=[(1, {"ok": 1}), (2, {"bad": object()})])
+    assert not OutboxEvent.objects.exists()
+    assert publish_many(RECORD, aggregate="a", items=[]) == []
+
+
+def test_one_notify_per_transaction_wakes_the_relays_on_postgresql(postgres: None, settings: SettingsWrapper) -> None:
+    settings.EVENTS_RELAY_ON_COMMIT = False
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        publish(RECORD, aggregate="a", aggregate_id=1, payload={})
+        publish_many(RECORD, aggregate="a", items=[(2, {}), (3, {})])
+    assert [query["sql"] for query in queries if "NOTIFY" in query["sql"]] == ["NOTIFY events_outbox"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import threading
-import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,9 +19,10 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from apps.events import Event, publish, relay
 from apps.events.consumer import consume
 from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
-from apps.events.relay import _due, broker_marked_down, relay_outbox
+from apps.events.relay import RelayReport, _due, broker_marked_down, relay_outbox
+from apps.events.tasks import DELIVER_TASK
 from apps.events.topology import topology
-from tests.broker_channel import amqp_channel, queue_depth
+from tests.broker_channel import amqp_channel
 from tests.events.handlers import BROKEN, FLAKY, RECORD, effects, failure_switch
 from tests.processes import TcpProxy
 from tests.testapp.models import Label
@@ -105,9 +107,59 @@ def test_rows_locked_by_one_relay_are_skipped_by_another(postgres: None) -> None
     assert effects(first) == 1
 
 
-def _queue_depth(broker_url: str, name: str) -> int:
-    with Connection(broker_url, connect_timeout=5) as broker:
-        return queue_depth(broker.default_channel, name)
+class CuttingProxy(TcpProxy):
+    """A proxy to RabbitMQ that cuts (or black-holes) itself once `after` task messages went through.
+
+    It counts the task name in what the relay writes, so the outage lands in the middle of a
+    batch of a known run, however fast the relay is; the chunk that crosses the count is not
+    forwarded.
+    """
+
+    def __init__(self, target: tuple[str, int], *, after: int, stall: bool = False) -> None:
+        super().__init__(target)
+        self.after, self.stall_instead = after, stall
+        self.forwarded = 0
+        self.tripped = False
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            to_broker = sink.getpeername()[1] == self.target[1]
+        except OSError:
+            return
+        if not to_broker:
+            super()._pipe(source, sink)
+            return
+        try:
+            while data := source.recv(65536):
+                self.forwarded += data.count(DELIVER_TASK.encode())
+                if not self.tripped and self.forwarded >= self.after:
+                    self.tripped = True
+                    if not self.stall_instead:
+                        self.stop()
+                        return
+                    self.stall()
+                if not self._stalled:
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                end.close()
+
+
+@pytest.fixture
+def cutting_proxy(broker_url: str) -> Iterator[Callable[..., CuttingProxy]]:
+    proxies: list[CuttingProxy] = []
+
+    def make(*, after: int, stall: bool = False) -> CuttingProxy:
+        proxy = CuttingProxy(("127.0.0.1", Connection(broker_url).port or 5672), after=after, stall=stall)
+        proxy.start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
 
 
 def _drain(broker_url: str, name: str) -> list[Event]:
@@ -122,35 +174,30 @@ def _drain(broker_url: str, name: str) -> list[Event]:
     return events
 
 
-def test_a_connection_cut_mid_run_fails_no_row_and_every_event_is_delivered_once_when_the_broker_returns(
-    broker_url: str, event_queues: dict[str, str], broker_proxy: TcpProxy, settings: SettingsWrapper
+def test_a_connection_cut_mid_batch_fails_no_row_and_every_event_has_its_effect_once_when_the_broker_returns(
+    broker_url: str,
+    event_queues: dict[str, str],
+    cutting_proxy: Callable[..., CuttingProxy],
+    settings: SettingsWrapper,
 ) -> None:
     settings.EVENTS_RETRY_BACKOFF = 0.01  # a row wrongly failed would be due again within this run
-    count = 2000
+    count, batch = 2000, 500
     with transaction.atomic():
         events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(count)]
-    via_proxy = broker_proxy.url(broker_url)
+    proxy = cutting_proxy(after=1200)  # in the third batch, while its messages are being written
+    via_proxy = proxy.url(broker_url)
 
-    def cut_once_some_are_sent() -> None:
-        deadline = time.monotonic() + 60
-        while _queue_depth(broker_url, event_queues["EVENTS_QUEUE"]) < 200 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        broker_proxy.stop()
-
-    cutter = threading.Thread(target=cut_once_some_are_sent)
-    cutter.start()
-    report = relay_outbox(broker_url=via_proxy)
-    cutter.join(60)
+    report = relay_outbox(broker_url=via_proxy, batch_size=batch)
 
     assert report.broker_unavailable
     assert (report.retried, report.dead) == (0, 0), "a lost connection is no row's failure"
-    assert 200 <= report.sent < count, "the cut came in the middle of the run"
+    assert report.sent == 2 * batch, "the two batches confirmed before the cut, nothing of the cut one"
     statuses = Counter(OutboxEvent.objects.values_list("status", "attempts"))
     assert statuses == {(OutboxStatus.SENT, 1): report.sent, (OutboxStatus.PENDING, 0): count - report.sent}
     assert broker_marked_down(), "on-commit relays back off"
 
-    broker_proxy.start()
-    again = relay_outbox(broker_url=via_proxy)
+    proxy.start()
+    again = relay_outbox(broker_url=via_proxy, batch_size=batch)
     assert (again.sent, again.retried, again.dead, again.broker_unavailable) == (count - report.sent, 0, 0, False)
     assert not OutboxEvent.objects.exclude(status=OutboxStatus.SENT).exists()
 
@@ -158,38 +205,30 @@ def test_a_connection_cut_mid_run_fails_no_row_and_every_event_is_delivered_once
     with transaction.atomic():  # one commit for the lot (speed); each delivery is its own savepoint
         outcomes = Counter(consume(event) for event in delivered)  # the idempotent consumer a worker runs
     assert outcomes["handled"] == count
-    assert outcomes["duplicate"] <= 1, "only the publish in flight at the cut may arrive twice"
+    assert outcomes["duplicate"] < batch, "only what reached the broker unconfirmed in the cut batch comes twice"
     assert {event.id for event in delivered} == {event.id for event in events}
     assert Label.objects.count() == ProcessedEvent.objects.count() == count, "each effect exactly once"
 
 
-def test_a_broker_that_stops_answering_mid_run_fails_no_row_and_the_run_ends(
-    broker_url: str, event_queues: dict[str, str], broker_proxy: TcpProxy, settings: SettingsWrapper
+def test_a_broker_that_stops_answering_mid_batch_fails_no_row_and_the_run_ends(
+    broker_url: str, event_queues: dict[str, str], cutting_proxy: Callable[..., CuttingProxy], settings: SettingsWrapper
 ) -> None:
     settings.EVENTS_RELAY_PUBLISH_TIMEOUT = 1.0
-    count = 300
+    count, batch = 300, 50
     with transaction.atomic():
         for n in range(count):
             publish(RECORD, aggregate="a", aggregate_id=n, payload={})
+    proxy = cutting_proxy(after=120, stall=True)  # connected, but nothing comes back: no confirm, ever
 
-    def stall_once_some_are_sent() -> None:
-        deadline = time.monotonic() + 60
-        while _queue_depth(broker_url, event_queues["EVENTS_QUEUE"]) < 50 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        broker_proxy.stall()  # connected, but nothing comes back: no confirm, ever
-
-    staller = threading.Thread(target=stall_once_some_are_sent)
-    staller.start()
-    report = relay_outbox(broker_url=broker_proxy.url(broker_url))  # returns: its row locks are released
-    staller.join(60)
+    report = relay_outbox(broker_url=proxy.url(broker_url), batch_size=batch)  # returns: its row locks are released
 
     assert report.broker_unavailable
     assert (report.retried, report.dead) == (0, 0)
-    assert 50 <= report.sent < count
+    assert report.sent == 2 * batch
     assert not OutboxEvent.objects.filter(status=OutboxStatus.PENDING).exclude(attempts=0).exists()
 
-    broker_proxy.start()
-    again = relay_outbox(broker_url=broker_proxy.url(broker_url))
+    proxy.start()
+    again = relay_outbox(broker_url=proxy.url(broker_url), batch_size=batch)
     assert (again.sent, again.broker_unavailable) == (count - report.sent, False)
 
 
@@ -231,3 +270,71 @@ def test_a_publish_the_broker_nacks_is_that_rows_failed_attempt(
     assert {(row.status, row.attempts) for row in rows} == {(OutboxStatus.PENDING, 1)}
     assert all("nack" in row.last_error.lower() for row in rows), [row.last_error for row in rows]
     assert not broker_marked_down(), "the broker answered: it is up"
+
+
+def _full_queue(event_queues: dict[str, str], length: int) -> Queue:
+    return Queue(
+        f"{event_queues['EVENTS_QUEUE']}-full",
+        queue_arguments={"x-max-length": length, "x-overflow": "reject-publish"},
+        auto_delete=True,
+    )
+
+
+def test_a_nack_in_a_batch_fails_only_its_row(
+    broker_url: str, event_queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A queue that takes three messages and refuses the rest: RabbitMQ acks three, nacks two, in one batch.
+    full = _full_queue(event_queues, 3)
+    plan = topology()
+    monkeypatch.setattr(relay, "topology", lambda: dataclasses.replace(plan, events_queue=full))
+    events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(5)]
+    try:
+        report = relay_outbox(batch_size=10)
+        depth = _depth(broker_url, full.name)
+    finally:
+        with Connection(broker_url, connect_timeout=5) as broker:
+            full(broker.default_channel).delete()
+    assert (report.sent, report.retried, report.dead, report.broker_unavailable) == (3, 2, 0, False)
+    assert depth == 3
+    rows = [OutboxEvent.objects.get(pk=event.id) for event in events]
+    assert [(row.status, row.attempts) for row in rows] == [(OutboxStatus.SENT, 1)] * 3 + [
+        (OutboxStatus.PENDING, 1)
+    ] * 2
+    assert all("nack" in row.last_error.lower() for row in rows[3:])
+    assert all(row.available_at > timezone.now() for row in rows[3:]), "backed off"
+
+
+def _depth(broker_url: str, name: str) -> int:
+    with Connection(broker_url, connect_timeout=5) as broker:
+        return int(broker.default_channel.queue_declare(name, passive=True).message_count)
+
+
+def test_two_relays_in_parallel_never_publish_the_same_row(
+    postgres: None, broker_url: str, event_queues: dict[str, str]
+) -> None:
+    count = 3000
+    with transaction.atomic():
+        events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(count)]
+    start = threading.Barrier(2)
+    reports: list[RelayReport] = []
+
+    def run_relay() -> None:
+        start.wait(10)
+        try:
+            reports.append(relay_outbox(batch_size=100))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run_relay) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert len(reports) == 2
+    assert all(report.sent > 0 for report in reports), "both relays took part"
+    assert sum(report.sent for report in reports) == count
+    published = Counter(event.id for event in _drain(broker_url, event_queues["EVENTS_QUEUE"]))
+    assert set(published) == {event.id for event in events}
+    assert set(published.values()) == {1}, "no row was published by both"
+    assert not OutboxEvent.objects.exclude(status=OutboxStatus.SENT, attempts=1).exists()

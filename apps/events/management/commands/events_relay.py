@@ -1,18 +1,21 @@
-"""`manage.py events_relay [--once]`: publish pending outbox rows; a loop, for deployments without beat."""
+"""`manage.py events_relay [--once]`: publish pending outbox rows; a loop, for deployments without beat.
+
+The loop keeps one broker connection and wakes on PostgreSQL `NOTIFY` when an event commits,
+else every `EVENTS_RELAY_INTERVAL` seconds (apps.events.relay_loop).
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from apps.events.relay import RelayReport, relay_outbox
+from apps.events.relay_loop import RelayLoop
 
 
 class Command(BaseCommand):
-    help = "Publish pending outbox events to the broker (once, or every EVENTS_RELAY_INTERVAL seconds)."
+    help = "Publish pending outbox events to the broker (once, or on each commit and every EVENTS_RELAY_INTERVAL s)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass over what is due, then exit")
@@ -22,11 +25,7 @@ class Command(BaseCommand):
         if options["once"]:
             self._report(relay_outbox(batch_size=options["batch_size"]))
             return
-        while True:  # stopped by a signal, like a worker
-            report = relay_outbox(batch_size=options["batch_size"])
-            if report.sent or report.dead or report.broker_unavailable:
-                self._report(report)
-            time.sleep(settings.EVENTS_RELAY_INTERVAL)
+        RelayLoop(batch_size=options["batch_size"], on_report=self._report).run()  # stopped by a signal
 
     def _report(self, report: RelayReport) -> None:
         self.stdout.write(

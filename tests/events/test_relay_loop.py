@@ -1,0 +1,77 @@
+"""The `events_relay` loop: woken by the commit's NOTIFY (PostgreSQL), one broker connection for its passes."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
+
+import pytest
+from django.db import connection, transaction
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from apps.events import publish
+from apps.events.models import OutboxEvent, OutboxStatus
+from apps.events.relay_loop import RelayLoop
+from tests.events.handlers import RECORD
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
+
+
+@pytest.fixture
+def loop(settings: SettingsWrapper) -> Iterator[RelayLoop]:
+    settings.EVENTS_RELAY_ON_COMMIT = False  # only the loop relays
+    settings.EVENTS_RELAY_INTERVAL = 30.0  # the fallback, far beyond what these tests wait
+    relay_loop = RelayLoop()
+    thread = threading.Thread(target=relay_loop.run, daemon=True)
+    thread.start()
+    try:
+        yield relay_loop
+    finally:
+        relay_loop.stop.set()
+        thread.join(10)
+        assert not thread.is_alive(), "the loop sees its stop within a second"
+
+
+def _until(condition: Callable[[], bool], timeout: float) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"not within {timeout}s"
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def _sent(event_id: uuid.UUID) -> bool:
+    return OutboxEvent.objects.filter(pk=event_id, status=OutboxStatus.SENT).exists()
+
+
+def test_a_commit_wakes_the_relay_at_once_through_notify(
+    postgres: None, event_queues: dict[str, str], loop: RelayLoop
+) -> None:
+    assert connection.vendor == "postgresql"
+    _until(lambda: loop.listener.listening, timeout=10)
+    for n in range(3):  # several wake-ups, each on one connection
+        with transaction.atomic():
+            event = publish(RECORD, aggregate="a", aggregate_id=n, payload={})
+            time.sleep(0.3)
+            assert not _sent(event.id), "nothing is relayed before the commit"
+        latency = _until(partial(_sent, event.id), timeout=5)
+        assert latency < 1.0, f"woken by the commit, not by the {30}s interval ({latency:.3f}s)"
+    assert loop.connections_opened == 1, "one broker connection for every pass"
+
+
+def test_a_rolled_back_transaction_wakes_nobody(postgres: None, event_queues: dict[str, str], loop: RelayLoop) -> None:
+    _until(lambda: loop.listener.listening, timeout=10)
+    passes = loop.passes
+
+    def rolled_back() -> None:
+        with transaction.atomic():
+            publish(RECORD, aggregate="a", aggregate_id=1, payload={})
+            raise RuntimeError("the change fails")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    time.sleep(0.5)
+    assert loop.passes == passes, "no NOTIFY is delivered for a transaction that did not commit"
