@@ -22,7 +22,7 @@ from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
 from apps.events.relay import RelayReport, _due, broker_marked_down, relay_outbox
 from apps.events.tasks import DELIVER_TASK
 from apps.events.topology import topology
-from tests.broker_channel import amqp_channel
+from tests.broker_channel import amqp_channel, queue_depth
 from tests.events.handlers import BROKEN, FLAKY, RECORD, effects, failure_switch
 from tests.processes import TcpProxy
 from tests.testapp.models import Label
@@ -306,7 +306,7 @@ def test_a_nack_in_a_batch_fails_only_its_row(
 
 def _depth(broker_url: str, name: str) -> int:
     with Connection(broker_url, connect_timeout=5) as broker:
-        return int(broker.default_channel.queue_declare(name, passive=True).message_count)
+        return queue_depth(broker.default_channel, name)
 
 
 def test_two_relays_in_parallel_never_publish_the_same_row(
