@@ -6,6 +6,7 @@ one import (or one new app or module) there, and runs the real `lint-imports` on
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -149,3 +150,14 @@ def test_the_architecture_docs_describe_every_contract() -> None:
     docs = (ROOT / "docs" / "architecture.md").read_text()
     undocumented = [contract["name"] for contract in contracts if f"`{contract.get('id')}`" not in docs]
     assert undocumented == []
+
+
+def test_the_architecture_walkthroughs_name_real_modules_each_once() -> None:
+    """docs/architecture.md walks one read and one write; each step is a module that exists, none visited twice."""
+    docs = (ROOT / "docs" / "architecture.md").read_text()
+    walks = re.findall(r"```text\n(.*?)```", docs, flags=re.DOTALL)
+    assert len(walks) == 2
+    for walk in walks:
+        modules = [line.split()[0] for line in walk.splitlines() if line.strip()]
+        assert len(modules) == len(set(modules)), modules
+        assert all((ROOT / module).exists() for module in modules), modules
