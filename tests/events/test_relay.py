@@ -184,14 +184,17 @@ def test_a_connection_cut_mid_batch_fails_no_row_and_every_event_has_its_effect_
     count, batch = 2000, 500
     with transaction.atomic():
         events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(count)]
-    proxy = cutting_proxy(after=1200)  # in the third batch, while its messages are being written
+    cut_at = 1200  # in the third batch, while its messages are being written
+    proxy = cutting_proxy(after=cut_at)
     via_proxy = proxy.url(broker_url)
 
     report = relay_outbox(broker_url=via_proxy, batch_size=batch)
 
     assert report.broker_unavailable
     assert (report.retried, report.dead) == (0, 0), "a lost connection is no row's failure"
-    assert report.sent == 2 * batch, "the two batches confirmed before the cut, nothing of the cut one"
+    # The two batches before the cut are confirmed; of the cut one, only what the broker confirmed
+    # before the connection went (its `multiple` acks can race the cut), never a row past the cut.
+    assert 2 * batch <= report.sent < cut_at, "confirmed rows are sent, unconfirmed ones stay pending"
     statuses = Counter(OutboxEvent.objects.values_list("status", "attempts"))
     assert statuses == {(OutboxStatus.SENT, 1): report.sent, (OutboxStatus.PENDING, 0): count - report.sent}
     assert broker_marked_down(), "on-commit relays back off"
@@ -218,13 +221,14 @@ def test_a_broker_that_stops_answering_mid_batch_fails_no_row_and_the_run_ends(
     with transaction.atomic():
         for n in range(count):
             publish(RECORD, aggregate="a", aggregate_id=n, payload={})
-    proxy = cutting_proxy(after=120, stall=True)  # connected, but nothing comes back: no confirm, ever
+    stall_at = 120
+    proxy = cutting_proxy(after=stall_at, stall=True)  # connected, but nothing comes back: no confirm, ever
 
     report = relay_outbox(broker_url=proxy.url(broker_url), batch_size=batch)  # returns: its row locks are released
 
     assert report.broker_unavailable
     assert (report.retried, report.dead) == (0, 0)
-    assert report.sent == 2 * batch
+    assert 2 * batch <= report.sent < stall_at, "what the broker confirmed before it went silent, nothing after"
     assert not OutboxEvent.objects.filter(status=OutboxStatus.PENDING).exclude(attempts=0).exists()
 
     proxy.start()
