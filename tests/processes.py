@@ -49,14 +49,16 @@ def manage(*args: str, env: Mapping[str, str], timeout: float = 60) -> subproces
 
 
 @contextmanager
-def running_server(command: list[str], *, port: int, env: Mapping[str, str], ready_path: str) -> Iterator[str]:
-    """Run `command` until the block ends; yields its base URL once `ready_path` answers.
+def running_server(
+    command: list[str], *, port: int, env: Mapping[str, str], ready_path: str, cwd: Path = ROOT
+) -> Iterator[str]:
+    """Run `command` in `cwd` (the checkout) until the block ends; yields its base URL once `ready_path` answers.
 
     Its output is read all along (the last lines are kept for the error of a server that
     exits): a server writing to a pipe nobody reads blocks once the pipe is full, mid-request.
     """
     process = subprocess.Popen(
-        command, env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     output: collections.deque[str] = collections.deque(maxlen=500)
     reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
