@@ -151,3 +151,35 @@ def test_a_bad_name_is_one_line_and_writes_nothing(arguments: list[str], message
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
     assert _snapshot() == before
+
+
+@pytest.mark.process
+def test_a_failure_after_rendering_takes_back_everything_written(tmp_path: Path) -> None:
+    """A settings file whose FEATURE_APPS the command cannot append to: one line, and no file of the feature stays."""
+    copy = _copy_checkout(tmp_path / "service")
+    settings_text = (copy / SETTINGS).read_text()
+    one_line = 'FEATURE_APPS = ["apps.documents"]'
+    reformatted = settings_text.replace('FEATURE_APPS = [\n    "apps.documents",\n]', one_line)
+    assert reformatted != settings_text
+    (copy / SETTINGS).write_text(reformatted)
+    users_text = (copy / STANDIN_USERS).read_text()
+    env = clean_env()
+    env.pop("TEST_REQUIRE_SERVICES", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "startfeature", "invoices"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: project/settings.py has no `FEATURE_APPS = [` list to append to."
+    ]
+    for written in ("apps/invoices", "tests/invoices", "docs/invoices.md"):
+        assert not (copy / written).exists(), written
+    assert (copy / SETTINGS).read_text() == reformatted
+    assert (copy / STANDIN_USERS).read_text() == users_text
+    assert not list((copy / "var").glob("startfeature_*")), "the scratch directory is removed"
