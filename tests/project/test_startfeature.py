@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -77,9 +78,25 @@ def test_startfeature_writes_a_registered_app_with_its_migration(generated: tupl
 @pytest.mark.process
 def test_the_generated_tests_pass_at_once(generated: tuple[Path, dict[str, str]]) -> None:
     copy, env = generated
-    result = _run(copy, str(copy / ".venv/bin/pytest"), "tests/invoices", "-q", "-p", "no:cacheprovider", env=env)
+    pytest_command = (str(copy / ".venv/bin/pytest"), "tests/invoices", "-q", "-p", "no:cacheprovider")
+    result = _run(copy, *pytest_command, env=env)
     assert " passed" in result.stdout
+    assert "skipped" not in result.stdout
     assert "failed" not in result.stdout
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        # And on this run's real services, in a test database of its own (the suite's is in use).
+        services = {
+            name: os.environ[name] for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL") if name in os.environ
+        }
+        real = {
+            **env,
+            **services,
+            "TEST_REQUIRE_SERVICES": "1",
+            "DATABASE_TEST_NAME": f"test_startfeature_{uuid.uuid4().hex[:8]}",
+        }
+        result = _run(copy, *pytest_command, env=real)
+        assert " passed" in result.stdout
+        assert "skipped" not in result.stdout
 
 
 @pytest.mark.process
