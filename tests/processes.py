@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
@@ -46,6 +47,27 @@ def manage(*args: str, env: Mapping[str, str], timeout: float = 60) -> subproces
         timeout=timeout,
         check=False,
     )
+
+
+def copy_checkout(target: Path) -> Path:
+    """The checkout's files as git sees them (tracked and untracked, not ignored) under `target`, with this .venv.
+
+    For a test that changes the service's own files (a generated app, a `.env`): the copy imports
+    its own code when run with `cwd=` the copy, and reuses this checkout's installed dependencies.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the worktree is listed too
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    (target / ".venv").symlink_to(ROOT / ".venv")
+    return target
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.processes import ROOT, TcpProxy, clean_env, free_port, server_database
+from tests.processes import ROOT, TcpProxy, clean_env, copy_checkout, free_port, running_server, server_database
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +213,30 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], out
             pass
         assert time.monotonic() < deadline, f"timed out:\n{''.join(output)}"
         time.sleep(0.3)
+
+
+@pytest.mark.process
+def test_make_run_reads_dot_env_and_the_environment_wins_over_it(tmp_path: Path) -> None:
+    """In a copy of the checkout: its `.env` names the database and the dev superuser's password."""
+    copy = copy_checkout(tmp_path / "service")
+    database = tmp_path / "from-dotenv.sqlite3"
+    (copy / ".env").write_text(
+        f"DATABASE_URL=sqlite:///{database}\nDEV_SUPERUSER_PASSWORD=from-dotenv\nDEV_SUPERUSER_USERNAME=from-dotenv\n"
+    )
+    port = free_port()
+    env = clean_env(DEV_SUPERUSER_USERNAME="from-environment")
+    for name in ("DATABASE_URL", "DEV_SUPERUSER_PASSWORD"):
+        env.pop(name, None)
+    command = [sys.executable, "scripts/dev.py", "run", "--port", str(port), "--no-standin"]
+    with (
+        running_server(command, port=port, env=env, ready_path="/health/live", cwd=copy) as base,
+        httpx.Client(base_url=base, follow_redirects=False) as browser,
+    ):
+        token = browser.get("/admin/login/").cookies["csrftoken"]
+        response = browser.post(
+            "/admin/login/?next=/admin/",
+            data={"username": "from-environment", "password": "from-dotenv", "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{base}/admin/login/"},
+        )
+        assert response.status_code == 302, "the superuser is the environment's name with the file's password"
+    assert database.exists(), "DATABASE_URL came from .env"

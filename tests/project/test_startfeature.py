@@ -1,15 +1,13 @@
 """`manage.py startfeature NAME`: a feature app whose own tests pass at once, whose API serves, whose code is clean.
 
-The process test generates `invoices` in a copy of this checkout (the files git knows and the
-untracked ones it does not ignore; the copy reuses this `.venv`), then runs there what a team
-would: the migrations check, the generated tests, a server with the stand-in Accent-Auth, and the
-static checks on the generated code. The refusals run here: they must write nothing.
+The process test generates `invoices` in a copy of this checkout (`tests.processes.copy_checkout`),
+then runs there what a team would: the migrations check, the generated tests, a server with the
+stand-in Accent-Auth, and the static checks on the generated code. The refusals run here: they must write nothing.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -20,30 +18,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.processes import ROOT, clean_env, free_port, running_server
+from tests.processes import ROOT, clean_env, copy_checkout, free_port, running_server
 
 STANDIN_USERS = Path("devtools/accent_auth_standin/users.toml")
 SETTINGS = Path("project/settings.py")
-
-
-def _copy_checkout(target: Path) -> Path:
-    """The checkout's files as git sees them (tracked and untracked, not ignored) under `target`, with this .venv.
-
-    A private helper: no shared checkout-copying helper exists in tests/ yet.
-    """
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():  # a tracked file deleted in the worktree is listed too
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    (target / ".venv").symlink_to(ROOT / ".venv")
-    return target
 
 
 def _run(copy: Path, *command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -54,7 +32,7 @@ def _run(copy: Path, *command: str, env: dict[str, str]) -> subprocess.Completed
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    copy = _copy_checkout(tmp_path_factory.mktemp("startfeature") / "service")
+    copy = copy_checkout(tmp_path_factory.mktemp("startfeature") / "service")
     env = clean_env(DATABASE_URL=f"sqlite:///{copy / 'var' / 'db.sqlite3'}")
     env.pop("TEST_REQUIRE_SERVICES", None)
     env.pop("ACCENT_AUTH_STANDIN_CONFIG", None)
@@ -173,7 +151,7 @@ def test_a_bad_name_is_one_line_and_writes_nothing(arguments: list[str], message
 @pytest.mark.process
 def test_a_failure_after_rendering_takes_back_everything_written(tmp_path: Path) -> None:
     """A settings file whose FEATURE_APPS the command cannot append to: one line, and no file of the feature stays."""
-    copy = _copy_checkout(tmp_path / "service")
+    copy = copy_checkout(tmp_path / "service")
     settings_text = (copy / SETTINGS).read_text()
     one_line = 'FEATURE_APPS = ["apps.documents"]'
     reformatted = settings_text.replace('FEATURE_APPS = [\n    "apps.documents",\n]', one_line)
