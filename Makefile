@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run worker test test-fast lint format typecheck check-imports check rename clean
+.PHONY: help install run worker beat feature test test-fast lint format typecheck check-imports check rename clean
 
 .DEFAULT_GOAL := help
 
@@ -34,24 +34,22 @@ install: $(BIN)/.installed ## Create .venv with exactly the locked dependencies
 
 STANDIN_PORT ?= 9497
 
+# run, worker and beat go through scripts/dev.py: it reads .env (the environment wins over it) and
+# says in one line what is missing (a database that does not answer, a broker that is not there).
 run: install ## Migrate, create the dev superuser, serve with hot reload on 127.0.0.1:8000 (+ a stand-in Accent-Auth)
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py ensure_dev_superuser
-	@echo "Admin: http://$(HOST):$(PORT)/admin/  API docs: http://$(HOST):$(PORT)/api/docs/"
-	@# Without ACCENT_AUTH_URL, serve the stand-in Accent-Auth beside the app (docs/accent-auth.md);
-	@# it stops with `make run`. STANDIN=0 keeps token authentication off (the embedded default).
-	@if [ -z "$$ACCENT_AUTH_URL" ] && [ "$(STANDIN)" != "0" ]; then \
-	  $(BIN)/python -m devtools.accent_auth_standin --port $(STANDIN_PORT) & standin=$$!; \
-	  trap 'kill $$standin 2>/dev/null' EXIT INT TERM; \
-	  export ACCENT_AUTH_URL=http://127.0.0.1:$(STANDIN_PORT)/0.1; \
-	  echo "Get a token: curl -s -u alice:alice -H 'Content-Type: application/json' -d '{}' $$ACCENT_AUTH_URL/token"; \
-	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
-	else \
-	  $(BIN)/python manage.py runserver $(HOST):$(PORT); \
-	fi
+	@# Without ACCENT_AUTH_URL the stand-in Accent-Auth serves beside the app (docs/accent-auth.md) and
+	@# stops with it; STANDIN=0 keeps token authentication off (the embedded default).
+	$(BIN)/python scripts/dev.py run --host $(HOST) --port $(PORT) --standin-port $(STANDIN_PORT) $(if $(filter 0,$(STANDIN)),--no-standin)
 
-worker: install ## Run a Celery worker (needs CELERY_BROKER_URL)
-	$(BIN)/celery -A project worker --loglevel INFO
+worker: install ## Run a Celery worker (refuses to start without a real CELERY_BROKER_URL)
+	$(BIN)/python scripts/dev.py worker
+
+beat: install ## Run the Celery beat scheduler (the periodic tasks; needs a real CELERY_BROKER_URL)
+	$(BIN)/python scripts/dev.py beat
+
+feature: install ## Generate a feature app: make feature NAME=invoices (docs/new-feature.md)
+	@test -n "$(NAME)" || (echo "usage: make feature NAME=<app_name>" && exit 2)
+	$(BIN)/python manage.py startfeature "$(NAME)"
 
 test: install ## Run the test suite (embedded default unless service URLs are set)
 	$(BIN)/pytest $(PYTEST_ARGS)

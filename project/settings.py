@@ -45,6 +45,12 @@ WSGI_APPLICATION = "project.wsgi.application"
 ASGI_APPLICATION = "project.asgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The feature apps: each is installed here and routed at /api/v1/<name>/ (project/urls.py).
+# `python manage.py startfeature NAME` appends to this list (docs/new-feature.md).
+FEATURE_APPS = [
+    "apps.documents",
+]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -66,7 +72,7 @@ INSTALLED_APPS = [
     "apps.observability",
     "apps.caching",
     "apps.health",
-    "apps.documents",
+    *FEATURE_APPS,
     "apps.accent_auth",
     "apps.events",
 ]

@@ -1,5 +1,6 @@
 """URL routes: the admin, the versioned API, its schema and docs, and the probes."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
@@ -12,7 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", include("apps.health.urls")),
     path("api/v1/auth/", include("apps.accent_auth.urls")),
-    path("api/v1/documents/", include("apps.documents.api.urls")),
+    # Each feature app's API at /api/v1/<name>/ (settings.FEATURE_APPS).
+    *(path(f"api/v1/{app.rpartition('.')[2]}/", include(f"{app}.api.urls")) for app in settings.FEATURE_APPS),
     path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerUIView.as_view(url_name="schema"), name="swagger-ui"),

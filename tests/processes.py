@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
@@ -48,15 +49,38 @@ def manage(*args: str, env: Mapping[str, str], timeout: float = 60) -> subproces
     )
 
 
+def copy_checkout(target: Path) -> Path:
+    """The checkout's files as git sees them (tracked and untracked, not ignored) under `target`, with this .venv.
+
+    For a test that changes the service's own files (a generated app, a `.env`): the copy imports
+    its own code when run with `cwd=` the copy, and reuses this checkout's installed dependencies.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the worktree is listed too
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    (target / ".venv").symlink_to(ROOT / ".venv")
+    return target
+
+
 @contextmanager
-def running_server(command: list[str], *, port: int, env: Mapping[str, str], ready_path: str) -> Iterator[str]:
-    """Run `command` until the block ends; yields its base URL once `ready_path` answers.
+def running_server(
+    command: list[str], *, port: int, env: Mapping[str, str], ready_path: str, cwd: Path = ROOT
+) -> Iterator[str]:
+    """Run `command` in `cwd` (the checkout) until the block ends; yields its base URL once `ready_path` answers.
 
     Its output is read all along (the last lines are kept for the error of a server that
     exits): a server writing to a pipe nobody reads blocks once the pipe is full, mid-request.
     """
     process = subprocess.Popen(
-        command, env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     output: collections.deque[str] = collections.deque(maxlen=500)
     reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)

@@ -12,14 +12,24 @@ import os
 import tomllib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONFIG_VARIABLE", "DEFAULT_CONFIG_PATH", "ConfigError", "StandInConfig", "Tenant", "User", "load_config"]
+__all__ = [
+    "CONFIG_VARIABLE",
+    "DEFAULT_CONFIG_PATH",
+    "FEATURE",
+    "ConfigError",
+    "StandInConfig",
+    "Tenant",
+    "User",
+    "load_config",
+]
 
 CONFIG_VARIABLE = "ACCENT_AUTH_STANDIN_CONFIG"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().with_name("users.toml")
+FEATURE = "{feature}"  # in a `feature_acl` pattern: the feature app's name
 
 
 class ConfigError(ValueError):
@@ -46,6 +56,14 @@ class User:
 class StandInConfig:
     tenants: tuple[Tenant, ...]
     users: tuple[User, ...]
+    # The feature apps (`features`), and what each user may do in every one (`feature_acl`, `{feature}` its name).
+    features: tuple[str, ...] = ()
+    feature_acl: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def acl_of(self, user: User) -> tuple[str, ...]:
+        """The user's own ACL, then its `feature_acl` patterns for each feature."""
+        templates = self.feature_acl.get(user.username, ())
+        return (*user.acl, *(pattern.replace(FEATURE, name) for name in self.features for pattern in templates))
 
     def user(self, username: str) -> User | None:
         return next((user for user in self.users if user.username == username), None)
@@ -90,7 +108,32 @@ def _parse(document: Mapping[str, Any], *, source: str) -> StandInConfig:
         if user.tenant_uuid not in known:
             raise ConfigError(f"{source}: users[{index}].tenant_uuid {user.tenant_uuid} is no tenant of the file")
     _refuse_cycles(tenants, source)
-    return StandInConfig(tenants=tenants, users=users)
+    features = _features(document, source)
+    feature_acl = _feature_acl(document, source, {user.username for user in users})
+    return StandInConfig(tenants=tenants, users=users, features=features, feature_acl=feature_acl)
+
+
+def _features(document: Mapping[str, Any], source: str) -> tuple[str, ...]:
+    names = document.get("features", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) and name.isidentifier() for name in names):
+        raise ConfigError(f"{source}: `features` must be an array of app names")
+    _unique(names, f"{source}: feature")
+    return tuple(names)
+
+
+def _feature_acl(document: Mapping[str, Any], source: str, usernames: set[str]) -> dict[str, tuple[str, ...]]:
+    table = document.get("feature_acl", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: `feature_acl` must be a table of username = [patterns]")
+    acl: dict[str, tuple[str, ...]] = {}
+    for username, patterns in table.items():
+        where = f"{source}: feature_acl.{username}"
+        if username not in usernames:
+            raise ConfigError(f"{where} names no user of the file")
+        if not isinstance(patterns, list) or not all(isinstance(p, str) and FEATURE in p for p in patterns):
+            raise ConfigError(f"{where} must be an array of ACL patterns each holding {FEATURE}")
+        acl[username] = tuple(patterns)
+    return acl
 
 
 def _tables(document: Mapping[str, Any], key: str, source: str) -> list[Mapping[str, Any]]:

@@ -258,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         issued = _now()
         token = _Token(
             token=str(uuid.uuid4()),
-            user=user,
+            user=replace(user, acl=self.state.config.acl_of(user)),  # with its ACLs in each feature app
             session_uuid=str(uuid.uuid4()),
             issued=issued,
             expires=issued + timedelta(seconds=expiration),

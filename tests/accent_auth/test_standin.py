@@ -141,6 +141,26 @@ def test_the_packaged_world_keeps_what_the_suite_relies_on() -> None:
     assert (alice.tenant_uuid, bob.tenant_uuid) == (ACME, GLOBEX)
 
 
+def test_each_feature_gives_the_users_named_in_feature_acl_its_patterns(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    packaged = DEFAULT_CONFIG_PATH.read_text()
+    assert "features = []" in packaged  # the template's world: no generated feature yet
+    path.write_text(packaged.replace("features = []", 'features = ["invoices", "orders"]'))
+    server = StandInAccentAuth(load_config(path)).start()
+    try:
+        alice = login(server.url, "alice").json()["data"]
+        assert alice["acl"][-4:] == ["invoices.#", "!invoices.*.delete", "orders.#", "!orders.*.delete"]
+        base = f"{server.url}/token/{alice['token']}"
+        assert httpx.head(base, params={"scope": "orders.create"}).status_code == 204
+        assert httpx.head(base, params={"scope": "invoices.1.delete"}).status_code == 403
+        bob = login(server.url, "bob").json()["data"]
+        assert httpx.head(f"{server.url}/token/{bob['token']}", params={"scope": "invoices.create"}).status_code == 403
+        root = login(server.url, "root").json()["data"]
+        assert root["acl"] == ["#"]  # named in no feature_acl: its own ACL already covers every feature
+    finally:
+        server.stop()
+
+
 BAD = [
     ("not toml at all = = =", "not TOML"),
     ("tenants = 3", "`tenants` must be an array of tables"),
@@ -162,6 +182,14 @@ BAD = [
         f"users[0].tenant_uuid {ACME} is no tenant",
     ),
     ('[[users]]\nusername = "u"', "users[0].password must be a non-empty string"),
+    ('features = ["my-app"]', "`features` must be an array of app names"),
+    ('features = ["a", "a"]', "feature a appears twice"),
+    ('[feature_acl]\nnobody = ["{feature}.#"]', "feature_acl.nobody names no user of the file"),
+    (
+        f'[[tenants]]\nuuid = "{ACME}"\nname = "a"\n[[users]]\nusername = "u"\npassword = "p"\nuuid = "{ACME}"\n'
+        f'tenant_uuid = "{ACME}"\n[feature_acl]\nu = ["documents.#"]',
+        "feature_acl.u must be an array of ACL patterns each holding {feature}",
+    ),
 ]
 
 
@@ -194,6 +222,9 @@ def test_the_docs_tables_are_the_packaged_world() -> None:
     ]
     assert _table("### The stand-in's users") == [
         [user.username, user.password, tenants[user.tenant_uuid], ", ".join(user.acl)] for user in DEFAULT_CONFIG.users
+    ]
+    assert _table("### What each feature app gives them") == [
+        [username, ", ".join(patterns)] for username, patterns in DEFAULT_CONFIG.feature_acl.items()
     ]
 
 

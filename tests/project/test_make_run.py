@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
-from tests.processes import ROOT, clean_env, free_port
+from tests.processes import ROOT, TcpProxy, clean_env, copy_checkout, free_port, running_server, server_database
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +84,159 @@ def test_make_run_serves_a_stand_in_accent_auth_whose_tokens_the_api_accepts(mak
     response = httpx.get(f"{base}/api/v1/documents/", headers={"X-Auth-Token": token})
     assert response.status_code == 200, response.text
     assert response.json()["results"] == []
+
+
+# --- the newcomer details: make help, .env, a missing broker, a database that is down ----------------
+
+
+@pytest.mark.process
+def test_make_help_lists_every_target_with_its_line() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE)
+    described = dict(re.findall(r"^([a-z][a-z-]*):.*## (.+)$", makefile, re.MULTILINE))
+    assert set(targets) == set(described), "every target has a `## line` for make help"
+    assert {"run", "worker", "beat", "feature", "test", "rename", "help"} <= set(targets)
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    lines = shown.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == targets
+    assert all(described[line.split()[0]] in line for line in lines)
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    ("target", "broker", "message"),
+    [
+        ("worker", "", "CELERY_BROKER_URL is not set: a worker or beat on memory:// would run nothing"),
+        ("beat", "", "CELERY_BROKER_URL is not set"),
+        (
+            "worker",
+            "amqp://guest:guest@127.0.0.1:{port}/h0",
+            "no broker answers at CELERY_BROKER_URL (amqp://127.0.0.1:",
+        ),
+        ("beat", "redis://127.0.0.1:{port}/0", "no broker answers at CELERY_BROKER_URL (redis://127.0.0.1:"),
+    ],
+)
+def test_make_worker_and_beat_refuse_without_a_real_broker(target: str, broker: str, message: str) -> None:
+    # Set even when empty: the environment wins over a developer's .env.
+    env = clean_env(CELERY_BROKER_URL=broker.format(port=free_port()))
+    result = subprocess.run(
+        ["make", "--no-print-directory", target],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("dev.py: ")]
+    assert len(refusals) == 1, result.stderr
+    assert message in refusals[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_dot_env_is_read_and_the_environment_wins_over_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts.dev import read_dotenv
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("F19_ONLY_IN_FILE=from-file\nF19_IN_BOTH=from-file\n")
+    monkeypatch.setenv("F19_IN_BOTH", "from-environment")
+    try:
+        assert read_dotenv(dotenv) is True
+        assert os.environ["F19_ONLY_IN_FILE"] == "from-file"
+        assert os.environ["F19_IN_BOTH"] == "from-environment"
+    finally:
+        os.environ.pop("F19_ONLY_IN_FILE", None)
+    assert read_dotenv(tmp_path / "absent.env") is False
+
+
+@pytest.mark.process
+def test_make_run_with_postgresql_down_serves_says_so_in_one_line_and_migrates_once_it_answers(
+    tmp_path: Path,
+) -> None:
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        pytest.skip("needs a PostgreSQL server (DATABASE_URL) to stand in for the one that comes up")
+    with server_database(tmp_path, "make_run_down") as url:
+        proxy = TcpProxy(_host_port(url))  # not started: nothing answers on its port
+        port, standin_port = free_port(), free_port()
+        env = clean_env(DATABASE_URL=proxy.url(url), DATABASE_CONNECT_TIMEOUT="1", DEV_SUPERUSER_PASSWORD="dev-pass")
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run", f"PORT={port}", f"STANDIN_PORT={standin_port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        output: list[str] = []
+        reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+        reader.start()
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for(lambda: httpx.get(f"{base}/health/live", timeout=1).status_code == 200, process, output)
+            assert httpx.get(f"{base}/health/ready", timeout=5).json()["checks"]["database"] == "failing"
+            waiting = [line for line in output if "is not answering" in line]
+            assert len(waiting) == 2, "".join(output)  # the launcher's line, and runserver's
+            assert waiting[0].startswith("Waiting: the database (DATABASE_URL, postgresql at 127.0.0.1:")
+            proxy.start()
+            _wait_for(lambda: any("Development superuser created" in line for line in output), process, output)
+            assert httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
+            with psycopg.connect(url) as connection:
+                assert connection.execute("SELECT count(*) FROM django_migrations").fetchone() != (0,)
+            assert not any("Traceback" in line for line in output), "".join(output)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            proxy.stop()
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 5432
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], output: list[str]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, f"make run exited:\n{''.join(output)}"
+        try:
+            if condition():
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"timed out:\n{''.join(output)}"
+        time.sleep(0.3)
+
+
+@pytest.mark.process
+def test_make_run_reads_dot_env_and_the_environment_wins_over_it(tmp_path: Path) -> None:
+    """In a copy of the checkout: its `.env` names the database and the dev superuser's password."""
+    copy = copy_checkout(tmp_path / "service")
+    database = tmp_path / "from-dotenv.sqlite3"
+    (copy / ".env").write_text(
+        f"DATABASE_URL=sqlite:///{database}\nDEV_SUPERUSER_PASSWORD=from-dotenv\nDEV_SUPERUSER_USERNAME=from-dotenv\n"
+    )
+    port = free_port()
+    env = clean_env(DEV_SUPERUSER_USERNAME="from-environment")
+    for name in ("DATABASE_URL", "DEV_SUPERUSER_PASSWORD"):
+        env.pop(name, None)
+    command = [sys.executable, "scripts/dev.py", "run", "--port", str(port), "--no-standin"]
+    with (
+        running_server(command, port=port, env=env, ready_path="/health/live", cwd=copy) as base,
+        httpx.Client(base_url=base, follow_redirects=False) as browser,
+    ):
+        token = browser.get("/admin/login/").cookies["csrftoken"]
+        response = browser.post(
+            "/admin/login/?next=/admin/",
+            data={"username": "from-environment", "password": "from-dotenv", "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{base}/admin/login/"},
+        )
+        assert response.status_code == 302, "the superuser is the environment's name with the file's password"
+    assert database.exists(), "DATABASE_URL came from .env"

@@ -8,6 +8,7 @@ command to be the one `manage.py runserver` finds, `apps.security` is listed bef
 
 from __future__ import annotations
 
+from django.db import DatabaseError
 from whitenoise.runserver_nostatic.management.commands.runserver import Command as WhiteNoiseRunserver
 
 from apps.security.devserver import ChunkedBodyWSGIServer
@@ -15,3 +16,15 @@ from apps.security.devserver import ChunkedBodyWSGIServer
 
 class Command(WhiteNoiseRunserver):  # type: ignore[misc]  # WhiteNoise picks its base at runtime
     server_cls = ChunkedBodyWSGIServer
+
+    def check_migrations(self) -> None:
+        """Django's unapplied-migrations notice; with the database down, one line instead of a traceback.
+
+        The server still starts: /health/live answers, /health/ready says the database is missing,
+        and `make run` migrates as soon as it answers (scripts/dev.py).
+        """
+        try:
+            super().check_migrations()
+        except DatabaseError as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            self.stdout.write(self.style.NOTICE(f"The database is not answering ({first_line}); serving without it."))
