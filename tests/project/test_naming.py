@@ -75,3 +75,46 @@ def test_metric_names_carry_the_namespace() -> None:
     from apps.caching.metrics import HITS
 
     assert HITS._name == f"{service_names().metrics_namespace}_cache_hits"
+
+
+def test_two_services_on_one_vhost_do_not_consume_each_others_messages(broker_url: str) -> None:
+    """Real RabbitMQ, one vhost: each service's events and tasks land only in its own queues."""
+    import uuid
+
+    from kombu import Connection
+
+    from apps.events.topology import dead_lettered_queue
+    from tests.broker_channel import amqp_channel, queue_depth
+
+    suffix = uuid.uuid4().hex[:8]
+    alpha, beta = (service_names(EnvReader({"SERVICE_NAME": f"{n}_{suffix}"})) for n in ("alpha", "beta"))
+    queues = {
+        names.name: [
+            dead_lettered_queue(
+                queue,
+                dead_letter_exchange=names.dead_letter_exchange,
+                dead_letter_routing_key=names.dead_letter_queue,
+            )
+            for queue in (names.events_queue, names.tasks_queue)
+        ]
+        for names in (alpha, beta)
+    }
+    with Connection(broker_url) as connection:
+        channel = connection.default_channel
+        try:
+            for declared in queues.values():
+                for queue in declared:
+                    queue(channel).declare()
+            producer = connection.Producer(channel)
+            for queue in queues[alpha.name]:
+                producer.publish({"for": alpha.name}, exchange=queue.exchange, routing_key=queue.routing_key)
+            assert [queue_depth(channel, q.name) for q in queues[alpha.name]] == [1, 1]
+            assert [queue_depth(channel, q.name) for q in queues[beta.name]] == [0, 0]
+            assert {alpha.control_exchange, alpha.event_exchange}.isdisjoint(
+                {beta.control_exchange, beta.event_exchange}
+            )
+        finally:
+            for declared in queues.values():
+                for queue in declared:
+                    amqp_channel(channel).queue_delete(queue.name)
+                    amqp_channel(channel).exchange_delete(queue.name)
