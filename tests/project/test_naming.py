@@ -99,7 +99,8 @@ def test_two_services_on_one_vhost_do_not_consume_each_others_messages(broker_ur
         ]
         for names in (alpha, beta)
     }
-    with Connection(broker_url) as connection:
+    # Confirmed publishes: each message is in its queue before the depth is read.
+    with Connection(broker_url, transport_options={"confirm_publish": True}) as connection:
         channel = connection.default_channel
         try:
             for declared in queues.values():
