@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from project.environment import EnvReader
+from project.naming import service_names
 
 __all__ = ["broker_settings", "cache_settings", "database_settings"]
 
@@ -39,7 +40,7 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
     options = config.setdefault("OPTIONS", {})
     if config["ENGINE"] == "django.db.backends.postgresql":
         options.setdefault("connect_timeout", connect_timeout)
-        options.setdefault("application_name", env.string("SERVICE_NAME", "service"))
+        options.setdefault("application_name", service_names(env).database)
     elif config["ENGINE"] == "django.db.backends.sqlite3":
         if config["NAME"] not in ("", ":memory:"):
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,8 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
 
 
 def cache_settings(env: EnvReader) -> dict[str, Any]:
-    prefix = env.string("CACHE_KEY_PREFIX", env.string("SERVICE_NAME", "service"))
+    names = service_names(env)
+    prefix = env.string("CACHE_KEY_PREFIX", names.cache_prefix)
     redis_url = env.url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
     connect_timeout = env.number("REDIS_CONNECT_TIMEOUT", 1.0)
     socket_timeout = env.number("REDIS_SOCKET_TIMEOUT", 1.0)
@@ -61,7 +63,7 @@ def cache_settings(env: EnvReader) -> dict[str, Any]:
         return {
             "default": {
                 "BACKEND": METERED_LOCMEM_CACHE,
-                "LOCATION": "service-default",
+                "LOCATION": names.locmem_location,
                 "KEY_PREFIX": prefix,
                 "OPTIONS": {"MAX_ENTRIES": locmem_max_entries},
             }

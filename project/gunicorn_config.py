@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from project.environment import EnvReader
+from project.naming import service_names
 
 env = EnvReader()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -33,7 +34,7 @@ errorlog = "-"
 # Read by prometheus_client in every worker; set before any worker imports it.
 MULTIPROC_DIR = Path(env.string("PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "prometheus-multiproc")))
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(MULTIPROC_DIR)
-SERVICE_NAME = env.string("SERVICE_NAME", "service")
+SERVICE_NAME = service_names(env).name
 
 
 def on_starting(server: Any) -> None:

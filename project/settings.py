@@ -16,6 +16,7 @@ import django_stubs_ext
 # path; each validates what only it understands when it is ready (docs/architecture.md).
 from project.backends import broker_settings, cache_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
+from project.naming import service_names
 
 # Generic classes the stubs declare (`admin.ModelAdmin[Document]`, `QuerySet[Document]`) subscriptable at run time.
 django_stubs_ext.monkeypatch()
@@ -29,7 +30,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-never-use-in-production"  # noqa: S105
 DEBUG = env.boolean("DJANGO_DEBUG", True)
 SECRET_KEY = env.string("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
-SERVICE_NAME = env.string("SERVICE_NAME", "service")
+# Every name the service shows the world (queues, exchanges, cache prefix, metrics, title) is
+# derived from this one (project/naming.py); `make rename NAME=...` changes its default.
+NAMES = service_names(env)
+SERVICE_NAME = NAMES.name
+METRICS_NAMESPACE = NAMES.metrics_namespace
 if not DEBUG and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50):
     raise ConfigurationError(
         "DJANGO_SECRET_KEY",
@@ -147,13 +152,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # ---------------------------------------------------------------------------
 # Every work queue dead-letters a rejected message (its final failure) to this exchange,
 # bound to the dead-letter queue: `manage.py events_dead_letters` lists and replays it.
-EVENTS_DEAD_LETTER_EXCHANGE = env.string("EVENTS_DEAD_LETTER_EXCHANGE", "dead-letters")
-EVENTS_DEAD_LETTER_QUEUE = env.string("EVENTS_DEAD_LETTER_QUEUE", "dead-letters")
-EVENTS_QUEUE = env.string("EVENTS_QUEUE", "events")
+EVENTS_DEAD_LETTER_EXCHANGE = env.string("EVENTS_DEAD_LETTER_EXCHANGE", NAMES.dead_letter_exchange)
+EVENTS_DEAD_LETTER_QUEUE = env.string("EVENTS_DEAD_LETTER_QUEUE", NAMES.dead_letter_queue)
+EVENTS_QUEUE = env.string("EVENTS_QUEUE", NAMES.events_queue)
 # Not "celery": queue arguments cannot change on an existing queue, and this one dead-letters.
 # Celery's `task_queues` (this queue and EVENTS_QUEUE, both dead-lettering) come from
 # `apps.events.topology.work_queues`, loaded when Celery first reads its configuration (project/celery.py).
-CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_TASK_DEFAULT_QUEUE", "tasks")
+CELERY_TASK_DEFAULT_QUEUE = env.string("CELERY_TASK_DEFAULT_QUEUE", NAMES.tasks_queue)
+# Broadcast (`celery inspect`, remote control) and monitoring events: per service, or two services
+# on one vhost would answer each other's `inspect ping` and show in each other's Flower.
+CELERY_CONTROL_EXCHANGE = env.string("CELERY_CONTROL_EXCHANGE", NAMES.control_exchange)
+CELERY_EVENT_EXCHANGE = env.string("CELERY_EVENT_EXCHANGE", NAMES.event_exchange)
 CELERY_TASK_ROUTES = {"apps.events.deliver": {"queue": EVENTS_QUEUE}}
 # Publish events when their transaction commits; the periodic relay (beat, or
 # `manage.py events_relay`) publishes what that could not, every EVENTS_RELAY_INTERVAL seconds.
@@ -323,7 +332,7 @@ API_REQUIRE_IF_MATCH = env.boolean("API_REQUIRE_IF_MATCH", False)
 # Arrays and objects nested deeper than this in a request body are a 400 (apps.core.api.parsers).
 API_JSON_MAX_DEPTH = env.integer("API_JSON_MAX_DEPTH", 32, minimum=1)
 SPECTACULAR_SETTINGS = {
-    "TITLE": env.string("SERVICE_TITLE", "Service API"),
+    "TITLE": env.string("SERVICE_TITLE", NAMES.api_title),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -1,10 +1,11 @@
-"""Rename the template for a new service: `make rename NAME=billing`.
+"""Rename the service: `make rename NAME=billing` (from any current name; twice works).
 
-Rewrites the service's name wherever the template says "service" as a name: the
-distribution name, the SERVICE_NAME default (cache key prefix, database
-application_name, log field), the OpenAPI title, the compose database, and the docs'
-title. The Python package `project/` keeps its name on purpose: every service built
-from the template has the same layout, so tooling and people find things in one place.
+The current name is `DEFAULT_NAME` in project/naming.py, the one source every derived
+name (queues, exchanges, cache prefix, metric prefix, OpenAPI title, application_name)
+is read from. This rewrites it there and wherever a file outside Python names the
+service: the distribution name (pyproject.toml and uv.lock's own entry), the compose
+project and database, .env.example, the README title. The Python package `project/`
+keeps its name on purpose: every service built from the template has the same layout.
 """
 
 from __future__ import annotations
@@ -12,51 +13,86 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+NAMING = "project/naming.py"
+CURRENT_NAME = re.compile(r'^DEFAULT_NAME = "([a-z][a-z0-9_]*)"$', re.MULTILINE)
 
-# (file, old text, new text template) — each must match, so a drifted template fails loudly.
-REPLACEMENTS: list[tuple[str, str, str]] = [
-    ("pyproject.toml", 'name = "service"', 'name = "{name}"'),
-    ("project/settings.py", 'env.string("SERVICE_NAME", "service")', 'env.string("SERVICE_NAME", "{name}")'),
-    ("project/settings.py", 'env.string("SERVICE_TITLE", "Service API")', 'env.string("SERVICE_TITLE", "{title} API")'),
-    ("project/backends.py", 'env.string("SERVICE_NAME", "service")', 'env.string("SERVICE_NAME", "{name}")'),
-    (".env.example", "SERVICE_NAME=service", "SERVICE_NAME={name}"),
-    (".env.example", "SERVICE_TITLE=Service API", "SERVICE_TITLE={title} API"),
+Rewrite = Callable[[str, str, str], str]
+UV_LOCK = r'\1"{new}"\2'  # uv.lock's own entry: the name only, version and source kept
+
+
+def _title(name: str) -> str:
+    return name.replace("_", " ").title()
+
+
+def _sub(pattern: str, replacement: str, *, count: int = 0, expected: int | None = None) -> Rewrite:
+    """A rewrite of `pattern` (`{old}` is the old name, escaped) by `replacement` (`{new}`, `{title}`, backrefs)."""
+
+    def rewrite(text: str, old: str, new: str) -> str:
+        compiled = re.compile(pattern.replace("{old}", re.escape(old)), re.MULTILINE)
+        result, found = compiled.subn(replacement.replace("{new}", new).replace("{title}", _title(new)), text, count)
+        if not found or (expected is not None and found != expected):
+            raise ValueError(f"expected {compiled.pattern!r}; was the file edited by hand?")
+        return result
+
+    return rewrite
+
+
+# (file, rewrite) — each must match, so a drifted template fails loudly instead of half-renaming.
+REWRITES: list[tuple[str, Rewrite]] = [
+    (NAMING, _sub(r'^DEFAULT_NAME = "{old}"$', 'DEFAULT_NAME = "{new}"')),
+    ("pyproject.toml", _sub(r'^name = "{old}"$', 'name = "{new}"', count=1)),
+    (
+        "uv.lock",
+        _sub(r'^(\[\[package\]\]\nname = )"{old}"(\nversion = .*\nsource = \{ virtual = "\." \})$', r'\1"{new}"\2'),
+    ),
+    (".env.example", _sub(r"^SERVICE_NAME={old}$", "SERVICE_NAME={new}")),
+    (".env.example", _sub(r"^SERVICE_TITLE=.* API$", "SERVICE_TITLE={title} API")),
+    ("docker-compose.yml", _sub(r"^name: {old}$", "name: {new}")),
     (
         "docker-compose.yml",
-        "postgres://service:service@postgres:5432/service",
-        "postgres://{name}:{name}@postgres:5432/{name}",
+        _sub(r"postgres://{old}:{old}@postgres:5432/{old}\b", "postgres://{new}:{new}@postgres:5432/{new}"),
     ),
-    ("docker-compose.yml", "POSTGRES_USER: service", "POSTGRES_USER: {name}"),
-    ("docker-compose.yml", "POSTGRES_PASSWORD: service", "POSTGRES_PASSWORD: {name}"),
-    ("docker-compose.yml", "POSTGRES_DB: service", "POSTGRES_DB: {name}"),
-    ("docker-compose.yml", "pg_isready -U service", "pg_isready -U {name}"),
-    ("README.md", "# Django service template", "# {title}"),
+    ("docker-compose.yml", _sub(r"^(\s+POSTGRES_(?:USER|PASSWORD|DB)): {old}$", r"\1: {new}", expected=3)),
+    ("docker-compose.yml", _sub(r"pg_isready -U {old}\b", "pg_isready -U {new}")),
+    ("README.md", _sub(r"\A# .*$", "# {title}", count=1)),
 ]
 
 
+def current_name(root: Path) -> str:
+    match = CURRENT_NAME.search((root / NAMING).read_text())
+    if match is None:
+        raise ValueError(f"{NAMING}: no DEFAULT_NAME line to read the current name from")
+    return match.group(1)
+
+
 def rename(root: Path, name: str) -> list[str]:
-    """Apply every replacement under `root`; returns the files changed."""
+    """Rename the service under `root` from its current name to `name`; returns the files changed.
+
+    All or nothing: every rewrite is computed before the first file is written.
+    """
     if not NAME_PATTERN.match(name):
         raise ValueError(f"NAME must be lowercase letters, digits and underscores, starting with a letter: {name!r}")
-    title = name.replace("_", " ").title()
+    old = current_name(root)
     pending: dict[Path, str] = {}
-    for relative, old, new in REPLACEMENTS:
+    for relative, rewrite in REWRITES:
         path = root / relative
         text = pending.get(path, path.read_text())
-        if old not in text:
-            raise ValueError(f"{relative}: expected to find {old!r}; was the template already renamed?")
-        pending[path] = text.replace(old, new.format(name=name, title=title))
+        try:
+            pending[path] = rewrite(text, old, name)
+        except ValueError as error:
+            raise ValueError(f"{relative}: {error}") from None
     for path, text in pending.items():
         path.write_text(text)
     return sorted(str(path.relative_to(root)) for path in pending)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("name", help="the new service name, e.g. billing")
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -65,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"rename: {error}", file=sys.stderr)
         return 2
-    print(f"Renamed the template to {args.name!r} in: {', '.join(changed)}")
-    print("Next: uv lock (the distribution name changed), then review with git diff.")
+    print(f"Renamed the service to {args.name!r} in: {', '.join(changed)}")
+    print("Next: review with git diff; `uv sync` re-sorts uv.lock under the new name.")
     return 0
 
 

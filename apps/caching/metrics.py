@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from apps.core.metric_names import metric_name
+
 __all__ = [
     "ERRORS",
     "FILLS",
@@ -15,18 +17,18 @@ __all__ = [
     "register_prefix",
 ]
 
-HITS = Counter("service_cache_hits_total", "Cache hits of @cached functions", ["prefix"])
-MISSES = Counter("service_cache_misses_total", "Cache misses of @cached functions", ["prefix"])
+HITS = Counter(metric_name("cache_hits_total"), "Cache hits of @cached functions", ["prefix"])
+MISSES = Counter(metric_name("cache_misses_total"), "Cache misses of @cached functions", ["prefix"])
 FILLS = Counter(
-    "service_cache_fills_total",
+    metric_name("cache_fills_total"),
     "Values written to the cache, by outcome (stored, stale: refused by the generation check)",
     ["prefix", "outcome"],
 )
 ERRORS = Counter(
-    "service_cache_errors_total", "Cache operations that failed and were degraded", ["operation", "reason"]
+    metric_name("cache_errors_total"), "Cache operations that failed and were degraded", ["operation", "reason"]
 )
 INVALIDATED_KEYS = Counter(
-    "service_cache_invalidated_keys_total", "Cache entries removed by invalidation", ["prefix", "kind"]
+    metric_name("cache_invalidated_keys_total"), "Cache entries removed by invalidation", ["prefix", "kind"]
 )
 
 _prefixes: set[str] = set()

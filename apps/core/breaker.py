@@ -21,12 +21,14 @@ from collections.abc import Callable
 
 from prometheus_client import Gauge
 
+from apps.core.metric_names import metric_name
+
 __all__ = ["Breaker", "BreakerState"]
 
 logger = logging.getLogger("apps.core.breaker")
 
 BREAKER_OPEN = Gauge(
-    "service_dependency_breaker_open", "1 while callers skip this dependency after it failed", ["dependency"]
+    metric_name("dependency_breaker_open"), "1 while callers skip this dependency after it failed", ["dependency"]
 )
 
 

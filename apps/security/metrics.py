@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from apps.core.metric_names import metric_name
+
 __all__ = ["RATE_LIMIT_DECISIONS", "RATE_LIMIT_UNAVAILABLE", "REQUESTS_TOO_LARGE"]
 
 RATE_LIMIT_DECISIONS = Counter(
-    "service_rate_limit_decisions_total",
+    metric_name("rate_limit_decisions_total"),
     "Rate-limit decisions by limit (ip, actor, scope) and outcome (allowed, limited)",
     ["limit", "outcome"],
 )
 RATE_LIMIT_UNAVAILABLE = Counter(
-    "service_rate_limit_unavailable_total",
+    metric_name("rate_limit_unavailable_total"),
     "Requests let through unlimited because the rate-limit store (Redis) did not answer",
 )
 REQUESTS_TOO_LARGE = Counter(
-    "service_requests_too_large_total", "Requests refused with 413, by how the body was sent", ["framing"]
+    metric_name("requests_too_large_total"), "Requests refused with 413, by how the body was sent", ["framing"]
 )

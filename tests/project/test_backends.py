@@ -6,6 +6,7 @@ from pathlib import Path
 
 from project.backends import broker_settings, cache_settings, database_settings
 from project.environment import EnvReader
+from project.naming import DEFAULT_NAME
 
 NO_ENVIRONMENT = EnvReader({})
 
@@ -29,7 +30,7 @@ def test_database_url_switches_to_postgresql_with_a_connect_timeout(tmp_path: Pa
 def test_no_redis_url_means_the_local_memory_cache() -> None:
     cache = cache_settings(NO_ENVIRONMENT)["default"]
     assert cache["BACKEND"] == "apps.observability.cache_backends.LocMemCache"
-    assert cache["KEY_PREFIX"] == "service"
+    assert cache["KEY_PREFIX"] == DEFAULT_NAME
 
 
 def test_redis_url_switches_to_django_redis_with_bounded_timeouts() -> None:

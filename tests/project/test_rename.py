@@ -1,49 +1,101 @@
-"""`make rename NAME=...` rewrites the service's name everywhere it is a name, and nothing else."""
+"""`make rename NAME=...` renames the service from any current name, everywhere it is a name."""
 
 from __future__ import annotations
 
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from scripts.rename import REPLACEMENTS, main, rename
-
-ROOT = Path(__file__).resolve().parents[2]
+from project.naming import DEFAULT_NAME
+from scripts.rename import current_name, main, rename
+from tests.processes import clean_env
+from tests.project.checkouts import copy_checkout
 
 
 @pytest.fixture
-def template_copy(tmp_path: Path) -> Path:
-    for relative in {relative for relative, _, _ in REPLACEMENTS}:
-        target = tmp_path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / relative, target)
-    return tmp_path
+def checkout(tmp_path: Path) -> Path:
+    return copy_checkout(tmp_path / "service")
 
 
-def test_rename_rewrites_names_defaults_and_titles(template_copy: Path) -> None:
-    changed = rename(template_copy, "billing_core")
-    assert "pyproject.toml" in changed
-    assert 'name = "billing_core"' in (template_copy / "pyproject.toml").read_text()
-    settings = (template_copy / "project/settings.py").read_text()
-    assert 'env.string("SERVICE_NAME", "billing_core")' in settings
-    assert 'env.string("SERVICE_TITLE", "Billing Core API")' in settings
+def test_rename_rewrites_every_place_the_service_is_named(checkout: Path) -> None:
+    changed = rename(checkout, "billing_core")
+    assert changed == [
+        ".env.example",
+        "README.md",
+        "docker-compose.yml",
+        "project/naming.py",
+        "pyproject.toml",
+        "uv.lock",
+    ]
+    assert 'DEFAULT_NAME = "billing_core"' in (checkout / "project/naming.py").read_text()
+    assert '\nname = "billing_core"\n' in (checkout / "pyproject.toml").read_text()
     assert (
-        "postgres://billing_core:billing_core@postgres:5432/billing_core"
-        in (template_copy / "docker-compose.yml").read_text()
+        '[[package]]\nname = "billing_core"\nversion = "0.1.0"\nsource = { virtual = "." }'
+        in (checkout / "uv.lock").read_text()
     )
-    assert (template_copy / "README.md").read_text().startswith("# Billing Core")
+    compose = (checkout / "docker-compose.yml").read_text()
+    assert "\nname: billing_core\n" in compose
+    assert "postgres://billing_core:billing_core@postgres:5432/billing_core" in compose
+    assert compose.count(": billing_core\n") == 4  # project name, POSTGRES_USER/PASSWORD/DB
+    example = (checkout / ".env.example").read_text()
+    assert "\nSERVICE_NAME=billing_core\n" in example
+    assert "\nSERVICE_TITLE=Billing Core API\n" in example
+    assert (checkout / "README.md").read_text().startswith("# Billing Core\n")
 
 
-def test_rename_twice_fails_loudly_without_partial_writes(template_copy: Path) -> None:
-    rename(template_copy, "billing")
-    before = (template_copy / "pyproject.toml").read_text()
-    with pytest.raises(ValueError, match="already renamed"):
-        rename(template_copy, "invoices")
-    assert (template_copy / "pyproject.toml").read_text() == before
+def test_renaming_twice_works_from_the_current_name(checkout: Path) -> None:
+    rename(checkout, "billing")
+    rename(checkout, "invoices")
+    assert current_name(checkout) == "invoices"
+    compose = (checkout / "docker-compose.yml").read_text()
+    assert "billing" not in compose
+    assert "postgres://invoices:invoices@postgres:5432/invoices" in compose
 
 
-def test_rename_refuses_names_that_are_not_identifiers(template_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["Billing-API", "--root", str(template_copy)]) == 2
-    assert "NAME must be lowercase" in capsys.readouterr().err
-    assert 'name = "service"' in (template_copy / "pyproject.toml").read_text()
+def test_the_renamed_service_derives_its_names_from_the_new_default(checkout: Path) -> None:
+    rename(checkout, "billing")
+    script = (
+        "import project.settings as s; "
+        "print(s.SERVICE_NAME, s.EVENTS_QUEUE, s.CELERY_TASK_DEFAULT_QUEUE, s.EVENTS_DEAD_LETTER_QUEUE, "
+        "s.CELERY_CONTROL_EXCHANGE, s.CELERY_EVENT_EXCHANGE, s.CACHES['default']['KEY_PREFIX'], "
+        "s.METRICS_NAMESPACE, repr(s.SPECTACULAR_SETTINGS['TITLE']))"
+    )
+    env = clean_env()
+    env.pop("SERVICE_NAME", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=checkout, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == [
+        "billing",
+        "billing.events",
+        "billing.tasks",
+        "billing.dead-letters",
+        "billing",
+        "billing.celeryev",
+        "billing",
+        "billing",
+        "'Billing",
+        "API'",
+    ]
+
+
+def test_a_drifted_file_fails_the_rename_without_partial_writes(checkout: Path) -> None:
+    compose = checkout / "docker-compose.yml"
+    compose.write_text(compose.read_text().replace(f"pg_isready -U {DEFAULT_NAME}", "pg_isready"))
+    with pytest.raises(ValueError, match=r"docker-compose\.yml"):
+        rename(checkout, "billing")
+    assert current_name(checkout) == DEFAULT_NAME
+    assert f'\nname = "{DEFAULT_NAME}"\n' in (checkout / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize("name", ["Billing-API", "9lives", "b", "billing.core", ""])
+def test_rename_refuses_names_that_are_not_identifiers(
+    name: str, checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([name, "--root", str(checkout)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("rename: NAME must be lowercase")
+    assert error.count("\n") == 1
+    assert current_name(checkout) == DEFAULT_NAME

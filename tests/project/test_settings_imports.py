@@ -17,8 +17,15 @@ from tests.docs_snippets import run_blocks
 from tests.processes import ROOT, clean_env
 
 # What the settings may load of ours: the package (with its Celery app), the environment reader
-# and the backing-service choices. Nothing under `apps`.
-SETTINGS_MODULES = {"project", "project.backends", "project.celery", "project.environment", "project.settings"}
+# the backing-service choices and the service's names. Nothing under `apps`.
+SETTINGS_MODULES = {
+    "project",
+    "project.backends",
+    "project.celery",
+    "project.environment",
+    "project.naming",
+    "project.settings",
+}
 
 
 def _python(*args: str) -> subprocess.CompletedProcess[str]:
