@@ -45,13 +45,39 @@ class Confirm(enum.Enum):
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One AMQP message ready for the wire: encoded body, properties and headers."""
+    """One AMQP message ready for the wire: its body and its encoded basic properties.
+
+    `properties` is the property flags and list of the content header frame, as py-amqp's
+    `Message._serialize_properties()` writes them (headers included): encoded once here, so a
+    relay can build it from a per-batch template instead of re-encoding the whole header table.
+    """
 
     body: bytes
-    headers: dict[str, Any]
-    properties: dict[str, Any]
+    properties: bytes
     exchange: str
     routing_key: str
+
+    @classmethod
+    def encode(
+        cls, body: bytes, *, headers: dict[str, Any], properties: dict[str, Any], exchange: str, routing_key: str
+    ) -> OutgoingMessage:
+        """The message py-amqp would write for these headers and properties (its own encoder)."""
+        message = amqp.Message(body, application_headers=headers, **properties)
+        encoded: bytes = message._serialize_properties()  # type: ignore[attr-defined]
+        return cls(body=body, properties=encoded, exchange=exchange, routing_key=routing_key)
+
+
+class _EncodedContent:
+    """What py-amqp's frame writer needs of a message: the body and the encoded properties."""
+
+    __slots__ = ("_encoded", "body", "properties")
+
+    def __init__(self, body: bytes, encoded: bytes) -> None:
+        self.body, self._encoded = body, encoded
+        self.properties: dict[str, Any] = {}  # read by the writer only for a str body
+
+    def _serialize_properties(self) -> bytes:
+        return self._encoded
 
 
 @dataclass
@@ -148,7 +174,7 @@ class ConfirmedPublisher:
         write_frame = frame_writer(channel.connection, buffer)
         with transport.having_timeout(timeout):
             for message in messages:
-                payload = amqp.Message(message.body, application_headers=message.headers, **message.properties)
+                payload = _EncodedContent(message.body, message.properties)
                 arguments = dumps("Bssbb", (0, message.exchange, message.routing_key, False, False))
                 write_frame(1, channel.channel_id, spec.Basic.Publish, arguments, payload)
                 self._next_tag += 1

@@ -88,7 +88,7 @@ def test_rows_locked_by_one_relay_are_skipped_by_another(postgres: None) -> None
 
     def other_relay() -> None:  # holds the first row as a relay in the middle of its batch would
         with transaction.atomic():
-            assert [row.pk for row in _due("default", None, 1)] == [first.id]
+            assert [row.id for row in _due("default", None, 1)] == [first.id]
             locked.set()
             release.wait(10)
         connection.close()
