@@ -235,6 +235,18 @@ class RedisStore:
         values = self._run("snapshot", lambda client: client.mget(names))
         return [cast("bytes", value) if value is not None else b"0" for value in values]
 
+    def get_and_snapshot(self, key: str, tags: Sequence[str]) -> tuple[bytes | None, list[bytes]]:
+        # One MGET of the entry and its generations: a cold read pays one round trip, not two.
+        if not self._policy_checked:
+            self._warn_on_eviction_policy()
+        names = [
+            self.layout.entry(key),
+            self.layout.key_generation(key),
+            *(self.layout.tag_generation(tag) for tag in tags),
+        ]
+        payload, *generations = self._run("get", lambda client: client.mget(names))
+        return payload, [cast("bytes", value) if value is not None else b"0" for value in generations]
+
     # -- fills ------------------------------------------------------------------------------
     def fill(
         self,
