@@ -164,8 +164,8 @@ class _Engine:
                     return ticket
             if self.guard:
                 # Read before the entry was (a miss): older than now, so at worst a fill is refused.
-                has_snapshot = lookup is not None and lookup.snapshot is not None and not lookup.hit
-                ticket.snapshot = lookup.snapshot if has_snapshot else store.snapshot(key, tag_list)
+                read = lookup.snapshot if lookup is not None and not lookup.hit else None
+                ticket.snapshot = read if read is not None else store.snapshot(key, tag_list)
         except CacheUnavailable:
             ticket.degraded = True
         return ticket

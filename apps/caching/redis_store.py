@@ -245,7 +245,8 @@ class RedisStore:
             *(self.layout.tag_generation(tag) for tag in tags),
         ]
         payload, *generations = self._run("get", lambda client: client.mget(names))
-        return payload, [cast("bytes", value) if value is not None else b"0" for value in generations]
+        snapshot = [cast("bytes", value) if value is not None else b"0" for value in generations]
+        return cast("bytes | None", payload), snapshot
 
     # -- fills ------------------------------------------------------------------------------
     def fill(
