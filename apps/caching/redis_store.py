@@ -1,4 +1,4 @@
-"""The Redis store: django-redis's connection pool, one GET per hit, Lua for every multi-key write.
+"""The Redis store: django-redis's connection pool, one round trip (MGET) per read, Lua for every multi-key write.
 
 Layout under `<CACHE_KEY_PREFIX>:c:` (see `KeyLayout`):
   e:<key>   the entry (SET ... PX ttl)
