@@ -1,7 +1,7 @@
 """The cache layer: `@cached` functions with tags, race-free invalidation, four strategies.
 
     @cached(key_prefix="document", ttl=300,
-            tags=lambda document_id: [f"document:{document_id}", "documents:all"])
+            tags=lambda document_id: [f"document:{document_id}", "documents:details"])
     def document_detail(document_id): ...
 
     invalidate_tags(["document:42"]); invalidate_pattern("document:*"); invalidate_cache(key)

@@ -71,6 +71,9 @@ class LocalMemoryStore:
         with self._lock:
             return [self._generation("k:" + key, now), *(self._generation("t:" + tag, now) for tag in tags)]
 
+    def get_and_snapshot(self, key: str, tags: Sequence[str]) -> tuple[bytes | None, list[bytes]]:
+        return self.get(key), self.snapshot(key, tags)
+
     # -- fills ------------------------------------------------------------------------------
     def fill(
         self,

@@ -1,4 +1,4 @@
-"""The Redis store: django-redis's connection pool, one GET per hit, Lua for every multi-key write.
+"""The Redis store: django-redis's connection pool, one round trip (MGET) per read, Lua for every multi-key write.
 
 Layout under `<CACHE_KEY_PREFIX>:c:` (see `KeyLayout`):
   e:<key>   the entry (SET ... PX ttl)
@@ -234,6 +234,19 @@ class RedisStore:
         names = [self.layout.key_generation(key), *(self.layout.tag_generation(tag) for tag in tags)]
         values = self._run("snapshot", lambda client: client.mget(names))
         return [cast("bytes", value) if value is not None else b"0" for value in values]
+
+    def get_and_snapshot(self, key: str, tags: Sequence[str]) -> tuple[bytes | None, list[bytes]]:
+        # One MGET of the entry and its generations: a cold read pays one round trip, not two.
+        if not self._policy_checked:
+            self._warn_on_eviction_policy()
+        names = [
+            self.layout.entry(key),
+            self.layout.key_generation(key),
+            *(self.layout.tag_generation(tag) for tag in tags),
+        ]
+        payload, *generations = self._run("get", lambda client: client.mget(names))
+        snapshot = [cast("bytes", value) if value is not None else b"0" for value in generations]
+        return cast("bytes | None", payload), snapshot
 
     # -- fills ------------------------------------------------------------------------------
     def fill(

@@ -17,7 +17,7 @@ other statuses pass through untouched.
 
 The key is `<key_prefix>:<path>:caller=<scope>:q=<sorted query>@<tenant>`: the tenant comes from
 `apps.core.context` as for every `@cached` key, the scope from `caller_scope` (the caller's actor
-and ACL) unless the view passes its own. The storage is `@cached`'s: one GET per hit, tags written
+and ACL) unless the view passes its own. The storage is `@cached`'s: one MGET per hit, tags written
 with the value in one Lua call, the stale-write guard, the lock, degradation when Redis is down.
 """
 

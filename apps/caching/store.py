@@ -52,6 +52,10 @@ class CacheStore(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
     def snapshot(self, key: str, tags: Sequence[str]) -> list[bytes]: ...
+    def get_and_snapshot(self, key: str, tags: Sequence[str]) -> tuple[bytes | None, list[bytes]]:
+        """`get(key)` and `snapshot(key, tags)` at once (one round trip): a miss needs both."""
+        ...
+
     def fill(
         self,
         key: str,

@@ -1,4 +1,4 @@
-"""What only the Redis store can prove: one GET per hit, atomic Lua writes, chunked drains, pruning."""
+"""What only the Redis store can prove: one round trip per hit, atomic Lua writes, chunked drains, pruning."""
 
 from __future__ import annotations
 
@@ -18,21 +18,49 @@ def _commandstats(client: Any) -> dict[str, int]:
     return {name: int(stats["calls"]) for name, stats in client.info("commandstats").items()}
 
 
-def test_a_hit_is_exactly_one_get(own_redis_server: Any, settings: Any, namespace: str) -> None:
+def _commands_of(client: Any, call: Any) -> dict[str, int]:
+    before = _commandstats(client)
+    call()
+    after = _commandstats(client)
+    changed = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    changed.pop("cmdstat_info", None)  # the probe itself
+    return changed
+
+
+def test_a_hit_is_one_read_and_a_miss_one_read_and_one_fill(
+    own_redis_server: Any, settings: Any, namespace: str
+) -> None:
     settings.CACHES = redis_cache_settings(own_redis_server.url, namespace)
 
     @cached(key_prefix="one-get", ttl=60, tags=lambda n: [f"one-get:{n}"])
     def value(n: int) -> dict[str, int]:
         return {"n": n}
 
-    value(1)  # the miss: GET, MGET (generations), EVALSHA (fill)
+    value(0)  # loads the scripts, checks the eviction policy
     client = get_store().client  # type: ignore[attr-defined]
-    before = _commandstats(client)
-    value(1)
-    after = _commandstats(client)
-    changed = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
-    changed.pop("cmdstat_info", None)  # the probe itself
-    assert changed == {"cmdstat_get": 1}
+    # The miss reads the entry and the generations guarding its fill in one MGET, then fills.
+    # (commandstats also counts the GET/SET the fill script runs inside Redis; no client GET is sent.)
+    miss = _commands_of(client, lambda: value(1))
+    assert (miss["cmdstat_mget"], miss["cmdstat_evalsha"]) == (1, 1)
+    assert miss.get("cmdstat_get", 0) == _commands_of(client, lambda: value(2)).get("cmdstat_get", 0)
+    assert _commands_of(client, lambda: value(1)) == {"cmdstat_mget": 1}  # the hit: one round trip
+    assert value(1) == {"n": 1}
+    reset_store()
+
+
+def test_a_locked_entry_reads_its_generations_under_the_lock(
+    own_redis_server: Any, settings: Any, namespace: str
+) -> None:
+    settings.CACHES = redis_cache_settings(own_redis_server.url, namespace)
+
+    @cached(key_prefix="locked-get", ttl=60, tags=lambda n: [f"locked-get:{n}"], lock=True)
+    def value(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    value(0)
+    client = get_store().client  # type: ignore[attr-defined]
+    assert _commands_of(client, lambda: value(1))["cmdstat_mget"] == 1  # the generations, after the lock
+    assert _commands_of(client, lambda: value(1)) == {"cmdstat_get": 1}
     reset_store()
 
 
