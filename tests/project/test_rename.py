@@ -10,8 +10,7 @@ import pytest
 
 from project.naming import DEFAULT_NAME
 from scripts.rename import current_name, main, rename
-from tests.processes import clean_env
-from tests.project.checkouts import copy_checkout
+from tests.processes import clean_env, copy_checkout
 
 
 @pytest.fixture
