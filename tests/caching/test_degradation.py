@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from apps.caching import cached, invalidate_tags
 from apps.caching.store import get_store, reset_store
+from apps.core.metric_names import metric_name
 from apps.core.models import AuditEvent
 from apps.documents.models import Document
 from tests.admin.conftest import ACME, VIEW_AND_DELETE, client_for, create_staff
@@ -26,7 +27,7 @@ ALICE = "00000000-0000-4000-9000-00000000000a"  # the stand-in's alice (devtools
 def _errors() -> float:
     total = 0.0
     for metric in REGISTRY.collect():
-        if metric.name == "service_cache_errors":
+        if metric.name == metric_name("cache_errors"):
             total += sum(sample.value for sample in metric.samples if sample.name.endswith("_total"))
     return total
 

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from apps.core.breaker import Breaker, BreakerState
+from apps.core.metric_names import metric_name
 from tests.docs_snippets import python_blocks
 
 
@@ -25,7 +26,7 @@ class FakeClock:
 
 
 def _open_gauge(name: str) -> float | None:
-    return REGISTRY.get_sample_value("service_dependency_breaker_open", {"dependency": name})
+    return REGISTRY.get_sample_value(metric_name("dependency_breaker_open"), {"dependency": name})
 
 
 def test_a_failure_opens_it_the_cool_down_skips_then_one_probe_closes_it(caplog: pytest.LogCaptureFixture) -> None:

@@ -10,6 +10,7 @@ from health_check.exceptions import ServiceUnavailable
 from prometheus_client import REGISTRY
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from apps.core.metric_names import metric_name
 from apps.events import publish
 from apps.events.lag import relay_lag_seconds
 from apps.events.models import OutboxEvent, OutboxStatus
@@ -40,7 +41,7 @@ def test_the_lag_is_the_age_of_the_oldest_due_pending_row() -> None:
     _pending_since(120)
     _pending_since(30)
     assert 120 <= relay_lag_seconds() < 125
-    assert 120 <= (REGISTRY.get_sample_value("service_events_relay_lag_seconds") or 0) < 125
+    assert 120 <= (REGISTRY.get_sample_value(metric_name("events_relay_lag_seconds")) or 0) < 125
 
 
 def test_the_relay_lag_check_fails_past_its_bound_and_is_only_optional(settings: SettingsWrapper) -> None:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 from redis import Redis
 
+from apps.core.metric_names import metric_name
 from apps.security.rate_limit import MemoryWindow, RedisWindow, Window
 from apps.security.rates import Rate
 from tests.conftest import OwnRedisServer
@@ -80,7 +81,7 @@ def test_memory_window_forgets_the_least_recent_keys_beyond_its_bound() -> None:
 
 
 def _unavailable_count() -> float:
-    return REGISTRY.get_sample_value("service_rate_limit_unavailable_total") or 0.0
+    return REGISTRY.get_sample_value(metric_name("rate_limit_unavailable_total")) or 0.0
 
 
 def test_redis_down_fails_open_with_a_metric_and_one_log_line_then_recovers(
