@@ -58,6 +58,7 @@ from django.utils import timezone
 from apps.core import side_effects
 from apps.core.audit import AuditRecord, changed_fields, encoded_changes, is_audited
 from apps.core.backoff import retry_delay
+from apps.core.bulk_copy import copy_rows
 from apps.core.context import current_actor, current_request_id
 from apps.core.errors import Conflict, InvalidInput
 from apps.core.models.audit import AuditAction, AuditEvent
@@ -498,7 +499,7 @@ def _upsert_postgresql(
             for action, records in _audit_records(model, plan, returned["created"], returned["updated"], using):
                 # An updated row whose diff is empty moved only its stamps: no audit event, but a change.
                 logged = [item for item in records if item.changes or action is not AuditAction.UPDATE]
-                _copy_events(raw, model, action, logged, occurred_at=now, using=using)
+                _copy_events(model, action, logged, occurred_at=now, using=using)
                 side_effects.changed(model, action, records, using=using)
     return UpsertResult(counts["created"], counts["updated"])
 
@@ -528,7 +529,6 @@ def _audit_records(
 
 
 def _copy_events(
-    raw: Any,
     model: type[models.Model],
     action: AuditAction,
     records: Sequence[AuditRecord],
@@ -540,26 +540,31 @@ def _copy_events(
     client-side, cost more than the upsert itself. `changes` is encoded by the AuditEvent
     field's own adapter (its DjangoJSONEncoder), so the stored JSON is the ORM's, byte for byte.
     """
-    from psycopg import sql  # noqa: PLC0415 - PostgreSQL only
-
     if not records:
         return
     connection = connections[using]
-    names = ["occurred_at", "actor", "action", "model_label", "object_pk", "tenant_id", "request_id", "changes"]
-    fields = [AuditEvent._meta.get_field(name) for name in names]
-    changes_field = fields[-1]
+    changes_field = AuditEvent._meta.get_field("changes")
     assert isinstance(changes_field, models.JSONField)
     actor, request_id, label = current_actor() or "", current_request_id() or "", model._meta.label_lower
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(AuditEvent._meta.db_table),
-        sql.SQL(", ").join(
-            sql.Identifier(str(getattr(field, "column", name))) for field, name in zip(fields, names, strict=True)
+    names = ["occurred_at", "actor", "action", "model_label", "object_pk", "tenant_id", "request_id", "changes"]
+    copy_rows(
+        AuditEvent,
+        names,
+        (
+            (
+                occurred_at,
+                actor,
+                action.value,
+                label,
+                str(item.pk),
+                item.tenant_id,
+                request_id,
+                changes_field.get_db_prep_value(encoded_changes(model, item.changes), connection),
+            )
+            for item in records
         ),
+        using=using,
     )
-    with raw.copy(statement) as copy:
-        for item in records:
-            changes = changes_field.get_db_prep_value(encoded_changes(model, item.changes), connection)
-            copy.write_row((occurred_at, actor, action.value, label, str(item.pk), item.tenant_id, request_id, changes))
 
 
 def _upsert_portable(
