@@ -158,7 +158,9 @@ def running(command: list[str], env: dict[str, str], ready: str | None = None) -
             process.wait()
 
 
-def commit_to_handler_latency(count: int, rate: float, suffix: str) -> list[float]:
+def commit_to_handler_latency(
+    count: int, rate: float, suffix: str, pool: str = "threads", concurrency: int = 8
+) -> list[float]:
     """Seconds from each event's commit to its handler in the worker, `count` events paced at `rate`/s.
 
     Those handled within 60 s of the last commit (all of them when the worker keeps up).
@@ -171,7 +173,8 @@ def commit_to_handler_latency(count: int, rate: float, suffix: str) -> list[floa
     with tempfile.TemporaryDirectory() as directory:
         latency_file = str(Path(directory) / "latency.txt")
         env = _subprocess_env(suffix, latency_file)
-        worker = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", env["EVENTS_QUEUE"]]
+        worker = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", pool, "-c", str(concurrency)]
+        worker += ["-Q", env["EVENTS_QUEUE"]]
         worker += ["--include", "events_bench_handlers", "-l", "INFO", "--without-gossip", "--without-mingle"]
         worker += ["--without-heartbeat", "-n", f"bench-{suffix}@%h"]
         relay_loop = [sys.executable, "manage.py", "events_relay"]
@@ -261,6 +264,8 @@ def main() -> None:
         "--broker-url", default=os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
     )
     parser.add_argument("--rate", type=float, default=500.0, help="events/s of the latency case")
+    parser.add_argument("--pool", default="threads", help="the latency case's worker pool (solo, threads, prefork)")
+    parser.add_argument("--concurrency", type=int, default=8, help="the latency case's worker concurrency")
     parser.add_argument(
         "--latency-events", type=int, default=2500, help="events of the latency case (at most --events)"
     )
@@ -288,7 +293,9 @@ def main() -> None:
             assert sent == count, f"relay sent {sent} of {count}"
             rows.append((f"relay, batch {batch_size} (confirmed publish, rows marked sent)", count / elapsed))
             purge_queue()
-        latencies = commit_to_handler_latency(min(count, args.latency_events), args.rate, suffix)
+        latencies = commit_to_handler_latency(
+            min(count, args.latency_events), args.rate, suffix, args.pool, args.concurrency
+        )
         print(f"{count} events per case, PostgreSQL + RabbitMQ on this machine")
         print(f"{'case':<62} {'events/s':>10} {'ratio':>7} {'x unconf.':>9}")
         print(f"{'baseline: kombu publish, confirmed':<62} {raw_confirmed:>10.0f} {1.0:>7.2f} {'':>9}")
@@ -298,7 +305,8 @@ def main() -> None:
             print(f"{name:<62} {rate:>10.0f} {rate / raw_confirmed:>7.2f} {rate / raw_unconfirmed:>9.2f}")
         print()
         wanted = min(count, args.latency_events)
-        print(f"commit -> worker handler latency at {args.rate:g} events/s, real worker (solo pool)")
+        worker = f"{args.pool} pool, concurrency {args.concurrency}"
+        print(f"commit -> worker handler latency at {args.rate:g} events/s, real worker ({worker})")
         print(f"{'handled':<10} {len(latencies):>8} of {wanted} within 60 s of the last commit")
         print(f"{'p50':<10} {percentile(latencies, 0.50) * 1000:>8.1f} ms")
         print(f"{'p99':<10} {percentile(latencies, 0.99) * 1000:>8.1f} ms")

@@ -1,7 +1,8 @@
 """Run each subscriber of an event once in effect: its record is written in the same transaction as its work.
 
-Every subscriber runs in its own transaction with a `HandledEvent` (event id, subscriber
-name): one that fails rolls back alone, the others' effects stay committed, and the retry
+A delivery is one transaction (one commit: a worker's throughput is bounded by commits).
+Every subscriber runs in a savepoint of it with a `HandledEvent` (event id, subscriber
+name): one that fails rolls back alone, the others' effects commit, and the retry
 (or the replayed dead letter) runs only the subscribers without a record. Two deliveries
 racing each other serialise on that unique record: the second waits for the first's commit,
 then skips (or runs, if the first rolled back). When every subscriber has handled the event,
@@ -65,27 +66,31 @@ def consume(event: Event, *, using: str = DEFAULT_DB_ALIAS) -> Outcome:
     the delivery then raises the failure (a permanent one before a transient one).
     """
     subscribers = _subscribers(event.type)
+    failures: list[BaseException] = []
     with ExitStack() as scope:
         scope.enter_context(request_scope(RequestScope(request_id=event.request_id or str(event.id))))
         scope.enter_context(acting_as(event.actor))
         scope.enter_context(in_tenant(event.tenant))
-        if ProcessedEvent.objects.using(using).filter(event_id=event.id).exists():
-            return _duplicate(event)
-        ran = 0
-        failures: list[BaseException] = []
-        for name, handler in subscribers:
-            try:
-                ran += _run_once(event, name, handler, using)
-            except Exception as error:  # the others still run; the delivery fails with it below
-                logger.warning("event_handler_failed", event_id=str(event.id), event_type=event.type, handler=name)
-                failures.append(error)
+        # One commit per delivery: each subscriber runs in a savepoint of it, so one that fails
+        # rolls back alone while the others' effects and records commit with the rest.
+        with transaction.atomic(using=using):
+            if ProcessedEvent.objects.using(using).filter(event_id=event.id).exists():
+                return _duplicate(event)
+            ran = 0
+            for name, handler in subscribers:
+                try:
+                    ran += _run_once(event, name, handler, using)
+                except Exception as error:  # the others still run; the delivery fails with it below
+                    logger.warning("event_handler_failed", event_id=str(event.id), event_type=event.type, handler=name)
+                    failures.append(error)
+            if not failures:
+                try:
+                    with transaction.atomic(using=using):
+                        ProcessedEvent.objects.using(using).create(event_id=event.id, event_type=event.type)
+                except IntegrityError:  # a concurrent delivery finished first
+                    pass
         if failures:
             raise _worst(failures)
-        try:
-            with transaction.atomic(using=using):
-                ProcessedEvent.objects.using(using).create(event_id=event.id, event_type=event.type)
-        except IntegrityError:  # a concurrent delivery finished first
-            pass
         if subscribers and not ran:  # every subscriber had handled it: a redelivery
             return _duplicate(event)
     CONSUMED.labels(event.type, "handled").inc()
