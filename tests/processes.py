@@ -6,6 +6,7 @@ import collections
 import os
 import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +69,30 @@ def copy_checkout(target: Path) -> Path:
             shutil.copy2(source, target / name)
     (target / ".venv").symlink_to(ROOT / ".venv")
     return target
+
+
+@contextmanager
+def process_group(command: list[str], *, env: Mapping[str, str], cwd: Path = ROOT) -> Iterator[subprocess.Popen[str]]:
+    """`command` as the leader of its own process group (e.g. `make run`: make, the dev server and the
+    stand-in), output piped as text; the whole group stopped at the end (SIGTERM, then SIGKILL)."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @contextmanager

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
 
 from apps.core.uuid7 import uuid7
-from apps.events.event import Event
+from apps.events.event import Event, Payload
 
-__all__ = ["HandledEvent", "OutboxEvent", "OutboxStatus", "ProcessedEvent"]
+__all__ = ["HandledEvent", "OutboxEvent", "OutboxStatus", "ProcessedEvent", "event_of"]
 
 
 class OutboxStatus(models.TextChoices):
@@ -51,18 +54,45 @@ class OutboxEvent(models.Model):
         return f"{self.event_type} {self.aggregate}:{self.aggregate_id} ({self.status})"
 
     def to_event(self) -> Event:
-        return Event(
-            id=self.id,
-            type=self.event_type,
-            version=self.version,
-            occurred_at=self.occurred_at,
-            aggregate=self.aggregate,
-            aggregate_id=self.aggregate_id,
-            payload=self.payload,
-            actor=self.actor or None,
-            tenant=self.tenant_id,
-            request_id=self.request_id or None,
+        return event_of(
+            self.id,
+            self.event_type,
+            self.version,
+            self.occurred_at,
+            self.aggregate,
+            self.aggregate_id,
+            self.payload,
+            self.actor,
+            self.tenant_id,
+            self.request_id,
         )
+
+
+def event_of(  # noqa: PLR0917 - the columns in order, so a claimed row's tuple spreads into it
+    id: uuid.UUID,
+    event_type: str,
+    version: int,
+    occurred_at: datetime,
+    aggregate: str,
+    aggregate_id: str,
+    payload: Payload,
+    actor: str,
+    tenant_id: uuid.UUID | None,
+    request_id: str,
+) -> Event:
+    """The event an outbox row's columns carry (a model instance's, or the relay's claimed tuple)."""
+    return Event(
+        id=id,
+        type=event_type,
+        version=version,
+        occurred_at=occurred_at,
+        aggregate=aggregate,
+        aggregate_id=aggregate_id,
+        payload=payload,
+        actor=actor or None,
+        tenant=tenant_id,
+        request_id=request_id or None,
+    )
 
 
 class ProcessedEvent(models.Model):

@@ -56,7 +56,7 @@ from apps.core.breaker import Breaker, BreakerState
 from apps.events.backoff import retry_delay
 from apps.events.event import Event, Payload
 from apps.events.metrics import BATCH_SIZE, CONFIRM_LATENCY, RELAYED
-from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
+from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent, event_of
 from apps.events.publisher import Confirm, ConfirmedPublisher, OutgoingMessage
 from apps.events.tasks import DELIVER_TASK, deliver_event
 from apps.events.topology import Topology, topology
@@ -217,18 +217,7 @@ class _Row(NamedTuple):
     attempts: int
 
     def to_event(self) -> Event:
-        return Event(
-            id=self.id,
-            type=self.event_type,
-            version=self.version,
-            occurred_at=self.occurred_at,
-            aggregate=self.aggregate,
-            aggregate_id=self.aggregate_id,
-            payload=self.payload,
-            actor=self.actor or None,
-            tenant=self.tenant_id,
-            request_id=self.request_id or None,
-        )
+        return event_of(*self[:-1])  # every column but `attempts`
 
 
 def _due(using: str, ids: Collection[uuid.UUID] | None, size: int) -> list[_Row]:

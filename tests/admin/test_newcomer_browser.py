@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -27,7 +24,7 @@ import pytest
 
 from tests.admin.test_admin_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REQUIRE_SERVICES
-from tests.processes import ROOT, clean_env, free_port, server_database
+from tests.processes import clean_env, free_port, process_group, server_database
 
 ACME = "00000000-0000-4000-8000-00000000000a"
 DEV_PASSWORD = "newcomer-pass"
@@ -40,19 +37,10 @@ def newcomer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     with server_database(tmp_path_factory.mktemp("newcomer"), "newcomer") as database:
         env = clean_env(DATABASE_URL=database, DEV_SUPERUSER_PASSWORD=DEV_PASSWORD)
         command = [sys.executable, "scripts/dev.py", "run", "--port", str(port), "--standin-port", str(standin_port)]
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # one process group: the launcher, the dev server and the stand-in
-        )
-        output: collections.deque[str] = collections.deque(maxlen=300)
-        threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True).start()
-        base, auth = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{standin_port}/0.1"
-        try:
+        with process_group(command, env=env) as process:  # the launcher, the dev server and the stand-in
+            output: collections.deque[str] = collections.deque(maxlen=300)
+            threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True).start()
+            base, auth = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{standin_port}/0.1"
             deadline = time.monotonic() + 120
             while True:
                 assert process.poll() is None, f"make run's command exited:\n{''.join(output)}"
@@ -64,13 +52,6 @@ def newcomer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
                     assert time.monotonic() < deadline, f"not serving in time:\n{''.join(output)}"
                     time.sleep(0.3)
             yield base, auth
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +16,16 @@ import httpx
 import psycopg
 import pytest
 
-from tests.processes import ROOT, TcpProxy, clean_env, copy_checkout, free_port, running_server, server_database
+from tests.processes import (
+    ROOT,
+    TcpProxy,
+    clean_env,
+    copy_checkout,
+    free_port,
+    process_group,
+    running_server,
+    server_database,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +33,9 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
     port, standin_port = free_port(), free_port()
     database = tmp_path_factory.mktemp("make-run") / "db.sqlite3"
     env = clean_env(DATABASE_URL=f"sqlite:///{database}", DEV_SUPERUSER_PASSWORD="dev-pass")
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"PORT={port}", f"STANDIN_PORT={standin_port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # one process group: make, the dev server and the stand-in
-    )
+    command = ["make", "--no-print-directory", "run", f"PORT={port}", f"STANDIN_PORT={standin_port}"]
     base = f"http://127.0.0.1:{port}"
-    try:
+    with process_group(command, env=env) as process:
         deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
@@ -48,13 +48,6 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
                 assert time.monotonic() < deadline, "make run did not serve in time"
                 time.sleep(0.2)
         yield base, f"http://127.0.0.1:{standin_port}/0.1", str(database)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_make_run_serves_the_admin_login_and_the_schema(make_run: tuple[str, str, str]) -> None:
@@ -162,39 +155,25 @@ def test_make_run_with_postgresql_down_serves_says_so_in_one_line_and_migrates_o
         proxy = TcpProxy(_host_port(url))  # not started: nothing answers on its port
         port, standin_port = free_port(), free_port()
         env = clean_env(DATABASE_URL=proxy.url(url), DATABASE_CONNECT_TIMEOUT="1", DEV_SUPERUSER_PASSWORD="dev-pass")
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "run", f"PORT={port}", f"STANDIN_PORT={standin_port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        output: list[str] = []
-        reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
-        reader.start()
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_for(lambda: httpx.get(f"{base}/health/live", timeout=1).status_code == 200, process, output)
-            assert httpx.get(f"{base}/health/ready", timeout=5).json()["checks"]["database"] == "failing"
-            waiting = [line for line in output if "is not answering" in line]
-            assert len(waiting) == 2, "".join(output)  # the launcher's line, and runserver's
-            assert waiting[0].startswith("Waiting: the database (DATABASE_URL, postgresql at 127.0.0.1:")
-            proxy.start()
-            _wait_for(lambda: any("Development superuser created" in line for line in output), process, output)
-            assert httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
-            with psycopg.connect(url) as connection:
-                assert connection.execute("SELECT count(*) FROM django_migrations").fetchone() != (0,)
-            assert not any("Traceback" in line for line in output), "".join(output)
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
+        command = ["make", "--no-print-directory", "run", f"PORT={port}", f"STANDIN_PORT={standin_port}"]
+        with process_group(command, env=env) as process:
+            output: list[str] = []
+            threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True).start()
+            base = f"http://127.0.0.1:{port}"
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            proxy.stop()
+                _wait_for(lambda: httpx.get(f"{base}/health/live", timeout=1).status_code == 200, process, output)
+                assert httpx.get(f"{base}/health/ready", timeout=5).json()["checks"]["database"] == "failing"
+                waiting = [line for line in output if "is not answering" in line]
+                assert len(waiting) == 2, "".join(output)  # the launcher's line, and runserver's
+                assert waiting[0].startswith("Waiting: the database (DATABASE_URL, postgresql at 127.0.0.1:")
+                proxy.start()
+                _wait_for(lambda: any("Development superuser created" in line for line in output), process, output)
+                assert httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
+                with psycopg.connect(url) as connection:
+                    assert connection.execute("SELECT count(*) FROM django_migrations").fetchone() != (0,)
+                assert not any("Traceback" in line for line in output), "".join(output)
+            finally:
+                proxy.stop()
 
 
 def _host_port(url: str) -> tuple[str, int]:
