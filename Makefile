@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run worker beat feature test test-fast lint format typecheck check-imports check rename clean
+.PHONY: help install run worker beat feature test lifecycle test-fast lint format typecheck check-imports check rename clean
 
 .DEFAULT_GOAL := help
 
@@ -53,6 +53,9 @@ feature: install ## Generate a feature app: make feature NAME=invoices (docs/new
 
 test: install ## Run the test suite (embedded default unless service URLs are set)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+lifecycle: install ## Clone, rename to billing and run the renamed service's whole suite (docs/development.md)
+	scripts/lifecycle.sh billing
 
 test-fast: install ## The suite without the tests that start processes (servers, workers, browser): under a minute
 	$(BIN)/pytest -m "not process" $(PYTEST_ARGS)
