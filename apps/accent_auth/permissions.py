@@ -37,7 +37,7 @@ from apps.accent_auth.acl import AccessCheck, fill_required_acl
 from apps.accent_auth.authentication import AccentAuthUser
 from apps.accent_auth.session_acl import access_check_for_user
 
-__all__ = ["AclDenied", "HasRequiredAcl", "access_check_for", "required_acl_for"]
+__all__ = ["AclDenied", "HasRequiredAcl", "access_check_for", "demand_acl", "required_acl_for"]
 
 _UNDECLARED = object()
 
@@ -84,6 +84,14 @@ def access_check_for(request: Request) -> AccessCheck:
     return cached
 
 
+def demand_acl(request: Request, required: str | None) -> None:
+    """Raise `AclDenied` unless the (authenticated) caller of `request` holds `required`."""
+    if not access_check_for(request).matches_required_access(required):
+        raise AclDenied(
+            f"This action requires the ACL '{required}', which the caller does not hold.", required_acl=str(required)
+        )
+
+
 class HasRequiredAcl(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method not in view.allowed_methods:
@@ -91,9 +99,5 @@ class HasRequiredAcl(BasePermission):
         user = request.user
         if user is None or not user.is_authenticated:
             return False  # DRF answers 401 (the token class provides the challenge)
-        required = required_acl_for(request, view)
-        if access_check_for(request).matches_required_access(required):
-            return True
-        raise AclDenied(
-            f"This action requires the ACL '{required}', which the caller does not hold.", required_acl=str(required)
-        )
+        demand_acl(request, required_acl_for(request, view))
+        return True

@@ -6,7 +6,9 @@ to `application/problem+json`. For paths under `/api/` outside DRF views, `bad_r
 `permission_denied`, `not_found` and `server_error` do the same (the project's
 `handler400`/`403`/`404`/`500`), and `unknown_api_url` answers the URLs no route matches,
 in DEBUG too (where Django would show its HTML debug page instead of `handler404`).
-`problem_response` is the one way code outside DRF builds such an answer (middleware).
+`problem_of` is the one mapping of an exception to its problem (DRF's handler reads it, and
+so can any other API surface). `problem_response` is the one way
+code outside DRF builds such an answer (middleware).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "not_found",
     "permission_denied",
     "problem",
+    "problem_of",
     "problem_response",
     "server_error",
     "unknown_api_url",
@@ -102,11 +105,17 @@ def problem(
 
 
 def problem_response(
-    status: int, detail: str, *, code: str, errors: dict[str, Any] | None = None, instance: str | None = None
+    status: int,
+    detail: str,
+    *,
+    code: str,
+    errors: dict[str, Any] | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JsonResponse:
     """A complete problem+json answer, for middleware and Django's error handlers (outside DRF)."""
     body = problem(status, detail, code=code, errors=errors, instance=instance)
-    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
 def _flatten(detail: Any) -> Any:
@@ -139,7 +148,12 @@ def _from_drf(exc: drf.APIException) -> tuple[dict[str, Any], dict[str, str]]:
     return problem(status, detail if isinstance(detail, str) else str(detail), code=code, errors=errors), headers
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def problem_of(exc: Exception) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The problem body and headers an exception answers with; `None` for a bug (a 500).
+
+    The one mapping of exceptions to problems: DRF's exception handler and the GraphQL
+    errors (`apps.core.api.graphql`) both read it.
+    """
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
         body = problem(exc.status, exc.detail, code=exc.code, title=exc.title, errors=exc.errors)
@@ -161,7 +175,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = problem(503, "The database is unavailable; retry later.", code="dependency_unavailable")
         headers["Retry-After"] = "5"
     else:
+        return None
+    return body, headers
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    mapped = problem_of(exc)
+    if mapped is None:
         return None  # a bug: let Django log it and answer 500 (handler500 renders a problem)
+    body, headers = mapped
     # Under ATOMIC_REQUESTS the request's transaction must not commit what led to an error answer.
     set_rollback()
     return Response(body, status=body["status"], headers=headers, content_type=_problem_content_type(context))

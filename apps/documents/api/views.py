@@ -32,6 +32,7 @@ from apps.core.api.preconditions import conditional_read, expected_version, with
 from apps.core.api.schema import problem_responses
 from apps.core.errors import InvalidInput
 from apps.core.pagination import MAX_PAGE_SIZE
+from apps.documents import acl
 from apps.documents.api.serializers import (
     DOCUMENT,
     DocumentCreateInput,
@@ -147,12 +148,11 @@ class DocumentCollectionApi(APIView):
 
     @property
     def required_acl(self) -> dict[str, str]:
-        # Listing deleted documents is its own right: whoever may read documents may not see what was removed.
         try:
-            listing = "documents.deleted.read" if _lists_deleted(self.request) else "documents.read"
+            listing = acl.LIST_DELETED if _lists_deleted(self.request) else acl.LIST
         except InvalidInput:
-            listing = "documents.read"  # the view answers the 400 once the caller may list at all
-        return {"GET": listing, "POST": "documents.create"}
+            listing = acl.LIST  # the view answers the 400 once the caller may list at all
+        return {"GET": listing, "POST": acl.CREATE}
 
     @extend_schema(parameters=LIST_PARAMETERS, responses={200: DOCUMENT_PAGE}, operation_id="documents_list")
     def get(self, request: Request) -> Response:
@@ -206,7 +206,7 @@ class DocumentCollectionApi(APIView):
 
 class DocumentDetailApi(APIView):
     permission_classes = [HasRequiredAcl]
-    required_acl = {"GET": "documents.{pk}.read", "PATCH": "documents.{pk}.update", "DELETE": "documents.{pk}.delete"}
+    required_acl = {"GET": acl.READ, "PATCH": acl.UPDATE, "DELETE": acl.DELETE}
 
     @extend_schema(parameters=[ETAG_HEADER], responses={200: DocumentOutput}, operation_id="documents_retrieve")
     def get(self, request: Request, pk: str) -> Response:
@@ -237,7 +237,7 @@ class DocumentDetailApi(APIView):
 
 class DocumentRestoreApi(APIView):
     permission_classes = [HasRequiredAcl]
-    required_acl = {"POST": "documents.{pk}.restore"}
+    required_acl = {"POST": acl.RESTORE}
 
     @extend_schema(
         request=None,
@@ -251,7 +251,7 @@ class DocumentRestoreApi(APIView):
 
 class DocumentBulkUpsertApi(APIView):
     permission_classes = [HasRequiredAcl]
-    required_acl = {"POST": "documents.upsert"}
+    required_acl = {"POST": acl.UPSERT}
 
     @extend_schema(
         request=DocumentUpsertInput,

@@ -1,0 +1,18 @@
+"""The ACLs of documents, named once: the REST views and the GraphQL fields require these.
+
+A template's `{pk}` is the document's id (`fill_required_acl`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["CREATE", "DELETE", "LIST", "LIST_DELETED", "READ", "RESTORE", "UPDATE", "UPSERT"]
+
+LIST = "documents.read"
+# Listing deleted documents is its own right: whoever may read documents may not see what was removed.
+LIST_DELETED = "documents.deleted.read"
+CREATE = "documents.create"
+UPSERT = "documents.upsert"
+READ = "documents.{pk}.read"
+UPDATE = "documents.{pk}.update"
+DELETE = "documents.{pk}.delete"
+RESTORE = "documents.{pk}.restore"
