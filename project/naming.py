@@ -4,7 +4,8 @@ Two services built from the template share nothing by accident when each has its
 name: RabbitMQ queues and exchanges (`<name>.events`, `<name>.tasks`, `<name>.dead-letters`,
 Celery's `<name>.pidbox` control and `<name>.celeryev` monitoring exchanges), the cache key
 prefix, the Prometheus metric prefix (`<name>_...`), the database `application_name`, the
-structlog/OpenTelemetry service field and the OpenAPI title. Settings, the gunicorn
+structlog/OpenTelemetry service field, the OpenAPI title and the Kubernetes names
+(deploy/k8s/: object name prefix, `app.kubernetes.io/name`, image, namespace). Settings, the gunicorn
 config and the backends read them here; apps read them from settings.
 
 `DEFAULT_NAME` is the one place the name is written: `make rename NAME=...`
@@ -92,6 +93,11 @@ class ServiceNames:
     def database(self) -> str:
         """The compose database, its user and the `application_name` of every connection."""
         return self.name
+
+    @property
+    def kubernetes_name(self) -> str:
+        """`billing_core` -> `billing-core`: Kubernetes names are DNS labels, which allow no underscore."""
+        return self.name.replace("_", "-")
 
     @property
     def locmem_location(self) -> str:

@@ -4,7 +4,10 @@ The current name is `DEFAULT_NAME` in project/naming.py, the one source every de
 name (queues, exchanges, cache prefix, metric prefix, OpenAPI title, application_name)
 is read from. This rewrites it there and wherever a file outside Python names the
 service: the distribution name (pyproject.toml and uv.lock's own entry), the compose
-project and database, .env.example, the README title. The Python package `project/`
+project and database, .env.example, the README title, and the Kubernetes names in
+deploy/k8s/ (object name prefix, `app.kubernetes.io/name`, image, namespace, Secret, host
+names), where an underscore becomes a hyphen (`billing_core` -> `billing-core`: Kubernetes
+names are DNS labels; `ServiceNames.kubernetes_name`). The Python package `project/`
 keeps its name on purpose: every service built from the template has the same layout.
 """
 
@@ -29,18 +32,39 @@ def _title(name: str) -> str:
     return name.replace("_", " ").title()
 
 
+def _kubernetes(name: str) -> str:
+    return name.replace("_", "-")
+
+
 def _sub(pattern: str, replacement: str, *, count: int = 0, expected: int | None = None) -> Rewrite:
-    """A rewrite of `pattern` (`{old}` is the old name, escaped) by `replacement` (`{new}`, `{title}`, backrefs)."""
+    """A rewrite of `pattern` (`{old}` is the old name, `{kube_old}` its Kubernetes form, escaped) by
+    `replacement` (`{new}`, `{title}`, `{kube}`, backrefs)."""
 
     def rewrite(text: str, old: str, new: str) -> str:
-        compiled = re.compile(pattern.replace("{old}", re.escape(old)), re.MULTILINE)
-        result, found = compiled.subn(replacement.replace("{new}", new).replace("{title}", _title(new)), text, count)
+        escaped = pattern.replace("{old}", re.escape(old)).replace("{kube_old}", re.escape(_kubernetes(old)))
+        compiled = re.compile(escaped, re.MULTILINE)
+        filled = replacement.replace("{new}", new).replace("{title}", _title(new)).replace("{kube}", _kubernetes(new))
+        result, found = compiled.subn(filled, text, count)
         if not found or (expected is not None and found != expected):
             raise ValueError(f"expected {compiled.pattern!r}; was the file edited by hand?")
         return result
 
     return rewrite
 
+
+# In deploy/k8s/, the name as a YAML value or a name's first word: `namePrefix: <name>-`, `name: <name>`,
+# `{name: <name>-secrets}`, `namespace: <name>`, `<name>.example.com`; never inside another word.
+KUBERNETES_NAME = _sub(r"(?<=[\s{/,]){kube_old}(?=-secrets\b|-$|\.example\.com\b|$)", "{kube}")
+KUBERNETES_FILES = [
+    "deploy/k8s/base/kustomization.yaml",
+    "deploy/k8s/base/web.yaml",
+    "deploy/k8s/base/worker.yaml",
+    "deploy/k8s/base/beat.yaml",
+    "deploy/k8s/base/relay.yaml",
+    "deploy/k8s/base/migrate.yaml",
+    "deploy/k8s/overlays/production/kustomization.yaml",
+    "deploy/k8s/secrets.env.example",
+]
 
 # (file, rewrite) — each must match, so a drifted template fails loudly instead of half-renaming.
 REWRITES: list[tuple[str, Rewrite]] = [
@@ -60,6 +84,7 @@ REWRITES: list[tuple[str, Rewrite]] = [
     ("docker-compose.yml", _sub(r"^(\s+POSTGRES_(?:USER|PASSWORD|DB)): {old}$", r"\1: {new}", expected=3)),
     ("docker-compose.yml", _sub(r"pg_isready -U {old}\b", "pg_isready -U {new}")),
     ("README.md", _sub(r"\A# .*$", "# {title}", count=1)),
+    *((path, KUBERNETES_NAME) for path in KUBERNETES_FILES),
 ]
 
 

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-READ_CALL = re.compile(r"\benv\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"")
+# `env.integer("WEB_CONCURRENCY", ...)`, and the single quotes inside an f-string (`env.integer('PORT', ...)`).
+READ_CALL = re.compile(r"""\benv\.\w+\(\s*["']([A-Z][A-Z0-9_]+)["']""")
 
 
 def variables_read_by_the_code() -> set[str]:

@@ -103,6 +103,7 @@ LOCAL_ONLY = [
     ".env",
     ".env.production",
     "deploy/.env",
+    "deploy/k8s/.env",  # the operator's filled-in secrets (deploy/k8s/secrets.env.example)
     "var/db.sqlite3",
     "var/media/upload.pdf",
     ".pytest_cache/v/cache/lastfailed",

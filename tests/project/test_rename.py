@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 
 from project.naming import DEFAULT_NAME
 from scripts.rename import current_name, main, rename
+from tests.kubernetes_manifests import render
 from tests.processes import clean_env, copy_checkout
 
 
@@ -23,6 +26,14 @@ def test_rename_rewrites_every_place_the_service_is_named(checkout: Path) -> Non
     assert changed == [
         ".env.example",
         "README.md",
+        "deploy/k8s/base/beat.yaml",
+        "deploy/k8s/base/kustomization.yaml",
+        "deploy/k8s/base/migrate.yaml",
+        "deploy/k8s/base/relay.yaml",
+        "deploy/k8s/base/web.yaml",
+        "deploy/k8s/base/worker.yaml",
+        "deploy/k8s/overlays/production/kustomization.yaml",
+        "deploy/k8s/secrets.env.example",
         "docker-compose.yml",
         "project/naming.py",
         "pyproject.toml",
@@ -42,6 +53,27 @@ def test_rename_rewrites_every_place_the_service_is_named(checkout: Path) -> Non
     assert "\nSERVICE_NAME=billing_core\n" in example
     assert "\nSERVICE_TITLE=Billing Core API\n" in example
     assert (checkout / "README.md").read_text().startswith("# Billing Core\n")
+
+
+def test_the_renamed_manifests_carry_the_kubernetes_name_and_none_of_the_old(checkout: Path) -> None:
+    old = DEFAULT_NAME.replace("_", "-")
+    rename(checkout, "billing_core")
+    objects = render(checkout / "deploy" / "k8s" / "overlays" / "production")
+    assert {o["metadata"]["name"].split("-")[:2] == ["billing", "core"] for o in objects} == {True}
+    assert {o["metadata"]["labels"]["app.kubernetes.io/name"] for o in objects} == {"billing-core"}
+    assert {o["metadata"]["namespace"] for o in objects} == {"billing-core"}
+    pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in {"Deployment", "Job"}]
+    workloads = [c for pod in pods for c in [*pod.get("initContainers", []), *pod["containers"]]]
+    assert {c["image"] for c in workloads} == {"billing-core:0.1.0"}
+    assert {s["secretRef"]["name"] for c in workloads for s in c["envFrom"] if "secretRef" in s} == {
+        "billing-core-secrets"
+    }
+    (config,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert config["data"]["DJANGO_ALLOWED_HOSTS"] == "localhost,billing-core.example.com"
+    # Not a word of the old name in what Kubernetes receives (comments are not rendered).
+    assert re.findall(rf"(?<![A-Za-z0-9_.-]){re.escape(old)}(?![A-Za-z0-9_])", json.dumps(objects)) == []
+    example = (checkout / "deploy" / "k8s" / "secrets.env.example").read_text()
+    assert "generic billing-core-secrets --from-env-file=deploy/k8s/.env --namespace billing-core\n" in example
 
 
 def test_renaming_twice_works_from_the_current_name(checkout: Path) -> None:
