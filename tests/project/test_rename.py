@@ -70,8 +70,10 @@ def test_the_renamed_manifests_carry_the_kubernetes_name_and_none_of_the_old(che
     }
     (config,) = [o for o in objects if o["kind"] == "ConfigMap"]
     assert config["data"]["DJANGO_ALLOWED_HOSTS"] == "localhost,billing-core.example.com"
-    # Not a word of the old name in what Kubernetes receives (comments are not rendered).
-    assert re.findall(rf"(?<![A-Za-z0-9_.-]){re.escape(old)}(?![A-Za-z0-9_])", json.dumps(objects)) == []
+    # Not a word of the old name in what Kubernetes receives (comments are not rendered). The new name is
+    # set aside first: a service already renamed to `billing` is renamed here to `billing_core`.
+    rendered = json.dumps(objects).replace("billing-core", "").replace("billing_core", "")
+    assert re.findall(rf"(?<![A-Za-z0-9_.-]){re.escape(old)}(?![A-Za-z0-9_])", rendered) == []
     example = (checkout / "deploy" / "k8s" / "secrets.env.example").read_text()
     assert "generic billing-core-secrets --from-env-file=deploy/k8s/.env --namespace billing-core\n" in example
 
