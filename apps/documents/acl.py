@@ -1,4 +1,4 @@
-"""The ACLs of documents, named once: the REST views and the GraphQL fields require these.
+"""The ACLs of documents, named once: every entry point that checks them (the REST views) requires these.
 
 A template's `{pk}` is the document's id (`fill_required_acl`).
 """

@@ -111,11 +111,10 @@ def problem_response(
     code: str,
     errors: dict[str, Any] | None = None,
     instance: str | None = None,
-    headers: dict[str, str] | None = None,
 ) -> JsonResponse:
     """A complete problem+json answer, for middleware and Django's error handlers (outside DRF)."""
     body = problem(status, detail, code=code, errors=errors, instance=instance)
-    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def _flatten(detail: Any) -> Any:
@@ -151,8 +150,8 @@ def _from_drf(exc: drf.APIException) -> tuple[dict[str, Any], dict[str, str]]:
 def problem_of(exc: Exception) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The problem body and headers an exception answers with; `None` for a bug (a 500).
 
-    The one mapping of exceptions to problems: DRF's exception handler and the GraphQL
-    errors (`apps.core.api.graphql`) both read it.
+    The one mapping of exceptions to problems: DRF's exception handler reads it, and any
+    other API surface must too, so that it answers exactly as REST does.
     """
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
