@@ -14,7 +14,7 @@ from typing import Any
 from project.environment import EnvReader
 from project.naming import service_names
 
-__all__ = ["broker_settings", "cache_settings", "database_settings"]
+__all__ = ["broker_settings", "cache_settings", "channel_layer_settings", "database_settings"]
 
 # Same engines, wrapped by django-prometheus to count connections, queries and errors
 # (`connection.vendor` is unchanged: "postgresql", "sqlite").
@@ -24,6 +24,28 @@ METERED_DATABASE_ENGINES = {
 }
 METERED_REDIS_CACHE = "django_prometheus.cache.backends.redis.RedisCache"
 METERED_LOCMEM_CACHE = "apps.observability.cache_backends.LocMemCache"
+
+
+def channel_layer_settings(env: EnvReader) -> dict[str, Any]:
+    """The channel layer the WebSocket consumers and the event fan-out share (docs/realtime.md).
+
+    Redis pub/sub when `REDIS_URL` is set: every process (web, worker, admin) reaches every
+    socket. Without it, the in-memory layer: one process only (`make run` on the embedded default).
+    """
+    redis_url = env.url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
+    if redis_url is None:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    prefix = env.string("CHANNEL_LAYER_PREFIX", f"{service_names(env).cache_prefix}:ws")
+    return {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # No read timeout: a subscriber's connection waits for messages as long as the socket lives.
+            "CONFIG": {
+                "hosts": [{"address": redis_url, "socket_connect_timeout": env.number("REDIS_CONNECT_TIMEOUT", 1.0)}],
+                "prefix": prefix,
+            },
+        }
+    }
 
 
 def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:

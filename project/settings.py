@@ -14,7 +14,7 @@ import django_stubs_ext
 # No app module here: settings are read by every process, before any app loads, and must stay
 # cheap and side-effect free (tests/project/test_settings_imports.py). Apps are named by dotted
 # path; each validates what only it understands when it is ready (docs/architecture.md).
-from project.backends import broker_settings, cache_settings, database_settings
+from project.backends import broker_settings, cache_settings, channel_layer_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
 from project.naming import service_names
 
@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     *FEATURE_APPS,
     "apps.accent_auth",
     "apps.events",
+    "apps.realtime",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +127,7 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------
 DATABASES = database_settings(env, BASE_DIR)
 CACHES = cache_settings(env)
+CHANNEL_LAYERS = channel_layer_settings(env)
 
 # Celery reads every CELERY_* setting below (project/celery.py).
 _celery = broker_settings(env)
@@ -225,6 +227,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# ---------------------------------------------------------------------------
+# Real-time (WebSocket at /ws/v1/events/) — docs/realtime.md
+# ---------------------------------------------------------------------------
+REALTIME_AUTH_TIMEOUT = env.number("REALTIME_AUTH_TIMEOUT", 10.0, minimum=0.1)
+REALTIME_REVALIDATE_SECONDS = env.number("REALTIME_REVALIDATE_SECONDS", 30.0, minimum=0.1)
+REALTIME_MAX_QUEUED_FRAMES = env.integer("REALTIME_MAX_QUEUED_FRAMES", 256, minimum=1)
+REALTIME_MAX_FRAME_BYTES = env.integer("REALTIME_MAX_FRAME_BYTES", 4096, minimum=64)
 
 # ---------------------------------------------------------------------------
 # Internationalisation and static files

@@ -1,0 +1,306 @@
+"""`/ws/v1/events/`: authenticate with an Accent-Auth token, subscribe to streams, receive their events.
+
+The protocol (docs/realtime.md), JSON text frames both ways:
+
+    → {"type": "auth", "token": "...", "tenant": "<uuid>"}   (or the X-Auth-Token / Accent-Tenant headers)
+    ← {"type": "authenticated", "expires_at": 1767225600.0, "tenant": "<uuid>"}
+    → {"type": "subscribe", "stream": "documents"}           ← {"type": "subscribed", "stream": "documents"}
+    ← {"type": "event", "stream": "documents", "event": {...}} (only the events this token may read)
+    → {"type": "ping"}                                       ← {"type": "pong"}
+    ← {"type": "error", "code": "...", "detail": "..."}      (a bad frame; the socket stays open)
+    ← {"type": "closing", "code": 4401, "detail": "..."}     (why, just before the server closes)
+
+The server closes with `4000 + status` of the refusal: 4401 (bad, expired or revoked token, or none
+in time), 4403 (the token lacks the stream's ACL, or acts in no tenant), 4400 (a malformed tenant);
+1013 when Accent-Auth cannot be reached; 4429 when the client reads too slowly.
+
+Every frame to the client goes through one bounded queue and one writer task: a consumer that
+does not read fills the queue and is dropped, instead of the process buffering its events forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import structlog
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from apps.accent_auth.acl import AccessCheck
+from apps.accent_auth.services import AuthenticatedToken, token_authenticate
+from apps.core.errors import DependencyUnavailable, NotAuthenticated, PermissionDenied, ServiceError
+from apps.realtime.fanout import remember_server_loop
+from apps.realtime.metrics import CLOSES, FRAMES, OPEN_SOCKETS
+from apps.realtime.streams import Stream, stream_named
+
+__all__ = ["CLOSE_SLOW_CONSUMER", "CLOSE_TRY_AGAIN_LATER", "EventsConsumer", "close_code_of"]
+
+logger = structlog.get_logger(__name__)
+
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the server is overloaded or a dependency is down
+CLOSE_SLOW_CONSUMER = 4429
+_RECENT_EVENTS = 256  # event ids remembered per socket: a redelivered event is written once
+_authenticate = sync_to_async(token_authenticate, thread_sensitive=False)
+
+
+def close_code_of(error: ServiceError) -> int:
+    """The close code that says what an `apps.core.errors` refusal says: 4000 + its HTTP status."""
+    return CLOSE_TRY_AGAIN_LATER if isinstance(error, DependencyUnavailable) else 4000 + error.status
+
+
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class _Closed(Exception):
+    """Raised inside the consumer once it decided to close: stop handling the current frame."""
+
+
+class EventsConsumer(AsyncWebsocketConsumer):
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        await self.accept()
+        remember_server_loop()
+        OPEN_SOCKETS.inc()
+        self.closing = False
+        self.token: str | None = None
+        self.tenant_header: str | None = None
+        self.identity: AuthenticatedToken | None = None
+        self.access: AccessCheck | None = None
+        self.subscribed: dict[str, Stream] = {}
+        self.recent: OrderedDict[str, None] = OrderedDict()
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=settings.REALTIME_MAX_QUEUED_FRAMES)
+        self.writer = asyncio.create_task(self._write())
+        self.watcher: asyncio.Task[None] | None = None
+        self.auth_deadline = asyncio.get_running_loop().call_later(
+            settings.REALTIME_AUTH_TIMEOUT, self._schedule_close, 4401, "no token in time"
+        )
+        token = _header(self.scope, b"x-auth-token")
+        if token:
+            with contextlib.suppress(_Closed):
+                await self._authenticate(token, _header(self.scope, b"accent-tenant"))
+
+    async def disconnect(self, code: int) -> None:
+        OPEN_SOCKETS.dec()
+        self.closing = True
+        self.auth_deadline.cancel()
+        for task in (self.writer, self.watcher):
+            if task is not None:
+                task.cancel()
+        for stream in list(self.subscribed.values()):
+            await self._leave(stream)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        with contextlib.suppress(_Closed):
+            await self._handle(text_data, bytes_data)
+
+    # -- client frames --------------------------------------------------------------------------
+    async def _handle(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        frame = self._parse(text_data)
+        if frame is None:
+            return
+        handler = {
+            "ping": self._on_ping,
+            "auth": self._on_auth,
+            "subscribe": self._on_subscribe,
+            "unsubscribe": self._on_subscribe,
+        }.get(frame["type"])
+        if handler is None:
+            self._error("unknown-type", f"Unknown frame type {frame['type'][:64]!r}.")
+        else:
+            await handler(frame)
+
+    def _parse(self, text_data: str | None) -> dict[str, Any] | None:
+        """The frame as a JSON object with a string `type`, or `None` once an error frame said why not."""
+        if text_data is None:
+            self._error("invalid-frame", "Frames are JSON text; binary frames are not accepted.")
+            return None
+        if len(text_data.encode()) > settings.REALTIME_MAX_FRAME_BYTES:
+            self._error("frame-too-large", f"Frames are at most {settings.REALTIME_MAX_FRAME_BYTES} bytes.")
+            return None
+        try:
+            frame = orjson.loads(text_data)
+        except orjson.JSONDecodeError:
+            self._error("invalid-frame", "The frame is not JSON.")
+            return None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            self._error("invalid-frame", 'A frame is a JSON object with a string "type".')
+            return None
+        return frame
+
+    async def _on_ping(self, _: dict[str, Any]) -> None:
+        self._emit({"type": "pong"})
+
+    async def _on_auth(self, frame: dict[str, Any]) -> None:
+        token, tenant = frame.get("token"), frame.get("tenant")
+        if not isinstance(token, str) or not token or not (tenant is None or isinstance(tenant, str)):
+            self._error("invalid-frame", 'An auth frame has a string "token" (and maybe a string "tenant").')
+        else:
+            await self._authenticate(token, tenant)
+
+    async def _on_subscribe(self, frame: dict[str, Any]) -> None:
+        if self.identity is None:
+            self._error("not-authenticated", 'Send {"type": "auth", "token": ...} first.')
+            return
+        stream = stream_named(frame.get("stream"))
+        if stream is None:
+            self._error("unknown-stream", f"No stream named {str(frame.get('stream'))[:64]!r}.")
+        elif frame["type"] == "subscribe":
+            await self._subscribe(stream)
+        else:
+            await self._unsubscribe(stream)
+
+    async def _authenticate(self, token: str, tenant: str | None) -> None:
+        """Authenticate (or re-authenticate with a fresh token); a refusal closes the socket."""
+        try:
+            identity = await _authenticate(token=token, tenant_header=tenant)
+        except ServiceError as error:
+            await self._refuse(close_code_of(error), error.detail)
+            return
+        if self.identity is not None and identity.tenant_id != self.identity.tenant_id:
+            await self._refuse(4403, "A new token must act in the same tenant as the one it replaces.")
+        self.token, self.tenant_header = token, tenant
+        self._become(identity)
+        self.auth_deadline.cancel()
+        if self.watcher is None:
+            self.watcher = asyncio.create_task(self._watch_token())
+        self._emit({"type": "authenticated", "expires_at": identity.info.expires_at, "tenant": _hex(identity)})
+        for stream in list(self.subscribed.values()):  # a new token may have lost an ACL
+            await self._check_subscription(stream)
+
+    def _become(self, identity: AuthenticatedToken) -> None:
+        info = identity.info
+        self.identity = identity
+        self.access = AccessCheck(info.auth_id, info.session_uuid, info.acl)
+
+    async def _subscribe(self, stream: Stream) -> None:
+        await self._check_subscription(stream)
+        if stream.name not in self.subscribed:
+            assert self.identity is not None
+            assert self.identity.tenant_id is not None  # checked above
+            await self.channel_layer.group_add(stream.group(self.identity.tenant_id), self.channel_name)
+            self.subscribed[stream.name] = stream
+        self._emit({"type": "subscribed", "stream": stream.name})
+
+    async def _check_subscription(self, stream: Stream) -> None:
+        assert self.identity is not None  # authenticated first
+        assert self.access is not None
+        if self.identity.tenant_id is None:
+            await self._refuse(4403, "The token acts in no tenant: it can subscribe to nothing.")
+        if not self.access.matches_required_access(stream.subscribe_acl):
+            await self._refuse(4403, f"Subscribing to {stream.name!r} requires the ACL '{stream.subscribe_acl}'.")
+
+    async def _unsubscribe(self, stream: Stream) -> None:
+        if stream.name in self.subscribed:
+            await self._leave(stream)
+        self._emit({"type": "unsubscribed", "stream": stream.name})
+
+    async def _leave(self, stream: Stream) -> None:
+        self.subscribed.pop(stream.name, None)
+        if self.identity is not None and self.identity.tenant_id is not None:
+            await self.channel_layer.group_discard(stream.group(self.identity.tenant_id), self.channel_name)
+
+    # -- events from the channel layer (apps.realtime.fanout) ----------------------------------
+    async def realtime_event(self, message: dict[str, Any]) -> None:
+        """`type: realtime.event`: write the pre-encoded frame if this token may read the event."""
+        stream = self.subscribed.get(str(message["stream"]))
+        if self.closing or stream is None or self.access is None:
+            return
+        event_id = str(message["event_id"])
+        if event_id in self.recent:
+            return
+        self.recent[event_id] = None
+        if len(self.recent) > _RECENT_EVENTS:
+            self.recent.popitem(last=False)
+        if stream.may_receive(self.access, str(message["aggregate_id"])):
+            with contextlib.suppress(_Closed):
+                self._emit_text(str(message["frame"]))
+                FRAMES.inc()
+
+    # -- the token's life -----------------------------------------------------------------------
+    async def _watch_token(self) -> None:
+        """Close at the token's expiry; re-validate it every REALTIME_REVALIDATE_SECONDS (revocation)."""
+        while not self.closing and self.identity is not None:
+            left = self.identity.info.expires_at - time.time()
+            await asyncio.sleep(max(0.0, min(left, settings.REALTIME_REVALIDATE_SECONDS)))
+            if self.closing or self.token is None:
+                return
+            if self.identity.info.expires_at <= time.time():
+                await self._close(4401, "The token has expired.")
+                return
+            try:
+                identity = await _authenticate(token=self.token, tenant_header=self.tenant_header)
+            except (NotAuthenticated, PermissionDenied) as error:
+                await self._close(close_code_of(error), error.detail)
+                return
+            except ServiceError:
+                continue  # Accent-Auth is unreachable: the token stays good until its expiry
+            self._become(identity)
+            try:
+                for stream in list(self.subscribed.values()):  # its ACL may have shrunk
+                    await self._check_subscription(stream)
+            except _Closed:
+                return
+
+    # -- writing --------------------------------------------------------------------------------
+    def _emit(self, frame: dict[str, Any]) -> None:
+        self._emit_text(orjson.dumps(frame).decode())
+
+    def _emit_text(self, text: str) -> None:
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self._schedule_close(CLOSE_SLOW_CONSUMER, "The client reads too slowly; frames were piling up.")
+            raise _Closed from None
+
+    def _error(self, code: str, detail: str) -> None:
+        self._emit({"type": "error", "code": code, "detail": detail})
+
+    async def _write(self) -> None:
+        while True:
+            text = await self.outbox.get()
+            await self.send(text_data=text)
+
+    def _schedule_close(self, code: int, reason: str) -> None:
+        if not self.closing:
+            self.closer = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _refuse(self, code: int, reason: str) -> None:
+        """Close with `code` and stop handling the current frame."""
+        await self._close(code, reason)
+        raise _Closed
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Say why (an error frame, when the queue has room), then close with `code`."""
+        if self.closing:
+            return
+        self.closing = True
+        CLOSES.labels(str(code)).inc()
+        logger.info("realtime_close", code=code, reason=reason)
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(orjson.dumps({"type": "closing", "code": code, "detail": reason}).decode())
+        if code != CLOSE_SLOW_CONSUMER:  # let the writer flush what is queued, briefly
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained(), timeout=1.0)
+        self.writer.cancel()
+        await super().close(code=code, reason=reason[:120])
+
+    async def _drained(self) -> None:
+        while not self.outbox.empty():
+            await asyncio.sleep(0.005)
+
+
+def _hex(identity: AuthenticatedToken) -> str | None:
+    return str(identity.tenant_id) if identity.tenant_id is not None else None
