@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -55,10 +56,11 @@ def _fresh_breaker() -> Iterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def socket(headers: dict[str, str] | None = None) -> AsyncIterator[WebsocketCommunicator]:
-    communicator = WebsocketCommunicator(
-        application, PATH, headers=[(key.lower().encode(), value.encode()) for key, value in (headers or {}).items()]
-    )
+async def socket(
+    headers: dict[str, str] | None = None, *, max_pending: int = 0
+) -> AsyncIterator[WebsocketCommunicator]:
+    encoded = [(key.lower().encode(), value.encode()) for key, value in (headers or {}).items()]
+    communicator = WebsocketCommunicator(application, PATH, headers=encoded, max_pending=max_pending)
     connected, _ = await communicator.connect()
     assert connected
     try:
@@ -390,5 +392,27 @@ def test_re_authenticating_with_a_token_that_lost_the_acl_closes_with_4403(accen
                 await authenticated(caller, fresh["token"])  # re-authentication with the narrower token
             code, _ = await closed_with(caller)
             assert code == 4403
+
+    run(scenario)
+
+
+def test_a_client_that_stops_reading_is_dropped_with_4429_instead_of_queueing_forever(
+    accent_auth: Any, settings: SettingsWrapper
+) -> None:
+    settings.REALTIME_MAX_QUEUED_FRAMES = 4
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}, max_pending=2) as slow:
+            await slow.receive_json_from(timeout=5)
+            await subscribed(slow)
+            for _ in range(20):  # the client reads nothing meanwhile: its transport holds 2, the queue 4
+                await fan_out_now(document_event(ACME))
+            received: list[dict[str, Any]] = []
+            while (output := await slow.receive_output(timeout=5))["type"] == "websocket.send":
+                received.append(orjson.loads(output["text"]))
+            assert output["code"] == 4429
+            events = [frame for frame in received if frame["type"] == "event"]
+            assert len(events) <= 2 + 4 + 1, "the frames beyond the bound were dropped with the socket"
 
     run(scenario)
