@@ -1,0 +1,205 @@
+"""`/ws/v1/events/` served by a real uvicorn process, events from real writes through the outbox path.
+
+On the embedded default (in-memory channel layer, eager Celery) the server's own writes reach its
+sockets. With `REDIS_URL` and `CELERY_BROKER_URL` (CI), the whole path runs across processes:
+the writer (the server, or a `manage.py shell` standing for the admin or a script) commits, the
+relay publishes to RabbitMQ, a real Celery worker handles the event and sends it to the Redis
+channel layer, and the uvicorn process writes it to its sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.events.conftest import delete_declared, queue_names
+from tests.processes import celery_worker, clean_env, free_port, manage, running_server, server_database
+from tests.realtime.test_consumer import ACME, acl_of
+
+WAIT = 30.0  # seconds: bound of every wait for a frame that must come
+QUIET = 1.5  # seconds a socket listens to prove that nothing arrives
+
+
+@dataclass
+class Stack:
+    base_url: str
+    env: dict[str, str]
+    cross_process: bool  # Redis channel layer and a broker with a worker: writes in any process reach sockets
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/ws/v1/events/"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, accent_auth_standin: Any) -> Iterator[Stack]:
+    directory = tmp_path_factory.mktemp("realtime")
+    suffix = uuid.uuid4().hex[:8]
+    redis_url, broker_url = os.environ.get("REDIS_URL"), os.environ.get("CELERY_BROKER_URL")
+    with server_database(directory, "realtime") as database_url:
+        env = clean_env(
+            DATABASE_URL=database_url,
+            ACCENT_AUTH_URL=accent_auth_standin.url,
+            RATE_LIMIT_ENABLED="false",
+            REALTIME_REVALIDATE_SECONDS="0.5",
+            CACHE_KEY_PREFIX=f"rt-{suffix}",
+            CHANNEL_LAYER_PREFIX=f"rt-{suffix}:ws",
+        )
+        names = queue_names(suffix)
+        if redis_url:
+            env["REDIS_URL"] = redis_url
+        if broker_url:
+            env.update(names, CELERY_BROKER_URL=broker_url)
+        migrated = manage("migrate", "--noinput", env=env, timeout=180)
+        assert migrated.returncode == 0, migrated.stderr
+        port = free_port()
+        command = [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--no-access-log"]
+        cross_process = bool(redis_url and broker_url)
+        try:
+            with contextlib.ExitStack() as running:
+                if broker_url:
+                    running.enter_context(
+                        celery_worker(queue_name=names["EVENTS_QUEUE"], include="apps.events.tasks", env=env)
+                    )
+                base_url = running.enter_context(running_server(command, port=port, env=env, ready_path="/health/live"))
+                yield Stack(base_url, env, cross_process)
+        finally:
+            if broker_url:
+                delete_declared(broker_url, names)
+
+
+def login(accent_auth_standin: Any, username: str) -> str:
+    response = httpx.post(f"{accent_auth_standin.url}/token", auth=(username, username), json={"expiration": 300})
+    response.raise_for_status()
+    return str(response.json()["data"]["token"])
+
+
+@contextlib.contextmanager
+def subscriber(stack: Stack, token: str) -> Iterator[ClientConnection]:
+    with connect(stack.ws_url, additional_headers={"X-Auth-Token": token}, open_timeout=10) as socket:
+        assert frame(socket)["type"] == "authenticated"
+        socket.send(orjson.dumps({"type": "subscribe", "stream": "documents"}).decode())
+        assert frame(socket) == {"type": "subscribed", "stream": "documents"}
+        yield socket
+
+
+def frame(socket: ClientConnection, timeout: float = WAIT) -> dict[str, Any]:
+    parsed: dict[str, Any] = orjson.loads(socket.recv(timeout=timeout))
+    return parsed
+
+
+def nothing_arrives(socket: ClientConnection) -> bool:
+    try:
+        socket.recv(timeout=QUIET)
+    except TimeoutError:
+        return True
+    return False
+
+
+def create_document(stack: Stack, token: str, title: str) -> str:
+    response = httpx.post(
+        f"{stack.base_url}/api/v1/documents/", headers={"X-Auth-Token": token}, json={"title": title}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def close_code(socket: ClientConnection) -> int | None:
+    """Read until the server closes; the code it closed with (None: no close frame)."""
+    try:
+        while True:
+            socket.recv(timeout=10)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None
+
+
+def event_of(socket: ClientConnection) -> dict[str, Any]:
+    received = frame(socket)
+    assert received["type"] == "event", received
+    event: dict[str, Any] = received["event"]
+    return event
+
+
+def test_each_tenant_receives_only_its_own_events(stack: Stack, accent_auth_standin: Any) -> None:
+    alice = login(accent_auth_standin, "alice")
+    with acl_of(accent_auth_standin, "bob", ["documents.#"]):
+        bob = login(accent_auth_standin, "bob")
+    with subscriber(stack, alice) as acme, subscriber(stack, bob) as globex:
+        acme_id = create_document(stack, alice, f"acme plan {uuid.uuid4()}")
+        globex_id = create_document(stack, bob, f"globex plan {uuid.uuid4()}")
+        acme_event, globex_event = event_of(acme), event_of(globex)
+        assert (acme_event["type"], acme_event["aggregate_id"], acme_event["tenant"]) == (
+            "document.created",
+            acme_id,
+            str(ACME),
+        )
+        assert (globex_event["type"], globex_event["aggregate_id"]) == ("document.created", globex_id)
+        assert nothing_arrives(acme)
+        assert nothing_arrives(globex)
+
+
+def test_a_socket_without_the_documents_read_acl_gets_nothing(stack: Stack, accent_auth_standin: Any) -> None:
+    alice = login(accent_auth_standin, "alice")
+    with acl_of(accent_auth_standin, "alice", ["documents.events.read"]):
+        blind = login(accent_auth_standin, "alice")
+    with subscriber(stack, alice) as sees, subscriber(stack, blind) as does_not:
+        created = create_document(stack, alice, f"secret {uuid.uuid4()}")
+        assert event_of(sees)["aggregate_id"] == created, "the event was delivered to the tenant's group"
+        assert nothing_arrives(does_not)
+
+
+def test_an_event_written_by_another_process_arrives(
+    stack: Stack, accent_auth_standin: Any, redis_url: str, broker_url: str
+) -> None:
+    """Needs Redis and a broker (skipped on the embedded default): in-memory layer and eager Celery are one process."""
+    assert stack.cross_process
+    alice = login(accent_auth_standin, "alice")
+    title = f"from a script {uuid.uuid4()}"
+    script = (
+        "from apps.core.context import acting_as, in_tenant\n"
+        "from apps.documents.services import document_create\n"
+        f"with in_tenant({str(ACME)!r}), acting_as('script'):\n"
+        f"    print(document_create(title={title!r}).pk)\n"
+    )
+    with subscriber(stack, alice) as socket:
+        result = manage("shell", "-c", script, env=stack.env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        event = event_of(socket)
+        assert event["aggregate_id"] == result.stdout.strip().splitlines()[-1]
+        assert event["actor"] == "script"
+        assert event["payload"]["title"] == title
+
+
+def test_a_revoked_token_closes_its_socket(stack: Stack, accent_auth_standin: Any) -> None:
+    token = login(accent_auth_standin, "alice")
+    with subscriber(stack, token) as socket:
+        revoked = httpx.delete(f"{stack.base_url}/api/v1/auth/token", headers={"X-Auth-Token": token}, timeout=10)
+        assert revoked.status_code in (200, 204), revoked.text
+        closing = frame(socket, timeout=10)
+        assert closing["type"] == "closing"
+        assert closing["code"] == 4401
+        assert close_code(socket) == 4401
+
+
+def test_a_bad_token_is_closed_with_4401_and_a_missing_acl_with_4403(stack: Stack, accent_auth_standin: Any) -> None:
+    with connect(stack.ws_url, additional_headers={"X-Auth-Token": "forged"}, open_timeout=10) as socket:
+        assert close_code(socket) == 4401
+    with acl_of(accent_auth_standin, "alice", ["documents.read"]):
+        token = login(accent_auth_standin, "alice")
+    with connect(stack.ws_url, open_timeout=10) as socket:
+        socket.send(orjson.dumps({"type": "auth", "token": token}).decode())
+        assert frame(socket)["type"] == "authenticated"
+        socket.send(orjson.dumps({"type": "subscribe", "stream": "documents"}).decode())
+        assert close_code(socket) == 4403
