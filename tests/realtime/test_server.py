@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import uuid
 from collections.abc import Iterator
@@ -203,3 +204,24 @@ def test_a_bad_token_is_closed_with_4401_and_a_missing_acl_with_4403(stack: Stac
         assert frame(socket)["type"] == "authenticated"
         socket.send(orjson.dumps({"type": "subscribe", "stream": "documents"}).decode())
         assert close_code(socket) == 4403
+
+
+def test_the_production_command_serves_sockets_under_gunicorn(stack: Stack, accent_auth_standin: Any) -> None:
+    """What docs/realtime.md deploys for /ws/: the image's gunicorn config with uvicorn workers."""
+    port = free_port()
+    env = {
+        **stack.env,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:project.gunicorn_config"]
+    command += ["-k", "uvicorn_worker.UvicornWorker", "project.asgi:application"]
+    token = login(accent_auth_standin, "alice")
+    with running_server(command, port=port, env=env, ready_path="/health/live") as base_url:
+        production = Stack(base_url, env, stack.cross_process)
+        with subscriber(production, token) as socket:
+            socket.send(orjson.dumps({"type": "ping"}).decode())
+            assert frame(socket) == {"type": "pong"}
