@@ -24,8 +24,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from tests.docs_snippets import python_blocks, run_blocks
 from tests.events.conftest import delete_declared, queue_names
-from tests.processes import celery_worker, clean_env, free_port, manage, running_server, server_database
+from tests.processes import ROOT, celery_worker, clean_env, free_port, manage, running_server, server_database
 from tests.realtime.test_consumer import ACME, acl_of
 
 WAIT = 30.0  # seconds: bound of every wait for a frame that must come
@@ -225,3 +226,19 @@ def test_the_production_command_serves_sockets_under_gunicorn(stack: Stack, acce
         with subscriber(production, token) as socket:
             socket.send(orjson.dumps({"type": "ping"}).decode())
             assert frame(socket) == {"type": "pong"}
+
+
+def test_the_docs_python_client_runs_against_the_server(stack: Stack, accent_auth_standin: Any) -> None:
+    setup = f"BASE = {stack.base_url.replace('http://', 'ws://')!r}\nTOKEN = {login(accent_auth_standin, 'alice')!r}"
+    client = next(block for block in python_blocks("realtime.md") if "connect(" in block)
+    namespace = run_blocks("realtime.md", [setup, client])
+    assert namespace["hello"]["type"] == "authenticated"
+    assert namespace["subscribed"] == {"type": "subscribed", "stream": "documents"}
+    assert namespace["pong"] == {"type": "pong"}
+
+
+def test_the_docs_stream_declaration_is_the_documents_own() -> None:
+    declaration = next(block for block in python_blocks("realtime.md") if "declare_stream(" in block)
+    source = (ROOT / "apps" / "documents" / "realtime.py").read_text()
+    assert declaration.split("\n\n")[-1].strip() in source, "the declaration as the file has it"
+    assert all(line in source.splitlines() for line in declaration.splitlines() if line.startswith("from "))
