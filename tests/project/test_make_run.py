@@ -59,23 +59,6 @@ def test_make_run_serves_the_admin_login_and_the_schema(make_run: tuple[str, str
     assert Path(database).exists()
 
 
-def test_make_run_serves_websockets_and_a_write_notifies_its_subscriber(make_run: tuple[str, str, str]) -> None:
-    """One process on the embedded default: the in-memory channel layer, eager Celery (docs/realtime.md)."""
-    base, standin, _ = make_run
-    token = httpx.post(f"{standin}/token", auth=("alice", "alice"), json={}).json()["data"]["token"]
-    with connect(base.replace("http://", "ws://") + "/ws/v1/events/", open_timeout=10) as socket:
-        socket.send(json.dumps({"type": "auth", "token": token}))
-        assert json.loads(socket.recv(timeout=10))["type"] == "authenticated"
-        socket.send(json.dumps({"type": "subscribe", "stream": "documents"}))
-        assert json.loads(socket.recv(timeout=10)) == {"type": "subscribed", "stream": "documents"}
-        created = httpx.post(
-            f"{base}/api/v1/documents/", headers={"X-Auth-Token": token}, json={"title": f"make run {time.time()}"}
-        )
-        assert created.status_code == 201, created.text
-        event = json.loads(socket.recv(timeout=20))["event"]
-        assert (event["type"], event["aggregate_id"]) == ("document.created", created.json()["id"])
-
-
 def test_make_run_creates_the_dev_superuser_who_can_log_in(make_run: tuple[str, str, str]) -> None:
     base, _, _ = make_run
     with httpx.Client(base_url=base, follow_redirects=False) as browser:
@@ -238,3 +221,23 @@ def test_make_run_reads_dot_env_and_the_environment_wins_over_it(tmp_path: Path)
         )
         assert response.status_code == 302, "the superuser is the environment's name with the file's password"
     assert database.exists(), "DATABASE_URL came from .env"
+
+
+def test_make_run_serves_websockets_and_a_write_notifies_its_subscriber(make_run: tuple[str, str, str]) -> None:
+    """Last of the tests on `make_run` (it writes a document).
+
+    One process on the embedded default: the in-memory channel layer, eager Celery (docs/realtime.md).
+    """
+    base, standin, _ = make_run
+    token = httpx.post(f"{standin}/token", auth=("alice", "alice"), json={}).json()["data"]["token"]
+    with connect(base.replace("http://", "ws://") + "/ws/v1/events/", open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "token": token}))
+        assert json.loads(socket.recv(timeout=10))["type"] == "authenticated"
+        socket.send(json.dumps({"type": "subscribe", "stream": "documents"}))
+        assert json.loads(socket.recv(timeout=10)) == {"type": "subscribed", "stream": "documents"}
+        created = httpx.post(
+            f"{base}/api/v1/documents/", headers={"X-Auth-Token": token}, json={"title": f"make run {time.time()}"}
+        )
+        assert created.status_code == 201, created.text
+        event = json.loads(socket.recv(timeout=20))["event"]
+        assert (event["type"], event["aggregate_id"]) == ("document.created", created.json()["id"])
