@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 import structlog
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -37,6 +38,7 @@ from apps.accent_auth.acl import AccessCheck
 from apps.accent_auth.services import AuthenticatedToken, token_authenticate
 from apps.core.errors import DependencyUnavailable, NotAuthenticated, PermissionDenied, ServiceError
 from apps.realtime.fanout import remember_server_loop
+from apps.realtime.hub import hub
 from apps.realtime.metrics import CLOSES, FRAMES, OPEN_SOCKETS
 from apps.realtime.streams import Stream, stream_named
 
@@ -67,6 +69,21 @@ class _Closed(Exception):
 
 
 class EventsConsumer(AsyncWebsocketConsumer):
+    # No channel of its own on the layer: the process's hub receives each group's events once and
+    # hands them to `deliver` (apps.realtime.hub). An alias that is not configured means no layer.
+    channel_layer_alias = "realtime-sockets-have-no-channel"
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its `aclose_old_connections()` per message: a thread hop each time.
+
+        This consumer never touches the database (tokens come from the cache and Accent-Auth), and
+        that hop was most of the cost of an event frame (docs/benchmarks.md, Real-time).
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     # -- lifecycle ------------------------------------------------------------------------------
     async def connect(self) -> None:
         await self.accept()
@@ -190,7 +207,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if stream.name not in self.subscribed:
             assert self.identity is not None
             assert self.identity.tenant_id is not None  # checked above
-            await self.channel_layer.group_add(stream.group(self.identity.tenant_id), self.channel_name)
+            await hub().join(stream.group(self.identity.tenant_id), self)
             self.subscribed[stream.name] = stream
         self._emit({"type": "subscribed", "stream": stream.name})
 
@@ -210,11 +227,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def _leave(self, stream: Stream) -> None:
         self.subscribed.pop(stream.name, None)
         if self.identity is not None and self.identity.tenant_id is not None:
-            await self.channel_layer.group_discard(stream.group(self.identity.tenant_id), self.channel_name)
+            await hub().leave(stream.group(self.identity.tenant_id), self)
 
-    # -- events from the channel layer (apps.realtime.fanout) ----------------------------------
-    async def realtime_event(self, message: dict[str, Any]) -> None:
-        """`type: realtime.event`: write the pre-encoded frame if this token may read the event."""
+    # -- events from the channel layer (apps.realtime.fanout, through apps.realtime.hub) ----------
+    def deliver(self, message: dict[str, Any]) -> None:
+        """A `realtime.event` of a group this socket joined: queue its frame if this token may read the event."""
         stream = self.subscribed.get(str(message["stream"]))
         if self.closing or stream is None or self.access is None:
             return

@@ -22,11 +22,11 @@ from typing import Any
 
 import orjson
 import structlog
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from apps.core.breaker import Breaker
 from apps.events.event import Event
+from apps.realtime.hub import channel_layer
 from apps.realtime.metrics import FANOUT
 from apps.realtime.streams import streams_carrying
 
@@ -76,15 +76,14 @@ def _messages(event: Event) -> list[tuple[str, Message]]:
     messages = []
     for stream in streams_carrying(event.type):
         frame = orjson.dumps({"type": "event", "stream": stream.name, "event": event.to_message()}).decode()
-        message = {"type": "realtime.event", "stream": stream.name, "event_id": str(event.id)}
-        messages.append((stream.group(event.tenant), {**message, "aggregate_id": event.aggregate_id, "frame": frame}))
+        group = stream.group(event.tenant)
+        message = {"type": "realtime.event", "group": group, "stream": stream.name, "event_id": str(event.id)}
+        messages.append((group, {**message, "aggregate_id": event.aggregate_id, "frame": frame}))
     return messages
 
 
 async def _group_send(messages: list[tuple[str, Message]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
+    layer = channel_layer()
     for group, message in messages:
         await layer.group_send(group, message)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -26,7 +27,15 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.docs_snippets import python_blocks, run_blocks
 from tests.events.conftest import delete_declared, queue_names
-from tests.processes import ROOT, celery_worker, clean_env, free_port, manage, running_server, server_database
+from tests.processes import (
+    ROOT,
+    celery_worker,
+    clean_env,
+    free_port,
+    manage,
+    running_server,
+    server_database,
+)
 from tests.realtime.test_consumer import ACME, acl_of
 
 WAIT = 30.0  # seconds: bound of every wait for a frame that must come
@@ -75,11 +84,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory, accent_auth_standin: Any) ->
                     running.enter_context(
                         celery_worker(queue_name=names["EVENTS_QUEUE"], include="apps.events.tasks", env=env)
                     )
+                    # The relay process of production (deploy/k8s relay.yaml): what a short-lived writer
+                    # (a script that exits before its on-commit relay ran) leaves pending, it sends.
+                    relay = [sys.executable, "manage.py", "events_relay"]
+                    loop = subprocess.Popen(
+                        relay, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+                    )
+                    running.callback(stop, loop)
                 base_url = running.enter_context(running_server(command, port=port, env=env, ready_path="/health/live"))
                 yield Stack(base_url, env, cross_process)
         finally:
             if broker_url:
                 delete_declared(broker_url, names)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def login(accent_auth_standin: Any, username: str) -> str:
