@@ -9,6 +9,9 @@ the replica unless one of these sends it to the primary:
   replica that has not replayed that write yet (read-your-writes);
 - the primary is inside a transaction (`atomic`, `select_for_update`): a transaction reads
   its own snapshot, on the primary;
+- the read computes a value to be cached (`reads_from_primary()`, around every `@cached` fill):
+  a lagging replica would put a value from before an invalidation into the cache, after it,
+  and the cache would serve it until the next invalidation;
 - the replica is down: its connection failed to open or a query on it failed. The breaker
   (`apps.core.breaker.Breaker`, `database_replica`) then keeps reads on the primary for
   `DATABASE_REPLICA_COOL_DOWN` seconds, after which one read tries the replica again.
@@ -19,6 +22,9 @@ call `pin_reads_to_primary()` after it when the scope reads what it wrote.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
@@ -31,10 +37,20 @@ from django.db.models import Model
 from apps.core.breaker import Breaker
 from apps.core.context import current_read_routing
 
-__all__ = ["PRIMARY", "REPLICA", "ReplicaRouter", "connect_replica_watch", "pin_reads_to_primary", "replica_breaker"]
+__all__ = [
+    "PRIMARY",
+    "REPLICA",
+    "ReplicaRouter",
+    "connect_replica_watch",
+    "pin_reads_to_primary",
+    "reads_from_primary",
+    "replica_breaker",
+]
 
 PRIMARY = DEFAULT_DB_ALIAS
 REPLICA = "replica"  # project.backends.REPLICA_ALIAS: apps do not import the project
+
+_primary_block: ContextVar[bool] = ContextVar("primary_reads_block", default=False)
 
 
 @cache
@@ -46,6 +62,16 @@ def replica_breaker() -> Breaker:
 def pin_reads_to_primary() -> None:
     """Send the rest of the current request's (task's) reads to the primary."""
     current_read_routing().wrote = True
+
+
+@contextmanager
+def reads_from_primary() -> Iterator[None]:
+    """Every read inside the block goes to the primary; after it, the scope reads as before."""
+    token = _primary_block.set(True)
+    try:
+        yield
+    finally:
+        _primary_block.reset(token)
 
 
 def _replica_usable() -> bool:
@@ -75,7 +101,7 @@ class ReplicaRouter:
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         if model._meta.app_label not in settings.DATABASE_REPLICA_APPS or REPLICA not in connections:
             return PRIMARY
-        if current_read_routing().wrote or connections[PRIMARY].in_atomic_block:
+        if _primary_block.get() or current_read_routing().wrote or connections[PRIMARY].in_atomic_block:
             return PRIMARY
         return REPLICA if _replica_usable() else PRIMARY
 

@@ -220,3 +220,23 @@ def test_a_celery_task_reads_its_writes_while_the_replica_lags(read_replica: Str
     assert (wrote["read_after"], wrote["seen_after"]) == (PRIMARY, True), "read-your-writes inside the task"
     # The next task wrote nothing: it reads the lagging replica, which has not replayed the first task's row.
     assert (read_only["read_after"], read_only["seen_after"]) == (REPLICA, False)
+
+
+def test_a_cache_fill_reads_the_primary_so_a_lagging_replica_is_never_cached(read_replica: StreamingStandby) -> None:
+    from apps.caching import cached, invalidate_tags
+
+    tag = f"replica-test:{uuid.uuid4().hex}"
+
+    @cached(key_prefix=tag, ttl=60, tags=lambda name: [tag])
+    def label_seen(name: str) -> tuple[bool, str]:
+        found = Label.objects.filter(name=name)
+        return found.exists(), found.db
+
+    _pause(read_replica)
+    Label.objects.using(PRIMARY).create(name="fresh")
+    invalidate_tags([tag])
+    with request_scope(RequestScope(request_id="fill")):
+        assert Label.objects.filter(name="fresh").exists() is False, "the replica has not replayed the row"
+        assert label_seen("fresh") == (True, PRIMARY), "the value the cache keeps comes from the primary"
+        assert Label.objects.all().db == REPLICA, "after the fill, the scope's reads go to the replica again"
+    invalidate_tags([tag])
