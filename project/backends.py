@@ -2,8 +2,9 @@
 
 Embedded default (no environment at all): SQLite in `var/`, the local-memory cache,
 eager Celery. Setting `DATABASE_URL`, `REDIS_URL` or `CELERY_BROKER_URL` switches that
-one dependency to PostgreSQL, Redis or RabbitMQ. Nothing here opens a connection, so a
-dependency that is down never blocks start-up.
+one dependency to PostgreSQL, Redis or RabbitMQ; `DATABASE_REPLICA_URL` adds a read replica
+(the `replica` alias, routed by `apps.core.replica_router`). Nothing here opens a connection,
+so a dependency that is down never blocks start-up.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from project.environment import EnvReader
+from project.environment import ConfigurationError, EnvReader
 from project.naming import service_names
 
-__all__ = ["broker_settings", "cache_settings", "channel_layer_settings", "database_settings"]
+__all__ = ["REPLICA_ALIAS", "broker_settings", "cache_settings", "channel_layer_settings", "database_settings"]
+
+# The `DATABASES` alias of the read replica (apps.core.replica_router reads the same name from settings).
+REPLICA_ALIAS = "replica"
+_POSTGRESQL = "django.db.backends.postgresql"
 
 # Same engines, wrapped by django-prometheus to count connections, queries and errors
 # (`connection.vendor` is unchanged: "postgresql", "sqlite").
@@ -52,6 +57,8 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
     config = env.database("DATABASE_URL", f"sqlite:///{base_dir / 'var' / 'db.sqlite3'}")
     # Read every tuning variable whichever engine is chosen, so a bad value is reported now.
     connect_timeout = env.integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    # Short: a replica that does not answer costs a request this much once, then the breaker opens.
+    replica_connect_timeout = env.integer("DATABASE_REPLICA_CONNECT_TIMEOUT", 1, minimum=1)
     config["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     config["CONN_HEALTH_CHECKS"] = True
     config["ATOMIC_REQUESTS"] = False
@@ -60,7 +67,7 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
     if test_name:
         config["TEST"] = {"NAME": test_name}
     options = config.setdefault("OPTIONS", {})
-    if config["ENGINE"] == "django.db.backends.postgresql":
+    if config["ENGINE"] == _POSTGRESQL:
         options.setdefault("connect_timeout", connect_timeout)
         options.setdefault("application_name", service_names(env).database)
     elif config["ENGINE"] == "django.db.backends.sqlite3":
@@ -69,8 +76,33 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
         # WAL lets the dev server and a Celery worker share the file without "database is locked".
         options.setdefault("init_command", "PRAGMA journal_mode=WAL;")
         options.setdefault("transaction_mode", "IMMEDIATE")
+    replica = _replica_settings(env, config, connect_timeout=replica_connect_timeout)
     config["ENGINE"] = METERED_DATABASE_ENGINES.get(config["ENGINE"], config["ENGINE"])
-    return {"default": config}
+    if replica is None:
+        return {"default": config}
+    replica["ENGINE"] = METERED_DATABASE_ENGINES[_POSTGRESQL]
+    return {"default": config, REPLICA_ALIAS: replica}
+
+
+def _replica_settings(env: EnvReader, primary: dict[str, Any], *, connect_timeout: int) -> dict[str, Any] | None:
+    """The replica's entry: the primary's tuning, its own URL, and, under test, the primary's database."""
+    if not env.is_set("DATABASE_REPLICA_URL"):
+        return None
+    replica = env.database("DATABASE_REPLICA_URL", "")
+    if primary["ENGINE"] != _POSTGRESQL or replica["ENGINE"] != _POSTGRESQL:
+        raise ConfigurationError(
+            "DATABASE_REPLICA_URL", "a read replica needs PostgreSQL for both it and DATABASE_URL (a streaming standby)"
+        )
+    replica["CONN_MAX_AGE"] = primary["CONN_MAX_AGE"]
+    replica["CONN_HEALTH_CHECKS"] = True
+    replica["ATOMIC_REQUESTS"] = False  # nothing writes there: a transaction belongs on the primary
+    # A physical standby holds exactly the primary's databases, the test database included: tests
+    # use the primary's, and Django neither creates, migrates nor flushes the replica.
+    replica["TEST"] = {"MIRROR": "default"}
+    options = replica.setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", connect_timeout)
+    options.setdefault("application_name", primary["OPTIONS"]["application_name"])
+    return replica
 
 
 def cache_settings(env: EnvReader) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import django_stubs_ext
 # No app module here: settings are read by every process, before any app loads, and must stay
 # cheap and side-effect free (tests/project/test_settings_imports.py). Apps are named by dotted
 # path; each validates what only it understands when it is ready (docs/architecture.md).
-from project.backends import broker_settings, cache_settings, channel_layer_settings, database_settings
+from project.backends import REPLICA_ALIAS, broker_settings, cache_settings, channel_layer_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
 from project.naming import service_names
 
@@ -126,6 +126,14 @@ TEMPLATES = [
 # Backing services — https://docs.djangoproject.com/en/5.2/ref/settings/#databases
 # ---------------------------------------------------------------------------
 DATABASES = database_settings(env, BASE_DIR)
+# DATABASE_REPLICA_URL adds the `replica` alias and its router (apps/core/replica_router.py; docs/scaling.md):
+# reads of these apps go to the replica until the request or task writes, then to the primary.
+DATABASE_ROUTERS = ["apps.core.replica_router.ReplicaRouter"] if REPLICA_ALIAS in DATABASES else []
+DATABASE_REPLICA_APPS = env.strings("DATABASE_REPLICA_APPS", [path.rpartition(".")[2] for path in FEATURE_APPS])
+# Seconds reads skip a replica that failed before one of them tries it again.
+DATABASE_REPLICA_COOL_DOWN = env.number("DATABASE_REPLICA_COOL_DOWN", 5.0, minimum=0.1)
+# /health/ reports `database_replica` degraded (never 503) past this many seconds of replay lag.
+DATABASE_REPLICA_MAX_LAG = env.number("DATABASE_REPLICA_MAX_LAG", 30.0)
 CACHES = cache_settings(env)
 CHANNEL_LAYERS = channel_layer_settings(env)
 

@@ -295,3 +295,166 @@ def accent_auth(accent_auth_standin: Any, settings: SettingsWrapper) -> Iterator
         accent_auth_standin.reset()
         for token in issued:
             token_cache.forget_token(token)
+
+
+class StandbyUnavailable(RuntimeError):
+    """The primary refused to be base-backed up (no replication access): nothing was started."""
+
+
+class StreamingStandby:
+    """A real PostgreSQL hot standby of the test run's primary, in a temporary directory.
+
+    Made by `pg_basebackup` from the primary's host and port (so the primary must accept a
+    replication connection from this host: a `replication` line in its `pg_hba.conf`), started
+    with `postgres -D <dir> -c hot_standby=on` on a free port, as the `postgres` user when the
+    suite runs as root (PostgreSQL refuses to run as root). Streaming, no replication slot: a
+    slot left behind by a killed run would make the primary keep its WAL forever.
+    """
+
+    def __init__(self, *, host: str, port: int, user: str, bin_dir: str) -> None:
+        import socket
+        import tempfile
+
+        self.primary: dict[str, str] = {"host": host, "port": str(port), "user": user}
+        self.bin_dir = bin_dir
+        self.directory = tempfile.mkdtemp(prefix="standby-")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self._process: subprocess.Popen[bytes] | None = None
+        self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+        os.chmod(self.directory, 0o700)
+
+    def create(self) -> None:
+        backup = subprocess.run(
+            [*self._as_postgres, f"{self.bin_dir}/pg_basebackup", "-h", self.primary["host"], "-p",
+             self.primary["port"], "-U", self.primary["user"], "-D", self.directory,
+             "-X", "stream", "-R", "-c", "fast"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        if backup.returncode != 0:
+            needed = (
+                f"pg_basebackup from {self.primary['host']}:{self.primary['port']} failed: {backup.stderr.strip()}. "
+                "The primary must accept replication connections from this host, e.g. the pg_hba.conf line "
+                f"`host replication {self.primary['user']} 127.0.0.1/32 trust` (then SELECT pg_reload_conf())"
+            )
+            raise StandbyUnavailable(needed)
+        # The primary's own configuration may live outside its data directory (Debian: /etc/postgresql):
+        # the standby gets a minimal one of its own; -R wrote primary_conninfo and standby.signal.
+        with open(f"{self.directory}/postgresql.conf", "w") as conf:
+            conf.write("hot_standby = on\nfsync = off\nlisten_addresses = '127.0.0.1'\n")
+        with open(f"{self.directory}/pg_hba.conf", "w") as hba:
+            hba.write(f"host all {self.primary['user']} 127.0.0.1/32 trust\n")
+        if self._as_postgres:
+            for name in ("postgresql.conf", "pg_hba.conf"):
+                shutil.chown(f"{self.directory}/{name}", "postgres", "postgres")
+
+    def start(self) -> None:
+        command = [*self._as_postgres, f"{self.bin_dir}/postgres", "-D", self.directory, "-p", str(self.port)]
+        command += ["-c", "hot_standby=on", "-c", f"unix_socket_directories={self.directory}"]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the standby exited with status {self._process.returncode}")
+            try:
+                self.query("SELECT 1")
+                return
+            except Exception:  # refused, or "the database system is starting up"
+                time.sleep(0.1)
+        raise RuntimeError(f"the standby did not accept connections on port {self.port} within 60 s")
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        subprocess.run(
+            [*self._as_postgres, f"{self.bin_dir}/pg_ctl", "stop", "-D", self.directory, "-m", "fast", "-w"],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def query(self, sql: str, *, dbname: str = "postgres") -> Any:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=self.primary["user"],
+            dbname=dbname,
+            connect_timeout=2,
+            autocommit=True,
+        ) as conn:
+            row = conn.execute(sql).fetchone()
+            return row[0] if row else None
+
+    def catch_up(self, timeout: float = 60) -> None:
+        """Wait until the standby has replayed everything the primary had written when this was called."""
+        import psycopg
+
+        primary = self.primary
+        with psycopg.connect(
+            host=primary["host"], port=primary["port"], user=primary["user"], dbname="postgres", autocommit=True
+        ) as conn:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        target = row[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.query(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"the standby did not replay up to {target} within {timeout} s")
+
+
+def _postgresql_bin_dir() -> str | None:
+    import glob
+
+    found = [d for d in sorted(glob.glob("/usr/lib/postgresql/*/bin")) if os.path.exists(f"{d}/pg_basebackup")]
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="session")
+def streaming_standby(django_db_setup: None, django_db_blocker: Any) -> Iterator[StreamingStandby]:
+    """A running hot standby of the test database's server (its test database included); removed at the end."""
+    from django.db import connections
+
+    primary = connections["default"].settings_dict
+    if primary["ENGINE"] != "django_prometheus.db.backends.postgresql":
+        if REQUIRE_SERVICES:
+            pytest.fail("a read replica needs PostgreSQL, but DATABASE_URL does not point at it")
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    bin_dir = _postgresql_bin_dir()
+    if bin_dir is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("the PostgreSQL server binaries (pg_basebackup, postgres) are required in this run")
+        pytest.skip("needs the PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+    standby = StreamingStandby(
+        host=primary["HOST"] or "127.0.0.1", port=int(primary["PORT"] or 5432), user=primary["USER"], bin_dir=bin_dir
+    )
+    try:
+        try:
+            standby.create()
+        except StandbyUnavailable as exc:
+            if REQUIRE_SERVICES:
+                pytest.fail(str(exc))
+            pytest.skip(str(exc))
+        standby.start()
+        standby.catch_up()
+        yield standby
+    finally:
+        standby.remove()

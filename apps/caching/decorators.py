@@ -36,6 +36,7 @@ from apps.caching.store import CacheStore, get_store
 from apps.caching.strategies import CacheStrategy
 from apps.caching.tasks import store_cache_entry
 from apps.caching.uncommitted import bypasses, has_uncommitted
+from apps.core.replica_router import reads_from_primary
 
 __all__ = ["cached"]
 
@@ -358,7 +359,8 @@ def _sync_wrapper(engine: _Engine, func: Callable[P, R]) -> Callable[P, R]:
         if ticket.found:
             return cast("R", ticket.value)
         try:
-            value = func(*args, **kwargs)
+            with reads_from_primary():  # a lagging replica's answer must not be cached (apps.core.replica_router)
+                value = func(*args, **kwargs)
         except BaseException:
             engine.release(store, ticket)
             raise
@@ -392,7 +394,8 @@ def _async_wrapper(engine: _Engine, func: Callable[P, Awaitable[Any]]) -> Callab
         if ticket.found:
             return ticket.value
         try:
-            value = await func(*args, **kwargs)
+            with reads_from_primary():
+                value = await func(*args, **kwargs)
         except BaseException:
             await off_loop(store, engine.release, store, ticket)
             raise

@@ -8,6 +8,10 @@ in `finally`, so nothing leaks from one request, task or script into the next.
   actor is resolved *lazily* from `request.user`, so authentication that runs inside
   the view (DRF token authentication) is seen by everything after it.
 - An explicit `acting_as` / `in_tenant` always wins over the request scope.
+- `ReadRouting` (one per request or task, `current_read_routing()`): whether the scope has
+  written, so the read-replica router (`apps.core.replica_router`) sends its later reads to
+  the primary. It lives on the scope object, not in a context variable of its own, so a
+  write made in a thread of the request (`sync_to_async`) is seen by the request's later reads.
 
 Actors are stable strings: an Accent-Auth user UUID, or `admin:<username>` for
 Django (admin) users.
@@ -23,10 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ReadRouting",
     "RequestScope",
     "acting_as",
     "actor_for_user",
     "current_actor",
+    "current_read_routing",
     "current_request_id",
     "current_tenant",
     "in_tenant",
@@ -38,17 +44,28 @@ _UNSET: Any = object()
 
 
 @dataclass
+class ReadRouting:
+    """Where the reads of one request or task may go; mutable, filled in by the replica router."""
+
+    wrote: bool = False  # a write went to the primary: every later read goes there too
+    replica_checked: bool = False  # the replica's connection was found usable once in this scope
+
+
+@dataclass
 class RequestScope:
     """What one request knows about its caller. Mutable: authentication fills the tenant in."""
 
     request_id: str
     resolve_actor: Callable[[], str | None] = field(default=lambda: None)
     tenant_id: uuid.UUID | None = None
+    reads: ReadRouting = field(default_factory=ReadRouting)
 
 
 _actor: ContextVar[str | None] = ContextVar("actor", default=_UNSET)
 _tenant: ContextVar[uuid.UUID | None] = ContextVar("tenant", default=_UNSET)
 _scope: ContextVar[RequestScope | None] = ContextVar("request_scope", default=None)
+# Code outside any scope (a script, the shell): one routing state for the rest of its context.
+_unscoped_reads: ContextVar[ReadRouting | None] = ContextVar("unscoped_reads", default=None)
 
 
 def actor_for_user(user: Any) -> str | None:
@@ -80,6 +97,18 @@ def current_tenant() -> uuid.UUID | None:
 def current_request_id() -> str | None:
     scope = _scope.get()
     return scope.request_id if scope is not None else None
+
+
+def current_read_routing() -> ReadRouting:
+    """The read routing of the current request or task; outside one, of the current context."""
+    scope = _scope.get()
+    if scope is not None:
+        return scope.reads
+    reads = _unscoped_reads.get()
+    if reads is None:
+        reads = ReadRouting()
+        _unscoped_reads.set(reads)
+    return reads
 
 
 @contextmanager

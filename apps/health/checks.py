@@ -1,4 +1,4 @@
-"""What readiness checks: the database, the cache, the Celery broker, Accent-Auth, the events relay's lag.
+"""What readiness checks: the database and its replica's lag, the cache, the broker, Accent-Auth, the relay's lag.
 
 Each check is a django-health-check `HealthCheck` (the library's `Database` check is
 used as is; the others are ours because the library has no Django-cache check that
@@ -15,11 +15,15 @@ import uuid
 
 import httpx
 from django.core.cache import caches
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from health_check.base import HealthCheck
 from health_check.checks import Database
 from health_check.exceptions import HealthCheckException, ServiceUnavailable
 from kombu import Connection
+from prometheus_client import Gauge
+
+from apps.core.metric_names import metric_name
+from apps.core.replica_router import REPLICA
 
 __all__ = [
     "AccentAuthCheck",
@@ -28,8 +32,15 @@ __all__ = [
     "CheckSkipped",
     "Database",
     "RelayLagCheck",
+    "ReplicaLagCheck",
     "safe_error_text",
 ]
+
+REPLICA_LAG = Gauge(
+    metric_name("database_replica_lag_seconds"),
+    "Seconds the read replica's replay was behind the primary at the last readiness check",
+    multiprocess_mode="livemostrecent",
+)
 
 _CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
 
@@ -127,4 +138,40 @@ class RelayLagCheck(HealthCheck):  # type: ignore[misc]
             raise ServiceUnavailable(
                 f"the oldest pending event has waited {lag:.0f}s (more than {self.max_lag:g}s): "
                 "the events relay is down or behind"
+            )
+
+
+# Seconds since the standby last replayed a transaction, or 0 when it has replayed all it received
+# (an idle primary sends nothing new: an old replay timestamp is then no lag).
+_REPLAY_LAG = """
+SELECT pg_is_in_recovery(),
+       CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+            ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+       END
+"""
+
+
+@dataclasses.dataclass
+class ReplicaLagCheck(HealthCheck):  # type: ignore[misc]
+    """The read replica answers, is a standby, and has replayed the primary's WAL within `max_lag` seconds."""
+
+    alias: str = REPLICA
+    max_lag: float = 30.0
+
+    def run(self) -> None:
+        try:
+            with connections[self.alias].cursor() as cursor:
+                cursor.execute(_REPLAY_LAG)
+                in_recovery, lag = cursor.fetchone()
+        except DatabaseError as exc:
+            raise ServiceUnavailable(f"{safe_error_text(exc)}: reads are served by the primary") from exc
+        finally:
+            connections[self.alias].close()  # this runs in the probe's thread pool: hold no connection there
+        REPLICA_LAG.set(float(lag))
+        if not in_recovery:
+            raise ServiceUnavailable("the replica is not a standby (not in recovery): it may have been promoted")
+        if float(lag) > self.max_lag:
+            raise ServiceUnavailable(
+                f"the replica is {float(lag):.1f}s behind the primary (more than {self.max_lag:g}s): "
+                "reads until a write may be that stale"
             )

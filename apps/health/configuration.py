@@ -8,19 +8,24 @@
 - Accent-Auth is checked only when `AUTH_HEALTH_CHECKS_ENABLED`.
 - The events relay's lag (`events_relay`) only when `EVENTS_RELAY_MAX_LAG` > 0; it is always
   optional: a relay behind degrades readiness, it never takes the pod out of service.
+- The read replica (`database_replica`: reachable, a standby, replay lag at most
+  `DATABASE_REPLICA_MAX_LAG` seconds) only when `DATABASE_REPLICA_URL` configured it; always
+  optional: reads fall back to the primary, so a lagging or lost replica only degrades.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connections
 
-from apps.health.checks import AccentAuthCheck, BrokerCheck, CacheCheck, Database, RelayLagCheck
+from apps.core.replica_router import REPLICA
+from apps.health.checks import AccentAuthCheck, BrokerCheck, CacheCheck, Database, RelayLagCheck, ReplicaLagCheck
 from apps.health.runner import CheckSpec, RunnableCheck
 
 __all__ = ["CHECK_NAMES", "cache_seconds", "readiness_specs"]
 
-CHECK_NAMES = ("database", "cache", "broker", "accent_auth", "events_relay")
-_ALWAYS_OPTIONAL = {"events_relay"}
+CHECK_NAMES = ("database", "database_replica", "cache", "broker", "accent_auth", "events_relay")
+_ALWAYS_OPTIONAL = {"events_relay", "database_replica"}
 
 
 def cache_seconds() -> float:
@@ -36,6 +41,11 @@ def readiness_specs() -> list[CheckSpec]:
     optional = set(getattr(settings, "HEALTH_OPTIONAL_CHECKS", ()))
     checks: list[tuple[str, RunnableCheck]] = [
         ("database", Database(alias="default")),
+        *(
+            [("database_replica", ReplicaLagCheck(alias=REPLICA, max_lag=settings.DATABASE_REPLICA_MAX_LAG))]
+            if REPLICA in connections
+            else []
+        ),
         ("cache", CacheCheck(alias="default")),
         (
             "broker",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from project.backends import broker_settings, cache_settings, database_settings
-from project.environment import EnvReader
+from project.environment import ConfigurationError, EnvReader
 from project.naming import DEFAULT_NAME
 
 NO_ENVIRONMENT = EnvReader({})
@@ -25,6 +27,43 @@ def test_database_url_switches_to_postgresql_with_a_connect_timeout(tmp_path: Pa
     assert database["ENGINE"] == "django_prometheus.db.backends.postgresql"
     assert database["OPTIONS"]["connect_timeout"] == 3
     assert database["CONN_HEALTH_CHECKS"] is True
+
+
+PRIMARY_URL = "postgres://postgres@127.0.0.1:5432/service"
+
+
+def test_no_replica_url_means_one_database(tmp_path: Path) -> None:
+    assert list(database_settings(EnvReader({"DATABASE_URL": PRIMARY_URL}), tmp_path)) == ["default"]
+    assert list(database_settings(NO_ENVIRONMENT, tmp_path)) == ["default"]
+
+
+def test_replica_url_adds_the_replica_alias_mirroring_the_primary_under_test(tmp_path: Path) -> None:
+    env = EnvReader(
+        {
+            "DATABASE_URL": PRIMARY_URL,
+            "DATABASE_REPLICA_URL": "postgres://reader@10.0.0.2:5433/service",
+            "DATABASE_CONN_MAX_AGE": "30",
+            "DATABASE_TEST_NAME": "test_mine",
+        }
+    )
+    databases = database_settings(env, tmp_path)
+    replica = databases["replica"]
+    assert (replica["HOST"], replica["PORT"], replica["USER"]) == ("10.0.0.2", 5433, "reader")
+    assert replica["ENGINE"] == "django_prometheus.db.backends.postgresql"
+    assert replica["TEST"] == {"MIRROR": "default"}, "tests read the primary's test database on the standby"
+    assert (replica["CONN_MAX_AGE"], replica["CONN_HEALTH_CHECKS"], replica["ATOMIC_REQUESTS"]) == (30, True, False)
+    assert replica["OPTIONS"]["connect_timeout"] == 1
+    assert replica["OPTIONS"]["application_name"] == databases["default"]["OPTIONS"]["application_name"]
+
+
+@pytest.mark.parametrize(
+    ("primary", "replica"),
+    [(None, "postgres://postgres@127.0.0.1:5433/service"), (PRIMARY_URL, "sqlite:////tmp/replica.sqlite3")],
+)
+def test_a_replica_needs_postgresql_on_both_sides(tmp_path: Path, primary: str | None, replica: str) -> None:
+    env = EnvReader({"DATABASE_REPLICA_URL": replica, **({"DATABASE_URL": primary} if primary else {})})
+    with pytest.raises(ConfigurationError, match="DATABASE_REPLICA_URL"):
+        database_settings(env, tmp_path)
 
 
 def test_no_redis_url_means_the_local_memory_cache() -> None:
@@ -56,3 +95,16 @@ def test_broker_url_switches_to_rabbitmq() -> None:
     celery = broker_settings(EnvReader({"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//"}))
     assert celery["broker_url"] == "amqp://guest:guest@127.0.0.1:5672//"
     assert celery["task_always_eager"] is False
+
+
+def test_the_replica_router_is_installed_only_with_a_replica(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+
+    settings_file = str(Path(__file__).resolve().parents[2] / "project" / "settings.py")
+    monkeypatch.setenv("DATABASE_URL", PRIMARY_URL)
+    monkeypatch.delenv("DATABASE_REPLICA_URL", raising=False)
+    assert runpy.run_path(settings_file)["DATABASE_ROUTERS"] == []
+    monkeypatch.setenv("DATABASE_REPLICA_URL", "postgres://postgres@127.0.0.1:5433/service")
+    configured = runpy.run_path(settings_file)
+    assert configured["DATABASE_ROUTERS"] == ["apps.core.replica_router.ReplicaRouter"]
+    assert configured["DATABASE_REPLICA_APPS"] == ["documents"], "the feature apps' reads, by default"

@@ -7,4 +7,5 @@ urlpatterns = [
     path("folders-conflict/", views.CreateThenConflictView.as_view()),
     path("whoami/", views.whoami),
     path("context/", views.context_echo),
+    path("replica-label/", views.replica_label),
 ]

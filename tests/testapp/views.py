@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from apps.core.context import current_actor, current_request_id, current_tenant
 from apps.core.errors import Conflict
-from tests.testapp.models import Folder
+from tests.testapp.models import Folder, Label
 
 
 @dataclass
@@ -65,3 +65,12 @@ class CreateThenConflictView(APIView):
     def post(self, request: Request) -> Response:
         Folder.objects.create(name=request.data["name"], tenant_id=request.data["tenant_id"])
         raise Conflict("Created, then found a conflict.")
+
+
+def replica_label(request: HttpRequest) -> JsonResponse:
+    """POST writes the label `?name=` then reads it back; GET only reads it. Says what it saw, and where."""
+    name = request.GET["name"]
+    if request.method == "POST":
+        Label.objects.create(name=name)
+    found = Label.objects.filter(name=name)
+    return JsonResponse({"seen": found.exists(), "read_from": found.db})
