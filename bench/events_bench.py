@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/events_bench.py                   # 5 000 events per case
     .venv/bin/python bench/events_bench.py --events 50       # toy size (the smoke test)
+    .venv/bin/python bench/events_bench.py --cases latency   # only commit -> handler latency
 
 Creates its own database (`bench_events_<random>`, dropped at the end) and its own
 queues (`bench-events-<random>`, deleted at the end). The throughput cases consume
@@ -9,7 +10,8 @@ nothing: they are what the relay pushes into RabbitMQ with publisher confirms an
 marked sent, beside the same message body published by kombu, confirmed one by one
 (the baseline) and unconfirmed (the ceiling). The latency case runs the real pipeline:
 `manage.py events_relay` (woken by NOTIFY) and a `celery worker` process whose handler
-records, per event, the time from the publishing commit, at a paced 500 events/s.
+records, per event, the time from the publishing commit, at a paced 500 events/s; each
+latency is split at the row's `sent_at` (the relay's part, then the broker's and worker's).
 """
 
 # ruff: noqa: PLC0415 - Django and the apps are imported after the environment is set
@@ -346,7 +348,8 @@ def print_latency(latencies: list[Latency], wanted: int, rate: float, worker: st
     sent = [latency.sent for latency in latencies]
     after = [latency.handled - latency.sent for latency in latencies]
     print(
-        f"{'ms':<10} {'handled':>8}    {'sent':>8}    {'after':>8}   (commit -> handler, -> relay's sent_at, sent_at -> handler)"
+        f"{'ms':<10} {'handled':>8}    {'sent':>8}    {'after':>8}   "
+        "(commit -> handler, -> relay's sent_at, sent_at -> handler)"
     )
     for name, share in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)):
         figures = "    ".join(f"{percentile(values, share) * 1000:>8.1f}" for values in (handled, sent, after))
