@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/events_bench.py                   # 5 000 events per case
     .venv/bin/python bench/events_bench.py --events 50       # toy size (the smoke test)
+    .venv/bin/python bench/events_bench.py --cases latency   # only commit -> handler latency
 
 Creates its own database (`bench_events_<random>`, dropped at the end) and its own
 queues (`bench-events-<random>`, deleted at the end). The throughput cases consume
@@ -9,7 +10,8 @@ nothing: they are what the relay pushes into RabbitMQ with publisher confirms an
 marked sent, beside the same message body published by kombu, confirmed one by one
 (the baseline) and unconfirmed (the ceiling). The latency case runs the real pipeline:
 `manage.py events_relay` (woken by NOTIFY) and a `celery worker` process whose handler
-records, per event, the time from the publishing commit, at a paced 500 events/s.
+records, per event, the time from the publishing commit, at a paced 500 events/s; each
+latency is split at the row's `sent_at` (the relay's part, then the broker's and worker's).
 """
 
 # ruff: noqa: PLC0415 - Django and the apps are imported after the environment is set
@@ -28,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,16 +161,24 @@ def running(command: list[str], env: dict[str, str], ready: str | None = None) -
             process.wait()
 
 
+class Latency(NamedTuple):
+    """One event of the latency case, in seconds from its publishing commit."""
+
+    handled: float  # to its handler in the worker
+    sent: float  # to the relay's `sent_at` (woken, claimed, published, confirmed; marked just after)
+
+
 def commit_to_handler_latency(
     count: int, rate: float, suffix: str, pool: str = "threads", concurrency: int = 8
-) -> list[float]:
-    """Seconds from each event's commit to its handler in the worker, `count` events paced at `rate`/s.
+) -> list[Latency]:
+    """Each event's latency, `count` events paced at `rate`/s.
 
     Those handled within 60 s of the last commit (all of them when the worker keeps up).
     """
     from django.db import transaction
 
     from apps.events import publish
+    from apps.events.models import OutboxEvent
 
     warmup = min(100, count)
     with tempfile.TemporaryDirectory() as directory:
@@ -195,7 +206,17 @@ def commit_to_handler_latency(
                 if len(lines) >= warmup + count:
                     break
                 time.sleep(0.2)
-    return [float(seconds) for flag, seconds in (line.split() for line in lines) if flag == "0"]
+    handled = {
+        event_id: (float(seconds), float(at))
+        for flag, seconds, at, event_id in (line.split() for line in lines)
+        if flag == "0"
+    }
+    sent_at = {
+        str(pk): sent.timestamp()
+        for pk, sent in OutboxEvent.objects.filter(sent_at__isnull=False).values_list("id", "sent_at")
+        if sent is not None
+    }
+    return [Latency(seconds, seconds - (at - sent_at[event_id])) for event_id, (seconds, at) in handled.items()]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -263,6 +284,9 @@ def main() -> None:
     parser.add_argument(
         "--broker-url", default=os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
     )
+    parser.add_argument(
+        "--cases", choices=("all", "throughput", "latency"), default="all", help="which part to run (default: all)"
+    )
     parser.add_argument("--rate", type=float, default=500.0, help="events/s of the latency case")
     parser.add_argument("--pool", default="threads", help="the latency case's worker pool (solo, threads, prefork)")
     parser.add_argument("--concurrency", type=int, default=8, help="the latency case's worker concurrency")
@@ -278,42 +302,59 @@ def main() -> None:
     assert connection.vendor == "postgresql", "the relay is measured on PostgreSQL (SKIP LOCKED)"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        count = args.events
-        write = write_outbox(count)
-        rows: list[tuple[str, float]] = [("outbox write: publish() in transactions of 100", count / write)]
-        reset_outbox_table()
-        write_many = write_outbox_many(count)
-        rows.append(("outbox write: publish_many() of 1000 per transaction", count / write_many))
-        raw_confirmed = count / raw_publish(count, confirm=True)
-        raw_unconfirmed = count / raw_publish(count, confirm=False)
-        purge_queue()
-        for batch_size in (50, 200, 1000, 2000):
-            reset_outbox()
-            elapsed, sent = relay(batch_size)
-            assert sent == count, f"relay sent {sent} of {count}"
-            rows.append((f"relay, batch {batch_size} (confirmed publish, rows marked sent)", count / elapsed))
-            purge_queue()
-        latencies = commit_to_handler_latency(
-            min(count, args.latency_events), args.rate, suffix, args.pool, args.concurrency
-        )
-        print(f"{count} events per case, PostgreSQL + RabbitMQ on this machine")
-        print(f"{'case':<62} {'events/s':>10} {'ratio':>7} {'x unconf.':>9}")
-        print(f"{'baseline: kombu publish, confirmed':<62} {raw_confirmed:>10.0f} {1.0:>7.2f} {'':>9}")
-        ceiling = raw_unconfirmed / raw_confirmed
-        print(f"{'kombu publish, unconfirmed':<62} {raw_unconfirmed:>10.0f} {ceiling:>7.2f} {1.0:>9.2f}")
-        for name, rate in rows:
-            print(f"{name:<62} {rate:>10.0f} {rate / raw_confirmed:>7.2f} {rate / raw_unconfirmed:>9.2f}")
-        print()
-        wanted = min(count, args.latency_events)
-        worker = f"{args.pool} pool, concurrency {args.concurrency}"
-        print(f"commit -> worker handler latency at {args.rate:g} events/s, real worker ({worker})")
-        print(f"{'handled':<10} {len(latencies):>8} of {wanted} within 60 s of the last commit")
-        print(f"{'p50':<10} {percentile(latencies, 0.50) * 1000:>8.1f} ms")
-        print(f"{'p99':<10} {percentile(latencies, 0.99) * 1000:>8.1f} ms")
-        print(f"{'max':<10} {max(latencies) * 1000:>8.1f} ms   (mean {statistics.fmean(latencies) * 1000:.1f} ms)")
+        if args.cases in ("all", "throughput"):
+            throughput(args.events)
+        if args.cases in ("all", "latency"):
+            wanted = min(args.events, args.latency_events)
+            latencies = commit_to_handler_latency(wanted, args.rate, suffix, args.pool, args.concurrency)
+            print_latency(latencies, wanted, args.rate, f"{args.pool} pool, concurrency {args.concurrency}")
     finally:
         delete_declared()
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+
+
+def throughput(count: int) -> None:
+    write = write_outbox(count)
+    rows: list[tuple[str, float]] = [("outbox write: publish() in transactions of 100", count / write)]
+    reset_outbox_table()
+    write_many = write_outbox_many(count)
+    rows.append(("outbox write: publish_many() of 1000 per transaction", count / write_many))
+    raw_confirmed = count / raw_publish(count, confirm=True)
+    raw_unconfirmed = count / raw_publish(count, confirm=False)
+    purge_queue()
+    for batch_size in (50, 200, 1000, 2000):
+        reset_outbox()
+        elapsed, sent = relay(batch_size)
+        assert sent == count, f"relay sent {sent} of {count}"
+        rows.append((f"relay, batch {batch_size} (confirmed publish, rows marked sent)", count / elapsed))
+        purge_queue()
+    reset_outbox_table()
+    print(f"{count} events per case, PostgreSQL + RabbitMQ on this machine")
+    print(f"{'case':<62} {'events/s':>10} {'ratio':>7} {'x unconf.':>9}")
+    print(f"{'baseline: kombu publish, confirmed':<62} {raw_confirmed:>10.0f} {1.0:>7.2f} {'':>9}")
+    ceiling = raw_unconfirmed / raw_confirmed
+    print(f"{'kombu publish, unconfirmed':<62} {raw_unconfirmed:>10.0f} {ceiling:>7.2f} {1.0:>9.2f}")
+    for name, rate in rows:
+        print(f"{name:<62} {rate:>10.0f} {rate / raw_confirmed:>7.2f} {rate / raw_unconfirmed:>9.2f}")
+    print()
+
+
+def print_latency(latencies: list[Latency], wanted: int, rate: float, worker: str) -> None:
+    print(f"commit -> worker handler latency at {rate:g} events/s, real worker ({worker})")
+    print(f"{'handled':<10} {len(latencies):>8} of {wanted} within 60 s of the last commit")
+    if not latencies:
+        return
+    handled = [latency.handled for latency in latencies]
+    sent = [latency.sent for latency in latencies]
+    after = [latency.handled - latency.sent for latency in latencies]
+    print(
+        f"{'ms':<10} {'handled':>8}    {'sent':>8}    {'after':>8}   "
+        "(commit -> handler, -> relay's sent_at, sent_at -> handler)"
+    )
+    for name, share in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)):
+        figures = "    ".join(f"{percentile(values, share) * 1000:>8.1f}" for values in (handled, sent, after))
+        print(f"{name:<10} {figures}")
+    print(f"{'mean':<10} {statistics.fmean(handled) * 1000:>8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The handler of bench/events_bench.py's latency case, loaded by its Celery worker (`--include`).
 
 It appends, per event, the seconds from the publishing commit (the payload's `committed_at`,
-taken right before the commit) to the handler, to `EVENTS_BENCH_LATENCY_FILE`.
+taken right before the commit) to the handler, the handler's wall-clock time and the event id,
+to `EVENTS_BENCH_LATENCY_FILE` (the bench splits the latency at the relay's `sent_at`).
 """
 
 from __future__ import annotations
@@ -20,4 +21,4 @@ def record_latency(event: Event) -> None:
     committed_at = event.payload["committed_at"]
     assert isinstance(committed_at, float)
     with open(os.environ["EVENTS_BENCH_LATENCY_FILE"], "a", encoding="utf-8") as out:
-        out.write(f"{event.payload['warmup']} {arrived - committed_at}\n")
+        out.write(f"{event.payload['warmup']} {arrived - committed_at} {arrived} {event.id}\n")

@@ -156,6 +156,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The broker confirms each publish before it returns: the outbox relay marks a row sent only then.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Celery's Django fixup closes the task thread's database connections before and after every
+# task (a new PostgreSQL backend per event: the connect cost more than the delivery). It closes
+# them only every CELERY_DB_REUSE_MAX tasks instead; between tasks project/celery.py applies
+# Django's own rule (close_old_connections: CONN_MAX_AGE, a connection left broken), as a request does.
+CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 
 # ---------------------------------------------------------------------------
 # Events: outbox, relay, consumers, dead letters (apps.events; docs/events.md)

@@ -6,6 +6,8 @@ transaction, so a test counts effects in the database the worker shares with it.
 
 from __future__ import annotations
 
+from django.db import connection
+
 from apps.events import Event, PermanentError, TransientError, handles, invalidate_tags_on
 from tests.testapp.models import Label
 
@@ -13,6 +15,7 @@ RECORD = "test.events.record"
 FLAKY = "test.events.flaky"
 BROKEN = "test.events.broken"
 INVALIDATE = "test.events.invalidate"
+BACKEND = "test.events.backend"
 
 
 def failure_switch(aggregate_id: str) -> str:
@@ -36,6 +39,15 @@ def flaky(event: Event) -> None:
 def broken(event: Event) -> None:
     Label.objects.create(name=str(event.id))  # rolled back with the failure
     raise PermanentError("this event can never be handled")
+
+
+@handles(BACKEND)
+def record_backend(event: Event) -> None:
+    """Names the PostgreSQL backend (server process) of the delivering connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    Label.objects.create(name=f"backend:{event.id}:{pid}")
 
 
 invalidate_tags_on(INVALIDATE, lambda event: [str(event.payload["tag"])])

@@ -17,7 +17,7 @@ from apps.events.consumer import consume
 from apps.events.models import HandledEvent, OutboxEvent, OutboxStatus, ProcessedEvent
 from apps.events.registry import handlers_for, unregister
 from apps.events.relay import relay_outbox
-from tests.events.handlers import BROKEN, RECORD, effects
+from tests.events.handlers import BROKEN, FLAKY, RECORD, effects, failure_switch
 from tests.testapp.models import Label
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +43,29 @@ def test_a_failing_handler_leaves_neither_effect_nor_record() -> None:
         consume(event)
     assert effects(event) == 0
     assert not ProcessedEvent.objects.filter(event_id=event.id).exists()
+
+
+def test_a_lone_subscriber_whose_record_a_racing_delivery_committed_is_skipped_and_the_connection_stays_usable() -> (
+    None
+):
+    # A single subscriber runs without savepoints: the duplicate record fails the delivery's own transaction.
+    event = make_event()
+    HandledEvent.objects.create(event_id=event.id, handler=handlers_for(RECORD)[0][0], event_type=RECORD)
+    assert consume(event) == "duplicate"
+    assert effects(event) == 0
+    assert not ProcessedEvent.objects.filter(event_id=event.id).exists()  # the racing delivery writes it
+    assert consume(make_event()) == "handled"  # nothing left broken on the connection
+
+
+def test_a_lone_subscriber_that_fails_after_writing_retries_from_scratch() -> None:
+    event = make_event(FLAKY, aggregate_id="lone")
+    Label.objects.create(name=failure_switch("lone"))
+    with pytest.raises(TransientError):
+        consume(event)
+    assert not HandledEvent.objects.filter(event_id=event.id).exists()
+    Label.objects.filter(name=failure_switch("lone")).delete()
+    assert consume(event) == "handled"
+    assert effects(event) == 1
 
 
 def test_the_handler_runs_as_the_events_actor_tenant_and_request() -> None:

@@ -30,7 +30,7 @@ from project.celery import app
 from tests import broker_channel
 from tests.conftest import REQUIRE_SERVICES
 from tests.events.conftest import delete_declared, queue_names
-from tests.events.handlers import BROKEN, FLAKY, INVALIDATE, RECORD, effects, failure_switch
+from tests.events.handlers import BACKEND, BROKEN, FLAKY, INVALIDATE, RECORD, effects, failure_switch
 from tests.processes import ROOT, celery_worker, clean_env, free_port
 from tests.testapp.models import Label
 
@@ -262,3 +262,18 @@ def test_a_consumer_in_the_worker_invalidates_cache_tags_for_every_process(
     event = publish(INVALIDATE, aggregate="cache", aggregate_id=tag, payload={"tag": tag})
     worker.wait_for_log("event_handled", str(event.id))
     wait_until(lambda: value() == 2, "the entry invalidated by the worker", timeout=10)
+
+
+def test_the_worker_keeps_its_database_connection_from_one_event_to_the_next(
+    worker: Worker, names: dict[str, str]
+) -> None:
+    # Celery's Django fixup alone reconnects around every task: a new server process per event.
+    events = []
+    for _ in range(3):
+        events.append(publish(BACKEND, aggregate="label", aggregate_id=uuid.uuid4(), payload={}))
+        wait_until(lambda: Label.objects.filter(name__startswith=f"backend:{events[-1].id}:").exists(), "handled")
+    backends = {
+        name.rsplit(":", 1)[1]
+        for name in Label.objects.filter(name__startswith="backend:").values_list("name", flat=True)
+    }
+    assert len(backends) == 1, backends
