@@ -428,7 +428,9 @@ def _postgresql_bin_dir() -> str | None:
     return found[-1] if found else None
 
 
-@pytest.fixture(scope="session")
+# Module scope: its teardown (pg_ctl stop) then runs with the module's last test, which uses it and is
+# marked `process`; a session fixture's would run after whatever test happens to be last.
+@pytest.fixture(scope="module")
 def streaming_standby(django_db_setup: None, django_db_blocker: Any) -> Iterator[StreamingStandby]:
     """A running hot standby of the test database's server (its test database included); removed at the end."""
     from django.db import connections
