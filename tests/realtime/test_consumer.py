@@ -435,3 +435,28 @@ def test_a_client_that_stops_reading_is_dropped_with_4429_instead_of_queueing_fo
             assert len(events) <= 2 + 4 + 1, "the frames beyond the bound were dropped with the socket"
 
     run(scenario)
+
+
+def test_a_channel_layer_that_is_down_loses_the_notification_not_the_event(settings: SettingsWrapper) -> None:
+    """Redis unreachable when the worker's handler commits: fan_out neither raises nor blocks past its timeout."""
+    from tests.processes import free_port
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0", "socket_connect_timeout": 0.2}]},
+        }
+    }
+
+    def failed() -> float:
+        return REGISTRY.get_sample_value(metric_name("realtime_fanout_total"), {"outcome": "failed"}) or 0.0
+
+    def skipped() -> float:
+        return REGISTRY.get_sample_value(metric_name("realtime_fanout_total"), {"outcome": "skipped"}) or 0.0
+
+    before_failed, before_skipped = failed(), skipped()
+    fanout._send(fanout._messages(document_event(ACME)))  # nothing listens on that port
+    assert failed() == before_failed + 1
+    assert fanout._breaker.is_open
+    fanout._send(fanout._messages(document_event(ACME)))  # backing off: not even tried
+    assert skipped() == before_skipped + 1
