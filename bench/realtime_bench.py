@@ -74,16 +74,13 @@ def _server_env(standin_url: str) -> dict[str, str]:
 
 @contextmanager
 def process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    from tests.processes import stop_process
+
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield child
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop_process(child)
 
 
 def wait_for_http(url: str, timeout: float = 60) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 import queue
 import shutil
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -126,12 +128,34 @@ def running_server(
                 time.sleep(0.1)
         yield base_url
     finally:
-        process.terminate()
+        stop_process(process, timeout=10)
+
+
+def stop_process(process: subprocess.Popen[Any], *, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for_log_event(lines: queue.Queue[str], event: str, marker: str, timeout: float = 60) -> dict[str, Any]:
+    """The first JSON log line of `lines` (a worker's output) with this `event` and `marker`."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if line.startswith("{"):
+            parsed = json.loads(line)
+            if parsed.get("event") == event and parsed.get("marker") == marker:
+                return dict(parsed)
+    raise AssertionError(f"no {event!r} line within {timeout}s; the process said:\n{''.join(seen[-40:])}")
 
 
 class TcpProxy:
@@ -252,12 +276,7 @@ def celery_worker(
     try:
         yield lines
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @contextmanager

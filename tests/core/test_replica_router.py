@@ -6,8 +6,6 @@ not on the replica, so whether a read saw it tells which server answered.
 
 from __future__ import annotations
 
-import json
-import queue
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from project.celery import app
 from project.environment import EnvReader
 from tests.conftest import StreamingStandby
 from tests.core.replica_tasks import read_write_read
-from tests.processes import celery_worker, clean_env
+from tests.processes import celery_worker, clean_env, wait_for_log_event
 from tests.testapp.models import Label
 
 # Committed rows only reach the standby: every test's database is transactional.
@@ -181,22 +179,6 @@ def test_health_reports_a_replica_that_is_down(read_replica: StreamingStandby, c
     assert "reads are served by the primary" in check["error"]
 
 
-def _wait_for_task_line(lines: queue.Queue[str], marker: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if line.startswith("{"):
-            parsed = json.loads(line)
-            if parsed.get("event") == "replica_task" and parsed.get("marker") == marker:
-                return dict(parsed)
-    raise AssertionError(f"no replica_task line within {timeout}s; worker said:\n{''.join(seen[-40:])}")
-
-
 def test_a_celery_task_reads_its_writes_while_the_replica_lags(read_replica: StreamingStandby, broker_url: str) -> None:
     assert not app.conf.task_always_eager, "this test needs a real worker"
     primary = connections[PRIMARY].settings_dict
@@ -213,9 +195,9 @@ def test_a_celery_task_reads_its_writes_while_the_replica_lags(read_replica: Str
         _pause(read_replica)
         writer = uuid.uuid4().hex
         read_write_read.apply_async(args=(writer,), kwargs={"write": True}, queue=queue_name, ignore_result=True)
-        wrote = _wait_for_task_line(lines, writer)
+        wrote = wait_for_log_event(lines, "replica_task", writer)
         read_write_read.apply_async(args=(writer,), kwargs={"write": False}, queue=queue_name, ignore_result=True)
-        read_only = _wait_for_task_line(lines, writer)
+        read_only = wait_for_log_event(lines, "replica_task", writer)
     assert (wrote["read_before"], wrote["seen_before"]) == (REPLICA, False)
     assert (wrote["read_after"], wrote["seen_after"]) == (PRIMARY, True), "read-your-writes inside the task"
     # The next task wrote nothing: it reads the lagging replica, which has not replayed the first task's row.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import queue
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +14,7 @@ from apps.core.context import RequestScope, acting_as, current_request_id, in_te
 from apps.observability.task_context import ACTOR_HEADER, REQUEST_ID_HEADER, TENANT_HEADER, context_headers
 from project.celery import app
 from tests.observability.tasks import report_context
-from tests.processes import celery_worker, clean_env
+from tests.processes import celery_worker, clean_env, wait_for_log_event
 
 
 def test_context_headers_carry_only_what_is_set() -> None:
@@ -48,22 +46,6 @@ def worker(broker_url: str) -> Iterator[tuple[str, queue.Queue[str]]]:
         yield queue_name, lines
 
 
-def _wait_for_event(lines: queue.Queue[str], event: str, marker: str, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if line.startswith("{"):
-            parsed = json.loads(line)
-            if parsed.get("event") == event and parsed.get("marker") == marker:
-                return dict(parsed)
-    raise AssertionError(f"no {event!r} line within {timeout}s; worker said:\n{''.join(seen[-40:])}")
-
-
 def test_a_real_worker_logs_with_the_publishers_context(worker: tuple[str, queue.Queue[str]]) -> None:
     assert not app.conf.task_always_eager, "this test needs a broker"
     queue_name, lines = worker
@@ -71,7 +53,7 @@ def test_a_real_worker_logs_with_the_publishers_context(worker: tuple[str, queue
     marker = uuid.uuid4().hex
     with request_scope(RequestScope(request_id="via-rabbitmq")), acting_as("user-3"), in_tenant(tenant):
         report_context.apply_async(args=(marker,), queue=queue_name, ignore_result=True)
-    line = _wait_for_event(lines, "inside_task", marker)
+    line = wait_for_log_event(lines, "inside_task", marker)
     assert (line["request_id"], line["actor"], line["tenant"]) == ("via-rabbitmq", "user-3", str(tenant))
 
 
@@ -79,7 +61,7 @@ def test_a_task_nobody_requested_gets_its_task_id_as_request_id(worker: tuple[st
     queue_name, lines = worker
     marker = uuid.uuid4().hex
     sent = report_context.apply_async(args=(marker,), queue=queue_name, ignore_result=True)
-    line = _wait_for_event(lines, "inside_task", marker)
+    line = wait_for_log_event(lines, "inside_task", marker)
     assert (line["request_id"], line["actor"], line["tenant"]) == (sent.id, None, None)
 
 
@@ -93,6 +75,6 @@ def test_a_real_worker_continues_the_publishers_trace(worker: tuple[str, queue.Q
             report_context.apply_async(args=(marker,), queue=queue_name, ignore_result=True)
     finally:
         CeleryInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
-    line = _wait_for_event(lines, "inside_task", marker)
+    line = wait_for_log_event(lines, "inside_task", marker)
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert line["span_id"] not in (None, format(span.get_span_context().span_id, "016x"))

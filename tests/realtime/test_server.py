@@ -35,6 +35,7 @@ from tests.processes import (
     manage,
     running_server,
     server_database,
+    stop_process,
 )
 from tests.realtime.test_consumer import ACME, acl_of
 
@@ -90,21 +91,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, accent_auth_standin: Any) ->
                     loop = subprocess.Popen(
                         relay, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
                     )
-                    running.callback(stop, loop)
+                    running.callback(stop_process, loop)
                 base_url = running.enter_context(running_server(command, port=port, env=env, ready_path="/health/live"))
                 yield Stack(base_url, env, cross_process)
         finally:
             if broker_url:
                 delete_declared(broker_url, names)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def login(accent_auth_standin: Any, username: str) -> str:
