@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 from asgiref.sync import async_to_sync
 from asgiref.typing import ASGIReceiveEvent, ASGISendEvent, HTTPRequestEvent, HTTPScope
 from django.conf import settings
@@ -22,6 +23,7 @@ from gunicorn.workers.base import Worker
 from kubernetes_validate import ValidationError
 from uvicorn_worker import UvicornWorker
 
+from apps.realtime.routing import websocket_urlpatterns
 from project.asgi import application
 from project.environment import EnvReader
 from project.naming import DEFAULT_NAME, service_names
@@ -30,6 +32,7 @@ from tests.processes import ROOT
 from tests.project.test_configuration_docs import variables_read_by_the_code
 
 K8S = ROOT / "deploy" / "k8s"
+SCALING_DOC = ROOT / "docs" / "scaling.md"
 BASE = K8S / "base"
 PRODUCTION = K8S / "overlays" / "production"
 NAME = service_names(EnvReader({"SERVICE_NAME": DEFAULT_NAME})).kubernetes_name
@@ -378,3 +381,48 @@ def test_the_production_overlay_pins_the_release_and_its_namespace(production: l
     hosts = EnvReader(config_data(production)).strings("DJANGO_ALLOWED_HOSTS", [])
     assert hosts[0] == "localhost", "the probes' host"
     assert len(hosts) > 1, "and the public ones"
+
+
+def documented_ingress() -> Manifest:
+    """The Ingress example of docs/scaling.md#routing-ws-to-realtime (the base ships none)."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```$", SCALING_DOC.read_text(), flags=re.MULTILINE | re.DOTALL)
+    (ingress,) = [m for m in map(yaml.safe_load, blocks) if m.get("kind") == "Ingress"]
+    manifest: Manifest = ingress
+    return manifest
+
+
+def routed_to(ingress: Manifest, path: str) -> str:
+    """The backend Service `path` goes to: pathType Prefix matches whole elements, the longest wins."""
+    elements = [e for e in path.split("/") if e]
+    (rule,) = ingress["spec"]["rules"]
+    matches = []
+    for route in rule["http"]["paths"]:
+        assert route["pathType"] == "Prefix"
+        prefix = [e for e in route["path"].split("/") if e]
+        if elements[: len(prefix)] == prefix:
+            matches.append((len(prefix), route["backend"]["service"]))
+    _, service = max(matches, key=lambda match: match[0])
+    name: str = service["name"]
+    return name
+
+
+def test_the_documented_ingress_sends_ws_to_realtime_and_the_rest_to_web(production: list[Manifest]) -> None:
+    ingress = documented_ingress()
+    validate_strictly(ingress)
+    # The docs name the template's objects; a renamed service reads its own name there.
+    documented_name = ingress["metadata"]["namespace"]
+    services = of_kind(production, "Service")
+    for route in ingress["spec"]["rules"][0]["http"]["paths"]:
+        backend = route["backend"]["service"]
+        service = services[backend["name"].removeprefix(f"{documented_name}-")]
+        assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    (rule,) = ingress["spec"]["rules"]
+    public_host = rule["host"].replace(documented_name, NAME, 1)
+    assert public_host in EnvReader(config_data(production)).strings("DJANGO_ALLOWED_HOSTS", [])
+    realtime, web = f"{documented_name}-realtime", f"{documented_name}-web"
+    # Every WebSocket route is under /ws/ (else the Ingress would send it to web's WSGI, which has no sockets).
+    patterns = {str(route.pattern) for route in websocket_urlpatterns} - {""}  # "": the 4404 catch-all
+    assert "ws/v1/events/" in patterns
+    assert all(pattern.startswith("ws/") for pattern in patterns)
+    expected = {"/ws/v1/events/": realtime, "/api/v1/documents/": web, "/health/ready": web, "/wsx": web, "/": web}
+    assert {path: routed_to(ingress, path) for path in expected} == expected
