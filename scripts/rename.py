@@ -58,6 +58,7 @@ KUBERNETES_NAME = _sub(r"(?<=[\s{/,]){kube_old}(?=-secrets\b|-$|\.example\.com\b
 KUBERNETES_FILES = [
     "deploy/k8s/base/kustomization.yaml",
     "deploy/k8s/base/web.yaml",
+    "deploy/k8s/base/realtime.yaml",
     "deploy/k8s/base/worker.yaml",
     "deploy/k8s/base/beat.yaml",
     "deploy/k8s/base/relay.yaml",

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import importlib
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
+from asgiref.sync import async_to_sync
+from asgiref.typing import ASGIReceiveEvent, ASGISendEvent, HTTPRequestEvent, HTTPScope
 from django.conf import settings
 from django.core.management import get_commands
 from django.test import Client, override_settings
 from django.urls import resolve
+from gunicorn.util import load_class
+from gunicorn.workers.base import Worker
 from kubernetes_validate import ValidationError
+from uvicorn_worker import UvicornWorker
 
+from apps.realtime.routing import websocket_urlpatterns
+from project.asgi import application
 from project.environment import EnvReader
 from project.naming import DEFAULT_NAME, service_names
 from tests.kubernetes_manifests import render, validate_strictly
@@ -22,11 +32,18 @@ from tests.processes import ROOT
 from tests.project.test_configuration_docs import variables_read_by_the_code
 
 K8S = ROOT / "deploy" / "k8s"
+SCALING_DOC = ROOT / "docs" / "scaling.md"
 BASE = K8S / "base"
 PRODUCTION = K8S / "overlays" / "production"
 NAME = service_names(EnvReader({"SERVICE_NAME": DEFAULT_NAME})).kubernetes_name
 WORKLOADS = {"Deployment", "Job"}
 GRACEFUL_TIMEOUT = 30  # gunicorn's graceful_timeout: GUNICORN_TIMEOUT's default (project/gunicorn_config.py)
+HTTP_SERVERS = {"web", "realtime"}  # the Deployments behind a Service, probed on the health views
+# docs/realtime.md#scaling: the WebSockets' server (tests/realtime/test_server.py runs it).
+ASGI_COMMAND = [
+    *["gunicorn", "--config", "python:project.gunicorn_config"],
+    *["-k", "uvicorn_worker.UvicornWorker", "project.asgi:application"],
+]
 
 Manifest = dict[str, Any]
 
@@ -85,13 +102,14 @@ def test_strict_validation_refuses_a_field_kubernetes_does_not_know(production: 
 
 def test_the_workloads_run_the_service_s_processes(rendered: list[Manifest]) -> None:
     deployments = of_kind(rendered, "Deployment")
-    assert set(deployments) == {"web", "worker", "beat", "relay"}
+    assert set(deployments) == {"web", "realtime", "worker", "beat", "relay"}
     command = {name: d["spec"]["template"]["spec"]["containers"][0].get("command") for name, d in deployments.items()}
     # web keeps the image's own command: the Dockerfile's gunicorn.
     dockerfile_cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
     assert dockerfile_cmd is not None
     assert json.loads(dockerfile_cmd.group(1))[0] == "gunicorn"
     assert command["web"] is None
+    assert command["realtime"] == ASGI_COMMAND
     assert command["worker"][:4] == ["celery", "-A", "project", "worker"]
     assert command["beat"][:4] == ["celery", "-A", "project", "beat"]
     assert command["relay"] == ["python", "manage.py", "events_relay"]
@@ -107,10 +125,23 @@ def test_the_workloads_run_the_service_s_processes(rendered: list[Manifest]) -> 
     assert (beat["replicas"], beat["strategy"]["type"]) == (1, "Recreate"), "never two schedulers"
 
 
+def test_the_realtime_command_names_a_worker_class_and_an_application_that_exist() -> None:
+    options = dict(zip(ASGI_COMMAND[1:-1:2], ASGI_COMMAND[2:-1:2], strict=True))
+    config_module = options["--config"].removeprefix("python:")
+    assert importlib.import_module(config_module).graceful_timeout == GRACEFUL_TIMEOUT
+    worker_class = load_class(options["-k"])  # how gunicorn resolves `-k`
+    assert worker_class is UvicornWorker
+    assert issubclass(worker_class, Worker)
+    module, attribute = ASGI_COMMAND[-1].split(":")
+    application = getattr(importlib.import_module(module), attribute)
+    assert callable(application)
+    assert {"http", "websocket"} <= set(application.application_mapping), "the sockets' route and the probes'"
+
+
 def test_http_containers_probe_the_health_views_as_the_kubelet_would(rendered: list[Manifest]) -> None:
     allowed_hosts = EnvReader(config_data(rendered)).strings("DJANGO_ALLOWED_HOSTS", [])
     probed = [(name, c) for name, c in containers(rendered) if c.get("ports")]
-    assert [name for name, _ in probed] == [f"{NAME}-web/web"]
+    assert {name for name, _ in probed} == {f"{NAME}-{server}/{server}" for server in HTTP_SERVERS}
     for _, container in probed:
         port_names = {port["name"] for port in container["ports"]}
         expected = {"startupProbe": "health:live", "livenessProbe": "health:live", "readinessProbe": "health:ready"}
@@ -137,10 +168,76 @@ def test_a_probe_request_with_the_manifest_s_host_is_answered_by_its_view(produc
         assert Client().get("/health/live", HTTP_HOST="10.1.2.3:8000").status_code == 400, "why the Host header"
 
 
+@pytest.mark.django_db
+def test_realtime_s_probes_are_answered_through_the_asgi_application_it_serves(production: list[Manifest]) -> None:
+    allowed_hosts = EnvReader(config_data(production)).strings("DJANGO_ALLOWED_HOSTS", [])
+    realtime = of_kind(production, "Deployment")["realtime"]["spec"]["template"]["spec"]["containers"][0]
+
+    async def request(path: str, host: str) -> dict[str, Any]:
+        """One GET as uvicorn hands it to the application: the whole body, then nothing until a disconnect."""
+        scope: HTTPScope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", host.encode())],
+            "client": ("10.0.0.1", 40000),
+            "server": ("10.0.0.2", 8000),
+            "extensions": None,
+        }
+        body: HTTPRequestEvent = {"type": "http.request", "body": b"", "more_body": False}
+        messages = iter([body])
+        sent: list[ASGISendEvent] = []
+
+        async def receive() -> ASGIReceiveEvent:
+            if (message := next(messages, None)) is not None:
+                return message
+            await asyncio.Event().wait()  # the client stays connected; the application cancels this wait
+            raise AssertionError("unreachable")
+
+        async def send(message: ASGISendEvent) -> None:
+            sent.append(message)
+
+        await asyncio.wait_for(application(scope, receive, send), timeout=10)
+        start, *rest = sent
+        assert start["type"] == "http.response.start"
+        chunks = [m["body"] for m in rest if m["type"] == "http.response.body"]
+        return {"status": start["status"], "body": b"".join(chunks)}
+
+    def probe(path: str, host: str) -> dict[str, Any]:
+        return async_to_sync(request)(path, host)
+
+    with override_settings(ALLOWED_HOSTS=allowed_hosts):
+        for name in ["startupProbe", "livenessProbe", "readinessProbe"]:
+            get = realtime[name]["httpGet"]
+            (host,) = [h["value"] for h in get["httpHeaders"] if h["name"] == "Host"]
+            response = probe(get["path"], host)
+            assert response["status"] in {200, 503}, name  # not DisallowedHost's 400
+            assert "status" in json.loads(response["body"]), name
+        assert probe("/health/live", "10.1.2.3:8000")["status"] == 400, "why the Host header"
+
+
 def test_non_http_containers_have_no_probe_that_could_point_nowhere(rendered: list[Manifest]) -> None:
     for name, container in containers(rendered):
         if not container.get("ports"):
             assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(container), name
+
+
+def test_every_process_that_reads_the_database_waits_for_the_migrations(rendered: list[Manifest]) -> None:
+    specs = {name.removeprefix(f"{NAME}-"): spec for name, spec in pod_specs(rendered)}
+    waiting = {
+        name
+        for name, spec in specs.items()
+        for init in spec.get("initContainers", [])
+        if init["command"] == ["python", "manage.py", "migrate", "--check"]
+    }
+    # beat only sends periodic tasks (no query); the migrate Job is what the others wait for.
+    assert waiting == set(specs) - {"beat", "migrate"} == {"web", "realtime", "worker", "relay"}
 
 
 def test_every_container_has_resource_requests_and_limits(rendered: list[Manifest]) -> None:
@@ -182,23 +279,30 @@ def test_selectors_match_the_pods_they_mean(rendered: list[Manifest]) -> None:
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert selected(selector) == {name}
         assert selector["app.kubernetes.io/name"] == NAME, "two services in one namespace never share pods"
-    (service,) = of_kind(rendered, "Service").values()
-    assert selected(service["spec"]["selector"]) == {"web"}
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    services = of_kind(rendered, "Service")
+    assert {name: selected(s["spec"]["selector"]) for name, s in services.items()} == {
+        server: {server} for server in HTTP_SERVERS
+    }
+    for name, service in services.items():
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        (port,) = service["spec"]["ports"]
+        assert port["targetPort"] in {p["name"] for p in container["ports"]}, name
     budgets = of_kind(rendered, "PodDisruptionBudget")
     assert {name: selected(b["spec"]["selector"]["matchLabels"]) for name, b in budgets.items()} == {
         "web": {"web"},
+        "realtime": {"realtime"},
         "worker": {"worker"},
     }
     policies = of_kind(rendered, "NetworkPolicy")
     assert selected(policies["pods"]["spec"]["podSelector"]["matchLabels"]) == set(deployments)
-    assert selected(policies["web"]["spec"]["podSelector"]["matchLabels"]) == {"web"}
+    for server in HTTP_SERVERS:
+        assert selected(policies[server]["spec"]["podSelector"]["matchLabels"]) == {server}
 
 
 def test_the_autoscalers_target_deployments_that_leave_the_replica_count_to_them(rendered: list[Manifest]) -> None:
     deployments = of_kind(rendered, "Deployment")
     scalers = of_kind(rendered, "HorizontalPodAutoscaler")
-    assert set(scalers) == {"web", "worker"}
+    assert set(scalers) == {"web", "realtime", "worker"}
     for name, scaler in scalers.items():
         target = scaler["spec"]["scaleTargetRef"]
         assert (target["apiVersion"], target["kind"], target["name"]) == ("apps/v1", "Deployment", f"{NAME}-{name}")
@@ -206,7 +310,7 @@ def test_the_autoscalers_target_deployments_that_leave_the_replica_count_to_them
         assert 1 < scaler["spec"]["minReplicas"] < scaler["spec"]["maxReplicas"]
 
 
-def test_network_policies_let_in_only_web_s_port_and_out_only_dns_and_the_backing_services(
+def test_network_policies_let_in_only_the_http_servers_port_and_out_only_dns_and_the_backing_services(
     rendered: list[Manifest],
 ) -> None:
     policies = of_kind(rendered, "NetworkPolicy")
@@ -218,9 +322,12 @@ def test_network_policies_let_in_only_web_s_port_and_out_only_dns_and_the_backin
         (9497, "TCP"),
         (443, "TCP"),
     }
-    (web_rule,) = policies["web"]["spec"]["ingress"]
-    assert web_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
-    assert "from" not in web_rule
+    assert set(policies) == {"pods"} | HTTP_SERVERS
+    for server in HTTP_SERVERS:
+        assert policies[server]["spec"]["policyTypes"] == ["Ingress"], "egress stays the `pods` policy's"
+        (rule,) = policies[server]["spec"]["ingress"]
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}], server
+        assert "from" not in rule
 
 
 def test_every_pod_runs_unprivileged_on_a_read_only_root(rendered: list[Manifest]) -> None:
@@ -239,9 +346,10 @@ def test_every_pod_runs_unprivileged_on_a_read_only_root(rendered: list[Manifest
 
 def test_termination_grace_covers_each_process_s_graceful_shutdown(rendered: list[Manifest]) -> None:
     specs = {name.removeprefix(f"{NAME}-"): spec for name, spec in pod_specs(rendered)}
-    web = specs["web"]
-    (pre_stop_sleep,) = web["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1:]
-    assert web["terminationGracePeriodSeconds"] > int(pre_stop_sleep) + GRACEFUL_TIMEOUT
+    for server in HTTP_SERVERS:  # gunicorn, sync or uvicorn workers: graceful_timeout bounds the drain
+        spec = specs[server]
+        (pre_stop_sleep,) = spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1:]
+        assert spec["terminationGracePeriodSeconds"] > int(pre_stop_sleep) + GRACEFUL_TIMEOUT, server
     assert specs["worker"]["terminationGracePeriodSeconds"] > settings.CELERY_TASK_TIME_LIMIT
 
 
@@ -261,10 +369,60 @@ def test_the_production_overlay_pins_the_release_and_its_namespace(production: l
     assert len(images) == 1
     assert not images.pop().endswith(":latest")
     assert of_kind(production, "Deployment")["relay"]["spec"]["replicas"] == 2
-    assert of_kind(production, "HorizontalPodAutoscaler")["web"]["spec"]["minReplicas"] == 3
+    scalers = of_kind(production, "HorizontalPodAutoscaler")
+    assert {name: scaler["spec"]["minReplicas"] for name, scaler in scalers.items()} == {
+        "web": 3,
+        "realtime": 3,
+        "worker": 2,
+    }
     web = of_kind(production, "Deployment")["web"]["spec"]["template"]["spec"]["containers"][0]
     assert web["resources"]["limits"]["memory"] == "1Gi"
     assert web["env"] == [{"name": "WEB_CONCURRENCY", "value": "4"}]
     hosts = EnvReader(config_data(production)).strings("DJANGO_ALLOWED_HOSTS", [])
     assert hosts[0] == "localhost", "the probes' host"
     assert len(hosts) > 1, "and the public ones"
+
+
+def documented_ingress() -> Manifest:
+    """The Ingress example of docs/scaling.md#routing-ws-to-realtime (the base ships none)."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```$", SCALING_DOC.read_text(), flags=re.MULTILINE | re.DOTALL)
+    (ingress,) = [m for m in map(yaml.safe_load, blocks) if m.get("kind") == "Ingress"]
+    manifest: Manifest = ingress
+    return manifest
+
+
+def routed_to(ingress: Manifest, path: str) -> str:
+    """The backend Service `path` goes to: pathType Prefix matches whole elements, the longest wins."""
+    elements = [e for e in path.split("/") if e]
+    (rule,) = ingress["spec"]["rules"]
+    matches = []
+    for route in rule["http"]["paths"]:
+        assert route["pathType"] == "Prefix"
+        prefix = [e for e in route["path"].split("/") if e]
+        if elements[: len(prefix)] == prefix:
+            matches.append((len(prefix), route["backend"]["service"]))
+    _, service = max(matches, key=lambda match: match[0])
+    name: str = service["name"]
+    return name
+
+
+def test_the_documented_ingress_sends_ws_to_realtime_and_the_rest_to_web(production: list[Manifest]) -> None:
+    ingress = documented_ingress()
+    validate_strictly(ingress)
+    # The docs name the template's objects; a renamed service reads its own name there.
+    documented_name = ingress["metadata"]["namespace"]
+    services = of_kind(production, "Service")
+    for route in ingress["spec"]["rules"][0]["http"]["paths"]:
+        backend = route["backend"]["service"]
+        service = services[backend["name"].removeprefix(f"{documented_name}-")]
+        assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    (rule,) = ingress["spec"]["rules"]
+    public_host = rule["host"].replace(documented_name, NAME, 1)
+    assert public_host in EnvReader(config_data(production)).strings("DJANGO_ALLOWED_HOSTS", [])
+    realtime, web = f"{documented_name}-realtime", f"{documented_name}-web"
+    # Every WebSocket route is under /ws/ (else the Ingress would send it to web's WSGI, which has no sockets).
+    patterns = {str(route.pattern) for route in websocket_urlpatterns} - {""}  # "": the 4404 catch-all
+    assert "ws/v1/events/" in patterns
+    assert all(pattern.startswith("ws/") for pattern in patterns)
+    expected = {"/ws/v1/events/": realtime, "/api/v1/documents/": web, "/health/ready": web, "/wsx": web, "/": web}
+    assert {path: routed_to(ingress, path) for path in expected} == expected

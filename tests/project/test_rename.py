@@ -29,6 +29,7 @@ def test_rename_rewrites_every_place_the_service_is_named(checkout: Path) -> Non
         "deploy/k8s/base/beat.yaml",
         "deploy/k8s/base/kustomization.yaml",
         "deploy/k8s/base/migrate.yaml",
+        "deploy/k8s/base/realtime.yaml",
         "deploy/k8s/base/relay.yaml",
         "deploy/k8s/base/web.yaml",
         "deploy/k8s/base/worker.yaml",
@@ -62,6 +63,10 @@ def test_the_renamed_manifests_carry_the_kubernetes_name_and_none_of_the_old(che
     assert {o["metadata"]["name"].split("-")[:2] == ["billing", "core"] for o in objects} == {True}
     assert {o["metadata"]["labels"]["app.kubernetes.io/name"] for o in objects} == {"billing-core"}
     assert {o["metadata"]["namespace"] for o in objects} == {"billing-core"}
+    assert {o["metadata"]["name"] for o in objects if o["kind"] == "Service"} == {
+        "billing-core-web",
+        "billing-core-realtime",
+    }
     pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in {"Deployment", "Job"}]
     workloads = [c for pod in pods for c in [*pod.get("initContainers", []), *pod["containers"]]]
     assert {c["image"] for c in workloads} == {"billing-core:0.1.0"}
