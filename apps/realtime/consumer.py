@@ -171,9 +171,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if self.identity is None:
             self._error("not-authenticated", 'Send {"type": "auth", "token": ...} first.')
             return
-        stream = stream_named(frame.get("stream"))
-        if stream is None:
-            self._error("unknown-stream", f"No stream named {str(frame.get('stream'))[:64]!r}.")
+        name = frame.get("stream")
+        stream = stream_named(name)
+        if stream is None:  # not str(name): a deeply nested list would raise RecursionError
+            shown = name[:64] if isinstance(name, str) else f"<a JSON {type(name).__name__}>"
+            self._error("unknown-stream", f"No stream named {shown!r}.")
         elif frame["type"] == "subscribe":
             await self._subscribe(stream)
         else:
@@ -235,7 +237,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         stream = self.subscribed.get(str(message["stream"]))
         if self.closing or stream is None or self.access is None:
             return
-        event_id = str(message["event_id"])
+        event_id = f"{stream.name}:{message['event_id']}"  # one event may be carried by two streams
         if event_id in self.recent:
             return
         self.recent[event_id] = None
@@ -312,7 +314,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained(), timeout=1.0)
         self.writer.cancel()
-        await super().close(code=code, reason=reason[:120])
+        with contextlib.suppress(OSError):  # the client left meanwhile: its disconnect still cleans up
+            await super().close(code=code, reason=reason[:120])
 
     async def _drained(self) -> None:
         while not self.outbox.empty():

@@ -435,3 +435,74 @@ def test_a_client_that_stops_reading_is_dropped_with_4429_instead_of_queueing_fo
             assert len(events) <= 2 + 4 + 1, "the frames beyond the bound were dropped with the socket"
 
     run(scenario)
+
+
+# -- hostile clients and odd timing (review of issue 17) -------------------------------------------
+
+
+def test_a_deeply_nested_stream_name_gets_an_error_frame_not_a_crash(accent_auth: Any) -> None:
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            nested = "[" * 1000 + "]" * 1000  # within REALTIME_MAX_FRAME_BYTES and orjson's depth limit
+            await caller.send_to(text_data='{"type": "subscribe", "stream": ' + nested + "}")
+            frame = await caller.receive_json_from(timeout=5)
+            assert frame["type"] == "error"
+            assert frame["code"] == "unknown-stream"
+            await subscribed(caller)
+
+    run(scenario)
+
+
+def open_sockets() -> float:
+    return REGISTRY.get_sample_value(metric_name("realtime_open_sockets")) or 0.0
+
+
+def test_a_refusal_for_a_client_that_just_left_still_ends_the_socket_cleanly(accent_auth: Any) -> None:
+    async def scenario() -> None:
+        before = open_sockets()
+        communicator = WebsocketCommunicator(application, PATH)
+        assert (await communicator.connect())[0]
+        assert open_sockets() == before + 1
+        await communicator.send_json_to({"type": "auth", "token": "not-a-token"})  # refused once it has left
+        await communicator.disconnect()
+        communicator.task.result()  # the application ended without raising
+        assert open_sockets() == before
+
+    run(scenario)
+
+
+@pytest.fixture
+def second_documents_stream() -> Iterator[str]:
+    from apps.documents import acl
+    from apps.realtime import Stream, declare_stream
+    from apps.realtime.streams import _streams
+
+    declare_stream(Stream(name="documents-copy", events=("document.*",), subscribe_acl=acl.EVENTS, event_acl=acl.READ))
+    try:
+        yield "documents-copy"
+    finally:
+        _streams.pop("documents-copy")
+
+
+def test_an_event_carried_by_two_streams_reaches_a_socket_on_both(
+    accent_auth: Any, second_documents_stream: str
+) -> None:
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            await subscribed(caller)
+            await subscribed(caller, second_documents_stream)
+            event = document_event(ACME)
+            await fan_out_now(event)
+            frames = [await caller.receive_json_from(timeout=5) for _ in range(2)]
+            assert sorted(frame["stream"] for frame in frames) == ["documents", second_documents_stream]
+            assert {frame["event"]["id"] for frame in frames} == {str(event.id)}
+            await fan_out_now(event)  # a redelivery is still written once per stream
+            assert await caller.receive_nothing(QUIET)
+
+    run(scenario)
