@@ -234,6 +234,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
     # -- events from the channel layer (apps.realtime.fanout, through apps.realtime.hub) ----------
     def deliver(self, message: dict[str, Any]) -> None:
         """A `realtime.event` of a group this socket joined: queue its frame if this token may read the event."""
+        if message.get("type") != "realtime.event":  # another sender's message on the group: not ours
+            return
         stream = self.subscribed.get(str(message["stream"]))
         if self.closing or stream is None or self.access is None:
             return

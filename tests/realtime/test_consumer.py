@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from apps.core.uuid7 import uuid7
 from apps.events.event import Event
 from apps.realtime import fanout
 from apps.realtime.consumer import CLOSE_TRY_AGAIN_LATER
+from apps.realtime.hub import channel_layer
 from project.asgi import application
 from tests.realtime.communicator import WebsocketCommunicator
 
@@ -504,5 +506,27 @@ def test_an_event_carried_by_two_streams_reaches_a_socket_on_both(
             assert {frame["event"]["id"] for frame in frames} == {str(event.id)}
             await fan_out_now(event)  # a redelivery is still written once per stream
             assert await caller.receive_nothing(QUIET)
+
+    run(scenario)
+
+
+def test_another_message_type_on_a_streams_group_is_ignored_quietly(
+    accent_auth: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            await subscribed(caller)
+            with caplog.at_level(logging.ERROR, logger="apps.realtime.hub"):
+                await channel_layer().group_send(f"documents.{ACME.hex}", {"type": "cache.flush", "group": "x"})
+                await channel_layer().group_send(
+                    f"documents.{ACME.hex}", {"type": "cache.flush", "group": f"documents.{ACME.hex}"}
+                )
+                event = document_event(ACME)
+                await fan_out_now(event)
+                assert (await caller.receive_json_from(timeout=5))["event"]["id"] == str(event.id)
+            assert [record.getMessage() for record in caplog.records] == []
 
     run(scenario)
