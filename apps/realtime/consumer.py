@@ -193,7 +193,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.token, self.tenant_header = token, tenant
         self._become(identity)
         self.auth_deadline.cancel()
-        if self.watcher is None:
+        if not self.closing:  # (re)start: sleep to this token's expiry; drop a revalidation of the old one
+            if self.watcher is not None:
+                self.watcher.cancel()
             self.watcher = asyncio.create_task(self._watch_token())
         self._emit({"type": "authenticated", "expires_at": identity.info.expires_at, "tenant": _hex(identity)})
         for stream in list(self.subscribed.values()):  # a new token may have lost an ACL

@@ -530,3 +530,18 @@ def test_another_message_type_on_a_streams_group_is_ignored_quietly(
             assert [record.getMessage() for record in caplog.records] == []
 
     run(scenario)
+
+
+def test_re_authenticating_with_a_shorter_lived_token_closes_at_its_expiry(accent_auth: Any) -> None:
+    token, short = accent_auth.login("alice"), accent_auth.login("alice", expiration=2)
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            await subscribed(caller)
+            await authenticated(caller, short)  # the socket now lives on this token (REALTIME_REVALIDATE_SECONDS: 30)
+            code, closing = await closed_with(caller, timeout=10)
+            assert code == 4401
+            assert "expired" in closing["detail"]
+
+    run(scenario)
