@@ -171,9 +171,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if self.identity is None:
             self._error("not-authenticated", 'Send {"type": "auth", "token": ...} first.')
             return
-        stream = stream_named(frame.get("stream"))
-        if stream is None:
-            self._error("unknown-stream", f"No stream named {str(frame.get('stream'))[:64]!r}.")
+        name = frame.get("stream")
+        stream = stream_named(name)
+        if stream is None:  # not str(name): a deeply nested list would raise RecursionError
+            shown = name[:64] if isinstance(name, str) else f"<a JSON {type(name).__name__}>"
+            self._error("unknown-stream", f"No stream named {shown!r}.")
         elif frame["type"] == "subscribe":
             await self._subscribe(stream)
         else:
@@ -191,7 +193,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.token, self.tenant_header = token, tenant
         self._become(identity)
         self.auth_deadline.cancel()
-        if self.watcher is None:
+        if not self.closing:  # (re)start: sleep to this token's expiry; drop a revalidation of the old one
+            if self.watcher is not None:
+                self.watcher.cancel()
             self.watcher = asyncio.create_task(self._watch_token())
         self._emit({"type": "authenticated", "expires_at": identity.info.expires_at, "tenant": _hex(identity)})
         for stream in list(self.subscribed.values()):  # a new token may have lost an ACL
@@ -232,10 +236,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
     # -- events from the channel layer (apps.realtime.fanout, through apps.realtime.hub) ----------
     def deliver(self, message: dict[str, Any]) -> None:
         """A `realtime.event` of a group this socket joined: queue its frame if this token may read the event."""
+        if message.get("type") != "realtime.event":  # another sender's message on the group: not ours
+            return
         stream = self.subscribed.get(str(message["stream"]))
         if self.closing or stream is None or self.access is None:
             return
-        event_id = str(message["event_id"])
+        event_id = f"{stream.name}:{message['event_id']}"  # one event may be carried by two streams
         if event_id in self.recent:
             return
         self.recent[event_id] = None
@@ -312,7 +318,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained(), timeout=1.0)
         self.writer.cancel()
-        await super().close(code=code, reason=reason[:120])
+        with contextlib.suppress(OSError):  # the client left meanwhile: its disconnect still cleans up
+            await super().close(code=code, reason=reason[:120])
 
     async def _drained(self) -> None:
         while not self.outbox.empty():

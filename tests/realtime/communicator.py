@@ -2,7 +2,9 @@
 
 What Channels' `WebsocketCommunicator` does (that one is not importable without daphne, which the
 service does not use), plus `max_pending`: a client that reads slowly, whose `send` blocks once
-that many messages wait, as a real socket's full buffers make the server wait.
+that many messages wait, as a real socket's full buffers make the server wait. Once the client
+has disconnected, the application's `send` raises `OSError`, as the ASGI spec asks of a server
+(uvicorn raises `ClientDisconnected`, an `OSError`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ class WebsocketCommunicator:
         }
         self.input: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.output: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_pending)
-        self.task = asyncio.ensure_future(application(scope, self.input.get, self.output.put))
+        self.closed = False
+        self.task = asyncio.ensure_future(application(scope, self.input.get, self._send))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            raise OSError("the client disconnected")
+        await self.output.put(message)
 
     async def receive_output(self, timeout: float = 1) -> dict[str, Any]:
         getting = asyncio.ensure_future(self.output.get())
@@ -70,6 +78,7 @@ class WebsocketCommunicator:
         return orjson.loads(response["text"])
 
     async def disconnect(self, code: int = 1000, timeout: float = 5) -> None:
+        self.closed = True
         await self.input.put({"type": "websocket.disconnect", "code": code})
         deadline = asyncio.get_running_loop().time() + timeout
         while not self.task.done() and asyncio.get_running_loop().time() < deadline:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from apps.core.uuid7 import uuid7
 from apps.events.event import Event
 from apps.realtime import fanout
 from apps.realtime.consumer import CLOSE_TRY_AGAIN_LATER
+from apps.realtime.hub import channel_layer
 from project.asgi import application
 from tests.realtime.communicator import WebsocketCommunicator
 
@@ -460,3 +462,111 @@ def test_a_channel_layer_that_is_down_loses_the_notification_not_the_event(setti
     assert fanout._breaker.is_open
     fanout._send(fanout._messages(document_event(ACME)))  # backing off: not even tried
     assert skipped() == before_skipped + 1
+
+
+# -- hostile clients and odd timing (review of issue 17) -------------------------------------------
+
+
+def test_a_deeply_nested_stream_name_gets_an_error_frame_not_a_crash(accent_auth: Any) -> None:
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            nested = "[" * 1000 + "]" * 1000  # within REALTIME_MAX_FRAME_BYTES and orjson's depth limit
+            await caller.send_to(text_data='{"type": "subscribe", "stream": ' + nested + "}")
+            frame = await caller.receive_json_from(timeout=5)
+            assert frame["type"] == "error"
+            assert frame["code"] == "unknown-stream"
+            await subscribed(caller)
+
+    run(scenario)
+
+
+def open_sockets() -> float:
+    return REGISTRY.get_sample_value(metric_name("realtime_open_sockets")) or 0.0
+
+
+def test_a_refusal_for_a_client_that_just_left_still_ends_the_socket_cleanly(accent_auth: Any) -> None:
+    async def scenario() -> None:
+        before = open_sockets()
+        communicator = WebsocketCommunicator(application, PATH)
+        assert (await communicator.connect())[0]
+        assert open_sockets() == before + 1
+        await communicator.send_json_to({"type": "auth", "token": "not-a-token"})  # refused once it has left
+        await communicator.disconnect()
+        communicator.task.result()  # the application ended without raising
+        assert open_sockets() == before
+
+    run(scenario)
+
+
+@pytest.fixture
+def second_documents_stream() -> Iterator[str]:
+    from apps.documents import acl
+    from apps.realtime import Stream, declare_stream
+    from apps.realtime.streams import _streams
+
+    declare_stream(Stream(name="documents-copy", events=("document.*",), subscribe_acl=acl.EVENTS, event_acl=acl.READ))
+    try:
+        yield "documents-copy"
+    finally:
+        _streams.pop("documents-copy")
+
+
+def test_an_event_carried_by_two_streams_reaches_a_socket_on_both(
+    accent_auth: Any, second_documents_stream: str
+) -> None:
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            await subscribed(caller)
+            await subscribed(caller, second_documents_stream)
+            event = document_event(ACME)
+            await fan_out_now(event)
+            frames = [await caller.receive_json_from(timeout=5) for _ in range(2)]
+            assert sorted(frame["stream"] for frame in frames) == ["documents", second_documents_stream]
+            assert {frame["event"]["id"] for frame in frames} == {str(event.id)}
+            await fan_out_now(event)  # a redelivery is still written once per stream
+            assert await caller.receive_nothing(QUIET)
+
+    run(scenario)
+
+
+def test_another_message_type_on_a_streams_group_is_ignored_quietly(
+    accent_auth: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            await subscribed(caller)
+            with caplog.at_level(logging.ERROR, logger="apps.realtime.hub"):
+                await channel_layer().group_send(f"documents.{ACME.hex}", {"type": "cache.flush", "group": "x"})
+                await channel_layer().group_send(
+                    f"documents.{ACME.hex}", {"type": "cache.flush", "group": f"documents.{ACME.hex}"}
+                )
+                event = document_event(ACME)
+                await fan_out_now(event)
+                assert (await caller.receive_json_from(timeout=5))["event"]["id"] == str(event.id)
+            assert [record.getMessage() for record in caplog.records] == []
+
+    run(scenario)
+
+
+def test_re_authenticating_with_a_shorter_lived_token_closes_at_its_expiry(accent_auth: Any) -> None:
+    token, short = accent_auth.login("alice"), accent_auth.login("alice", expiration=2)
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            await caller.receive_json_from(timeout=5)
+            await subscribed(caller)
+            await authenticated(caller, short)  # the socket now lives on this token (REALTIME_REVALIDATE_SECONDS: 30)
+            code, closing = await closed_with(caller, timeout=10)
+            assert code == 4401
+            assert "expired" in closing["detail"]
+
+    run(scenario)
