@@ -22,7 +22,7 @@ from apps.security.metrics import REQUESTS_TOO_LARGE
 from apps.security.rate_limit import Decision
 
 try:  # what reading a broken chunked body raises under gunicorn (other servers: OSError, ValueError)
-    from gunicorn.http.errors import ParseException as _ServerParseError  # type: ignore[import-untyped]
+    from gunicorn.http.errors import ParseException as _ServerParseError
 except ImportError:  # pragma: no cover - another WSGI server
     _ServerParseError = ValueError
 _BODY_ERRORS = (OSError, ValueError, _ServerParseError)
