@@ -3,7 +3,9 @@
 Embedded default (no environment at all): SQLite in `var/`, the local-memory cache,
 eager Celery. Setting `DATABASE_URL`, `REDIS_URL` or `CELERY_BROKER_URL` switches that
 one dependency to PostgreSQL, Redis or RabbitMQ; `DATABASE_REPLICA_URL` adds a read replica
-(the `replica` alias, routed by `apps.core.replica_router`). Nothing here opens a connection,
+(the `replica` alias, routed by `apps.core.replica_router`); `DATABASE_TRANSACTION_POOLING` says
+`DATABASE_URL` goes through PgBouncer in transaction pooling, and `DATABASE_DIRECT_URL` adds the
+`direct` alias to the server behind it (docs/scaling.md#pgbouncer). Nothing here opens a connection,
 so a dependency that is down never blocks start-up.
 """
 
@@ -15,10 +17,20 @@ from typing import Any
 from project.environment import ConfigurationError, EnvReader
 from project.naming import service_names
 
-__all__ = ["REPLICA_ALIAS", "broker_settings", "cache_settings", "channel_layer_settings", "database_settings"]
+__all__ = [
+    "DIRECT_ALIAS",
+    "REPLICA_ALIAS",
+    "broker_settings",
+    "cache_settings",
+    "channel_layer_settings",
+    "database_settings",
+]
 
 # The `DATABASES` alias of the read replica (apps.core.replica_router reads the same name from settings).
 REPLICA_ALIAS = "replica"
+# The alias of the database server itself when `DATABASE_URL` is a transaction pooler: what a pooler
+# cannot carry (`LISTEN`, apps/events/wakeup.py) goes there.
+DIRECT_ALIAS = "direct"
 _POSTGRESQL = "django.db.backends.postgresql"
 
 # Same engines, wrapped by django-prometheus to count connections, queries and errors
@@ -67,9 +79,19 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
     if test_name:
         config["TEST"] = {"NAME": test_name}
     options = config.setdefault("OPTIONS", {})
+    transaction_pooling = env.boolean("DATABASE_TRANSACTION_POOLING", False)
     if config["ENGINE"] == _POSTGRESQL:
         options.setdefault("connect_timeout", connect_timeout)
         options.setdefault("application_name", service_names(env).database)
+        if transaction_pooling:
+            # Each transaction may run on another server connection: nothing may outlive one. A
+            # server-side cursor (`.iterator()`) does; prepared statements would too, but Django's
+            # psycopg connections bind parameters client-side and prepare nothing (no `server_side_binding`).
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    elif transaction_pooling:
+        raise ConfigurationError(
+            "DATABASE_TRANSACTION_POOLING", "transaction pooling (PgBouncer) needs a PostgreSQL DATABASE_URL"
+        )
     elif config["ENGINE"] == "django.db.backends.sqlite3":
         if config["NAME"] not in ("", ":memory:"):
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -77,11 +99,33 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
         options.setdefault("init_command", "PRAGMA journal_mode=WAL;")
         options.setdefault("transaction_mode", "IMMEDIATE")
     replica = _replica_settings(env, config, connect_timeout=replica_connect_timeout)
+    direct = _direct_settings(env, config)
     config["ENGINE"] = METERED_DATABASE_ENGINES.get(config["ENGINE"], config["ENGINE"])
-    if replica is None:
-        return {"default": config}
-    replica["ENGINE"] = METERED_DATABASE_ENGINES[_POSTGRESQL]
-    return {"default": config, REPLICA_ALIAS: replica}
+    databases = {"default": config}
+    for alias, entry in ((REPLICA_ALIAS, replica), (DIRECT_ALIAS, direct)):
+        if entry is not None:
+            entry["ENGINE"] = METERED_DATABASE_ENGINES[_POSTGRESQL]
+            databases[alias] = entry
+    return databases
+
+
+def _direct_settings(env: EnvReader, primary: dict[str, Any]) -> dict[str, Any] | None:
+    """The `direct` alias: the primary's server without the pooler in front of it, same tuning."""
+    if not env.is_set("DATABASE_DIRECT_URL"):
+        return None
+    direct = env.database("DATABASE_DIRECT_URL", "")
+    if primary["ENGINE"] != _POSTGRESQL or direct["ENGINE"] != _POSTGRESQL:
+        raise ConfigurationError(
+            "DATABASE_DIRECT_URL", "a direct connection is to the PostgreSQL server behind DATABASE_URL"
+        )
+    for name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "ATOMIC_REQUESTS"):
+        direct[name] = primary[name]
+    # The same database as `default` (under test too: the test database's name, never created twice).
+    direct["TEST"] = {"MIRROR": "default"}
+    options = direct.setdefault("OPTIONS", {})
+    for name in ("connect_timeout", "application_name"):
+        options.setdefault(name, primary["OPTIONS"][name])
+    return direct
 
 
 def _replica_settings(env: EnvReader, primary: dict[str, Any], *, connect_timeout: int) -> dict[str, Any] | None:

@@ -14,7 +14,14 @@ import django_stubs_ext
 # No app module here: settings are read by every process, before any app loads, and must stay
 # cheap and side-effect free (tests/project/test_settings_imports.py). Apps are named by dotted
 # path; each validates what only it understands when it is ready (docs/architecture.md).
-from project.backends import REPLICA_ALIAS, broker_settings, cache_settings, channel_layer_settings, database_settings
+from project.backends import (
+    DIRECT_ALIAS,
+    REPLICA_ALIAS,
+    broker_settings,
+    cache_settings,
+    channel_layer_settings,
+    database_settings,
+)
 from project.environment import ConfigurationError, EnvReader
 from project.naming import service_names
 
@@ -185,6 +192,16 @@ EVENTS_RELAY_ON_COMMIT = env.boolean("EVENTS_RELAY_ON_COMMIT", True)
 EVENTS_RELAY_INTERVAL = env.number("EVENTS_RELAY_INTERVAL", 5.0, minimum=0.1)
 EVENTS_RELAY_BATCH_SIZE = env.integer("EVENTS_RELAY_BATCH_SIZE", 200, minimum=1)
 EVENTS_RELAY_MAX_ATTEMPTS = env.integer("EVENTS_RELAY_MAX_ATTEMPTS", 10, minimum=1)
+# The database the relay LISTENs on (apps/events/wakeup.py): the server itself when DATABASE_URL is a
+# transaction pooler and DATABASE_DIRECT_URL says where it is; behind a pooler without it, none (the
+# relay polls every EVENTS_RELAY_INTERVAL: a LISTEN through the pooler would hear nothing).
+EVENTS_LISTEN_DATABASE: str | None = (
+    DIRECT_ALIAS
+    if DIRECT_ALIAS in DATABASES
+    else None
+    if env.boolean("DATABASE_TRANSACTION_POOLING", False)
+    else "default"
+)
 # Seconds the relay waits for the broker to confirm one publish; past it the broker counts as
 # unavailable (the row is left pending, the run stops and releases its row locks).
 EVENTS_RELAY_PUBLISH_TIMEOUT = 5.0

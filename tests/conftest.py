@@ -435,7 +435,8 @@ def streaming_standby(django_db_setup: None, django_db_blocker: Any) -> Iterator
     """A running hot standby of the test database's server (its test database included); removed at the end."""
     from django.db import connections
 
-    primary = connections["default"].settings_dict
+    # The server itself: replication does not pass through PgBouncer (DATABASE_DIRECT_URL, docs/scaling.md).
+    primary = connections["direct" if "direct" in connections.settings else "default"].settings_dict
     if primary["ENGINE"] != "django_prometheus.db.backends.postgresql":
         if REQUIRE_SERVICES:
             pytest.fail("a read replica needs PostgreSQL, but DATABASE_URL does not point at it")

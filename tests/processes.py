@@ -24,7 +24,14 @@ import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "ACCENT_AUTH_URL")
+SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "DATABASE_DIRECT_URL",
+    "DATABASE_TRANSACTION_POOLING",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "ACCENT_AUTH_URL",
+)
 
 
 def free_port() -> int:

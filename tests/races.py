@@ -17,16 +17,32 @@ from typing import Any
 
 from django.db import connection, transaction
 
-__all__ = ["at_once", "race", "sessions_waiting_on_locks"]
+__all__ = ["at_once", "race", "sessions_waiting_on_locks", "wait_until_a_backend_waits_for_a_lock"]
 
 
 def sessions_waiting_on_locks() -> int:
+    """Backends of the test database blocked on a lock now.
+
+    `pg_stat_clear_snapshot()` first: inside a transaction PostgreSQL answers `pg_stat_activity`
+    from the snapshot its first read took, and a poll that began before the other session
+    blocked would never see it block (a poll that runs in a transaction: behind PgBouncer, or
+    the rival of tests/admin).
+    """
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         row = cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+def wait_until_a_backend_waits_for_a_lock(timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not sessions_waiting_on_locks():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no backend waited for a lock within {timeout}s")
+        time.sleep(0.005)
 
 
 def race(winner: Callable[[], None], losers: list[Callable[[], Any]], *, timeout: float = 20) -> list[Any]:

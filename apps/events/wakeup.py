@@ -5,11 +5,15 @@ notifications only when (and if) that transaction commits, so a relay is never w
 row it cannot see yet, nor for one that was rolled back. Notifications of one transaction
 are folded into one by the server.
 
-The listener is the relay's own extra connection (autocommit, nothing else runs on it). It
-is only a wake-up: a lost notification (the listener reconnecting, the relay busy) costs at
-most `EVENTS_RELAY_INTERVAL`, the loop's fallback, never an event. On other databases
-(SQLite: one process, no server to notify through) `wait()` just sleeps the interval, and
-low latency comes from the on-commit relay as before.
+The listener is the relay's own extra connection (autocommit, nothing else runs on it), on
+`EVENTS_LISTEN_DATABASE`: the `direct` alias when there is one, since behind PgBouncer in
+transaction pooling `LISTEN` would be left on a server connection the pooler hands to others,
+and nothing would be delivered (docs/scaling.md#pgbouncer; `NOTIFY` is transactional and
+passes through the pooler). It is only a wake-up: a lost notification (the listener
+reconnecting, the relay busy) costs at most `EVENTS_RELAY_INTERVAL`, the loop's fallback,
+never an event. On other databases (SQLite: one process, no server to notify through), and
+behind a pooler with no direct URL (`EVENTS_LISTEN_DATABASE` = None), `wait()` just sleeps
+the interval, and low latency comes from the on-commit relay as before.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import time
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-__all__ = ["CHANNEL", "OutboxListener", "notify_relays"]
+__all__ = ["CHANNEL", "OutboxListener", "listening_alias", "notify_relays"]
 
 CHANNEL = "events_outbox"
 logger = structlog.get_logger(__name__)
@@ -36,11 +41,17 @@ def notify_relays(using: str = DEFAULT_DB_ALIAS) -> None:
         cursor.execute(f"NOTIFY {CHANNEL}")
 
 
+def listening_alias(using: str) -> str | None:
+    """The alias to `LISTEN` on for the relays of `using` (None: nowhere, poll), per `EVENTS_LISTEN_DATABASE`."""
+    listen: str | None = settings.EVENTS_LISTEN_DATABASE
+    return listen if using == DEFAULT_DB_ALIAS else using
+
+
 class OutboxListener:
     """`wait(timeout)`: return when an event committed (True) or after `timeout` s (False)."""
 
     def __init__(self, using: str = DEFAULT_DB_ALIAS, *, stop: threading.Event | None = None) -> None:
-        self.using = using
+        self.using = listening_alias(using)
         self._stop = stop or threading.Event()
         self._wrapper: Any = None
 
@@ -49,7 +60,7 @@ class OutboxListener:
         return self._wrapper is not None
 
     def wait(self, timeout: float) -> bool:
-        if connections[self.using].vendor != "postgresql":
+        if self.using is None or connections[self.using].vendor != "postgresql":
             self._stop.wait(timeout)
             return False
         deadline = time.monotonic() + timeout
@@ -73,6 +84,7 @@ class OutboxListener:
 
     def _listen(self) -> Any:
         if self._wrapper is None:
+            assert self.using is not None  # wait() checked
             wrapper = connections.create_connection(self.using)  # its own: never the thread's ORM connection
             wrapper.ensure_connection()
             wrapper.connection.execute(f"LISTEN {CHANNEL}")

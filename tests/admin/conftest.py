@@ -9,12 +9,13 @@ from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.test import Client
 
 from apps.core.admin import TENANT_GROUP_PREFIX
 from apps.core.context import acting_as
 from apps.documents.models import Attachment, Document
+from tests.races import wait_until_a_backend_waits_for_a_lock
 
 ACME = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
 GLOBEX = uuid.UUID("00000000-0000-4000-8000-0000000000b2")
@@ -115,15 +116,3 @@ def rival_transaction(
         thread.join(10)
     if failures:
         raise failures[0]
-
-
-def wait_until_a_backend_waits_for_a_lock() -> None:
-    """Returns once another PostgreSQL backend is blocked on a lock (polls pg_stat_activity; no sleeps)."""
-    with connection.cursor() as cursor:
-        for _ in range(100_000):
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                return
-    raise AssertionError("no backend ever waited for this one's lock")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from apps.core.errors import InvalidInput
 from apps.core.models import AuditEvent
 from apps.core.upsert import UpsertResult, upsert_rows
 from apps.documents.models import Document
+from tests.races import wait_until_a_backend_waits_for_a_lock
 from tests.testapp.models import Folder
 
 pytestmark = pytest.mark.django_db
@@ -299,18 +299,6 @@ def test_an_upsert_racing_an_insert_of_its_key_is_an_update_with_the_true_before
         (e.action, e.changes.get("status")) for e in AuditEvent.objects.for_object(Folder, folder.pk).order_by("id")
     ]
     assert events == [("create", [None, "theirs"]), ("update", ["theirs", "mine"])]
-
-
-def wait_until_a_backend_waits_for_a_lock() -> None:
-    for _ in range(600):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.05)
-    raise AssertionError("no backend ever waited for a lock")
 
 
 @pytest.mark.django_db(transaction=True)

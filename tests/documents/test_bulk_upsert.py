@@ -11,8 +11,9 @@ from django.test import Client
 
 from apps.core.models import AuditEvent
 from apps.documents.models import Document
-from tests.core.test_upsert import run_together, wait_until_a_backend_waits_for_a_lock
+from tests.core.test_upsert import run_together
 from tests.documents.test_api import ACME, URL, Api, problem
+from tests.races import wait_until_a_backend_waits_for_a_lock
 
 pytestmark = pytest.mark.django_db
 UPSERT = f"{URL}bulk-upsert/"

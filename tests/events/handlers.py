@@ -43,11 +43,18 @@ def broken(event: Event) -> None:
 
 @handles(BACKEND)
 def record_backend(event: Event) -> None:
-    """Names the PostgreSQL backend (server process) of the delivering connection."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    Label.objects.create(name=f"backend:{event.id}:{pid}")
+    """Names the delivering connection by the backend key its server sent at login.
+
+    The key, not `SELECT pg_backend_pid()`: behind PgBouncer each transaction may run on another server
+    process, while the key (PgBouncer's own, per client connection) still names this connection.
+    """
+    connection.ensure_connection()
+    Label.objects.create(name=f"{backend_label(event)}{connection.connection.info.backend_pid}")
+
+
+def backend_label(event: Event) -> str:
+    """The start of the label `record_backend` writes for `event` (PgBouncer's keys have 11 characters)."""
+    return f"be:{event.id.hex}:"
 
 
 invalidate_tags_on(INVALIDATE, lambda event: [str(event.payload["tag"])])

@@ -17,7 +17,8 @@ from apps.events.models import OutboxEvent, OutboxStatus
 from apps.events.relay_loop import RelayLoop
 from tests.events.handlers import RECORD
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
+# "__all__": behind PgBouncer the loop LISTENs on the `direct` alias (EVENTS_LISTEN_DATABASE).
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("eager")]
 
 
 @pytest.fixture
@@ -75,3 +76,14 @@ def test_a_rolled_back_transaction_wakes_nobody(postgres: None, event_queues: di
         rolled_back()
     time.sleep(0.5)
     assert loop.passes == passes, "no NOTIFY is delivered for a transaction that did not commit"
+
+
+def test_behind_a_pooler_without_a_direct_url_the_relay_polls(settings: SettingsWrapper) -> None:
+    from apps.events.wakeup import OutboxListener
+
+    settings.EVENTS_LISTEN_DATABASE = None
+    listener = OutboxListener()
+    started = time.monotonic()
+    assert listener.wait(0.2) is False, "nothing to LISTEN on: it sleeps the interval"
+    assert time.monotonic() - started >= 0.2
+    assert not listener.listening

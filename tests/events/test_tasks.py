@@ -30,7 +30,7 @@ from project.celery import app
 from tests import broker_channel
 from tests.conftest import REQUIRE_SERVICES
 from tests.events.conftest import delete_declared, queue_names
-from tests.events.handlers import BACKEND, BROKEN, FLAKY, INVALIDATE, RECORD, effects, failure_switch
+from tests.events.handlers import BACKEND, BROKEN, FLAKY, INVALIDATE, RECORD, backend_label, effects, failure_switch
 from tests.processes import ROOT, celery_worker, clean_env, free_port
 from tests.testapp.models import Label
 
@@ -271,9 +271,8 @@ def test_the_worker_keeps_its_database_connection_from_one_event_to_the_next(
     events = []
     for _ in range(3):
         events.append(publish(BACKEND, aggregate="label", aggregate_id=uuid.uuid4(), payload={}))
-        wait_until(lambda: Label.objects.filter(name__startswith=f"backend:{events[-1].id}:").exists(), "handled")
+        wait_until(lambda: Label.objects.filter(name__startswith=backend_label(events[-1])).exists(), "handled")
     backends = {
-        name.rsplit(":", 1)[1]
-        for name in Label.objects.filter(name__startswith="backend:").values_list("name", flat=True)
+        name.rsplit(":", 1)[1] for name in Label.objects.filter(name__startswith="be:").values_list("name", flat=True)
     }
     assert len(backends) == 1, backends

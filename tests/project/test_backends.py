@@ -108,3 +108,57 @@ def test_the_replica_router_is_installed_only_with_a_replica(monkeypatch: pytest
     configured = runpy.run_path(settings_file)
     assert configured["DATABASE_ROUTERS"] == ["apps.core.replica_router.ReplicaRouter"]
     assert configured["DATABASE_REPLICA_APPS"] == ["documents"], "the feature apps' reads, by default"
+
+
+def test_transaction_pooling_turns_off_server_side_cursors_and_needs_postgresql(tmp_path: Path) -> None:
+    plain = database_settings(EnvReader({"DATABASE_URL": PRIMARY_URL}), tmp_path)["default"]
+    assert "DISABLE_SERVER_SIDE_CURSORS" not in plain
+    env = EnvReader({"DATABASE_URL": PRIMARY_URL, "DATABASE_TRANSACTION_POOLING": "true"})
+    pooled = database_settings(env, tmp_path)
+    assert pooled["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert list(pooled) == ["default"], "no direct alias without DATABASE_DIRECT_URL"
+    with pytest.raises(ConfigurationError, match="DATABASE_TRANSACTION_POOLING"):
+        database_settings(EnvReader({"DATABASE_TRANSACTION_POOLING": "true"}), tmp_path)  # SQLite
+
+
+def test_direct_url_adds_the_direct_alias_on_the_same_database(tmp_path: Path) -> None:
+    env = EnvReader(
+        {
+            "DATABASE_URL": "postgres://app@pgbouncer:6432/service",
+            "DATABASE_TRANSACTION_POOLING": "true",
+            "DATABASE_DIRECT_URL": "postgres://app@db-primary:5432/service",
+            "DATABASE_CONN_MAX_AGE": "30",
+        }
+    )
+    databases = database_settings(env, tmp_path)
+    direct = databases["direct"]
+    assert (direct["HOST"], direct["PORT"], direct["NAME"]) == ("db-primary", 5432, "service")
+    assert direct["ENGINE"] == "django_prometheus.db.backends.postgresql"
+    assert direct["TEST"] == {"MIRROR": "default"}, "the test database, never created twice"
+    assert direct["CONN_MAX_AGE"] == 30
+    assert "DISABLE_SERVER_SIDE_CURSORS" not in direct, "the server itself holds a cursor fine"
+    assert direct["OPTIONS"]["application_name"] == databases["default"]["OPTIONS"]["application_name"]
+    with pytest.raises(ConfigurationError, match="DATABASE_DIRECT_URL"):
+        database_settings(EnvReader({"DATABASE_DIRECT_URL": "postgres://app@db:5432/service"}), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("variables", "listens_on"),
+    [
+        ({}, "default"),
+        ({"DATABASE_TRANSACTION_POOLING": "true"}, None),  # a LISTEN through the pooler would hear nothing
+        ({"DATABASE_TRANSACTION_POOLING": "true", "DATABASE_DIRECT_URL": PRIMARY_URL}, "direct"),
+    ],
+)
+def test_the_events_relay_listens_on_the_server_itself(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], listens_on: str | None
+) -> None:
+    import runpy
+
+    settings_file = str(Path(__file__).resolve().parents[2] / "project" / "settings.py")
+    monkeypatch.setenv("DATABASE_URL", PRIMARY_URL)
+    for name in ("DATABASE_TRANSACTION_POOLING", "DATABASE_DIRECT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert runpy.run_path(settings_file)["EVENTS_LISTEN_DATABASE"] == listens_on

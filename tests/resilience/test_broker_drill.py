@@ -21,7 +21,7 @@ import pytest
 from kombu import Connection
 
 from tests.broker_channel import amqp_channel, queue_depth
-from tests.processes import TcpProxy, manage
+from tests.processes import SERVICE_VARIABLES, TcpProxy, manage
 from tests.security.conftest import gunicorn
 
 
@@ -122,4 +122,4 @@ def test_a_black_holed_broker_never_makes_a_write_wait_and_its_events_go_out_whe
 
 
 def _inherited() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    return {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
