@@ -177,6 +177,9 @@ CELERY_DB_REUSE_MAX = env.integer("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 EVENTS_DEAD_LETTER_EXCHANGE = env.string("EVENTS_DEAD_LETTER_EXCHANGE", NAMES.dead_letter_exchange)
 EVENTS_DEAD_LETTER_QUEUE = env.string("EVENTS_DEAD_LETTER_QUEUE", NAMES.dead_letter_queue)
 EVENTS_QUEUE = env.string("EVENTS_QUEUE", NAMES.events_queue)
+# `classic` (one RabbitMQ node) or `quorum` (replicated, for a cluster): the kind of the work, events
+# and dead-letter queues (apps/events/topology.py; docs/events.md#queue-types). Fixed once declared.
+EVENTS_QUEUE_TYPE = env.choice("EVENTS_QUEUE_TYPE", "classic", ["classic", "quorum"])
 # Not "celery": queue arguments cannot change on an existing queue, and this one dead-letters.
 # Celery's `task_queues` (this queue and EVENTS_QUEUE, both dead-lettering) come from
 # `apps.events.topology.work_queues`, loaded when Celery first reads its configuration (project/celery.py).

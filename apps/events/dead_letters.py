@@ -23,7 +23,7 @@ from django.utils import timezone
 from kombu import Connection, Message, Queue
 
 from apps.events.models import OutboxEvent, OutboxStatus
-from apps.events.topology import topology
+from apps.events.topology import topology, work_queues
 
 __all__ = [
     "DeadLetter",
@@ -59,11 +59,10 @@ def _broker(broker_url: str | None) -> Connection:
 
 
 def declare_topology(*, broker_url: str | None = None) -> None:
-    """Declare the events queue and the dead-letter exchange and queue (idempotent)."""
-    plan = topology()
+    """Declare every work queue with its exchange, and the dead-letter exchange and queue (idempotent)."""
     with _broker(broker_url) as connection:
         channel = connection.default_channel
-        for queue in plan.declarations:
+        for queue in [*work_queues(), topology().dead_letter_queue]:
             queue(channel).declare()
 
 

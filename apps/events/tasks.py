@@ -8,6 +8,7 @@ moves the message, headers intact, to the dead-letter queue.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NoReturn
 
 import structlog
@@ -44,6 +45,9 @@ def deliver_event(self: Any, message: dict[str, JSONValue]) -> str:
             _dead(event, error, retries)
         CONSUMED.labels(event.type, "retry").inc()
         countdown = retry_delay(retries, base=settings.EVENTS_RETRY_BACKOFF, cap=settings.EVENTS_RETRY_BACKOFF_MAX)
+        if settings.EVENTS_QUEUE_TYPE == "quorum":
+            # The broker delays it (native delayed delivery) in whole seconds, and refuses less than one.
+            countdown = math.ceil(countdown)
         logger.warning(
             "event_retry", event_id=str(event.id), event_type=event.type, retry=retries + 1, countdown=countdown
         )

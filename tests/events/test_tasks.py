@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import queue
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 from django.core.management import call_command
@@ -44,6 +46,20 @@ class Worker:
     lines: queue.Queue[str]
     seen: list[str]
 
+    def wait_until_ready(self, timeout: float = WAIT) -> None:
+        if any(" ready." in line for line in self.seen):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if " ready." in line:
+                return
+        raise AssertionError(f"the worker was not ready in {timeout}s; it said:\n{''.join(self.seen[-40:])}")
+
     def wait_for_log(self, event: str, event_id: str, timeout: float = WAIT) -> dict[str, object]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -64,14 +80,17 @@ def _test_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
 
 
-@pytest.fixture(scope="module")
-def worker(broker_url: str, django_db_setup: None, django_db_blocker: object) -> Iterator[Worker]:
+@pytest.fixture(scope="module", params=["classic", "quorum"])
+def worker(
+    request: pytest.FixtureRequest, broker_url: str, django_db_setup: None, django_db_blocker: object
+) -> Iterator[Worker]:
+    """A worker on this run's queues, of each `EVENTS_QUEUE_TYPE`: every test here holds on both."""
     if connection.vendor != "postgresql":
         if REQUIRE_SERVICES:
             pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
         pytest.skip("needs PostgreSQL shared with the worker: set DATABASE_URL=postgres://...")
     suffix = uuid.uuid4().hex[:10]
-    names = queue_names(suffix)
+    names = {**queue_names(suffix), "EVENTS_QUEUE_TYPE": request.param}
     env = clean_env(
         **names,
         CELERY_BROKER_URL=broker_url,
@@ -119,6 +138,43 @@ def queue_depth(name: str) -> int:
 
 def publish_record(**payload: object) -> Event:
     return publish(RECORD, aggregate="label", aggregate_id=uuid.uuid4(), payload=payload)
+
+
+def _broker_listing(broker_url: str, what: str, *columns: str) -> list[dict[str, Any]]:
+    """`rabbitmqctl list_<what>` of the run's vhost: the broker's own view of what was declared."""
+    vhost = unquote(urlsplit(broker_url).path[1:]) or "/"
+    listed = subprocess.run(
+        ["rabbitmqctl", f"list_{what}", "-p", vhost, *columns, "--formatter", "json", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows: list[dict[str, Any]] = json.loads(listed.stdout)
+    return rows
+
+
+def test_the_queues_are_of_the_configured_type(worker: Worker, names: dict[str, str], broker_url: str) -> None:
+    quorum = names["EVENTS_QUEUE_TYPE"] == "quorum"
+    worker.wait_until_ready()  # its consumer has started: queues declared, delayed delivery bound
+    queues = {row["name"]: row for row in _broker_listing(broker_url, "queues", "name", "type", "arguments")}
+    for name in (names["EVENTS_QUEUE"], names["EVENTS_DEAD_LETTER_QUEUE"]):  # the tasks queue: on first use
+        assert queues[name]["type"] == names["EVENTS_QUEUE_TYPE"], name
+    events_arguments = {argument[0]: argument[2] for argument in queues[names["EVENTS_QUEUE"]]["arguments"]}
+    assert events_arguments["x-dead-letter-exchange"] == names["EVENTS_DEAD_LETTER_EXCHANGE"]
+    if quorum:  # a dead letter survives a leader change: at-least-once dead-lettering
+        assert events_arguments["x-dead-letter-strategy"] == "at-least-once"
+        assert events_arguments["x-overflow"] == "reject-publish"
+    exchanges = {row["name"]: row["type"] for row in _broker_listing(broker_url, "exchanges", "name", "type")}
+    assert exchanges[names["EVENTS_QUEUE"]] == ("topic" if quorum else "direct")
+    # On quorum queues the worker bound the queue to kombu's delayed-delivery exchange: a retry's
+    # countdown waits in the broker, not unacknowledged in the worker's memory.
+    bindings = _broker_listing(broker_url, "bindings", "source_name", "destination_name", "routing_key")
+    delayed = {
+        (row["source_name"], row["routing_key"]) for row in bindings if row["destination_name"] == names["EVENTS_QUEUE"]
+    }
+    said = [line for line in worker.seen if "delayed" in line.lower() or "warn" in line.lower()]
+    assert (("celery_delayed_delivery", f"#.{names['EVENTS_QUEUE']}") in delayed) is quorum, said
 
 
 def test_an_event_is_published_only_after_commit(worker: Worker, names: dict[str, str]) -> None:
@@ -250,10 +306,11 @@ def test_a_consumer_in_the_worker_invalidates_cache_tags_for_every_process(
 ) -> None:
     from apps.caching import cached
 
-    tag = f"events-test:{uuid.uuid4().hex}"
+    run = uuid.uuid4().hex
+    tag = f"events-test:{run}"
     computed: list[int] = []
 
-    @cached(key_prefix="events-test", ttl=60, tags=lambda: [tag])
+    @cached(key_prefix=f"events-test-{run}", ttl=60, tags=lambda: [tag])  # this run's key: the test runs twice
     def value() -> int:
         computed.append(1)
         return len(computed)
