@@ -20,7 +20,7 @@ SCHEMA_FILE = ROOT / "schema.graphql"
 
 def schema_text() -> str:
     """The live schema in SDL, as the file holds it (one final newline)."""
-    from project.graphql import schema
+    from project.graphql import schema  # noqa: PLC0415 - after django.setup()
 
     return f"{str(schema).rstrip()}\n"
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
+    import django  # noqa: PLC0415 - the script sets the settings module first
 
     django.setup()
     live = schema_text()
