@@ -361,3 +361,18 @@ def test_served_through_django_asgi_too(alice: Gql) -> None:
     )
     assert response.status_code == 200
     assert response.json() == {"data": {"documents": {"edges": [{"node": {"title": "over asgi"}}]}}}
+
+
+def test_accent_auth_unreachable_is_rests_503_code(client: Client, accent_auth: Any) -> None:
+    caller = Gql(client, accent_auth.login("alice"))
+    accent_auth.set_unavailable(True)
+    rest = problem(caller.rest.get(URL), 503)
+    assert refusal(caller(LIST, first=5)) == {"code": rest["code"], "status": 503}
+
+
+def test_a_request_that_is_not_graphql_is_a_plain_400_or_405(client: Client) -> None:
+    not_json = client.post(GRAPHQL, "{nope", content_type="application/json")
+    assert not_json.status_code == 400
+    assert not_json.json()["errors"][0]["message"]
+    assert client.post(GRAPHQL, "{}", content_type="application/json").status_code == 400
+    assert client.put(GRAPHQL, "{}", content_type="application/json").status_code == 405
