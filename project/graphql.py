@@ -6,14 +6,15 @@ kept equal by a test: regenerate it with `make graphql-schema`.
 
 from __future__ import annotations
 
-import datetime
 import importlib
 import importlib.util
 
 from django.conf import settings
+from strawberry.extensions import ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from apps.core.api.graphql import ProblemErrors, ProblemSchema, SettingsLimits, UtcDateTime
+from apps.core.api.graphql import INSTANT_SCALAR, Instant, ProblemErrors, ProblemSchema, SettingsLimits
 
 __all__ = ["schema"]
 
@@ -33,6 +34,8 @@ def _feature_types(name: str) -> tuple[type, ...]:
 schema = ProblemSchema(
     query=merge_types("Query", _feature_types("Query")),
     mutation=merge_types("Mutation", _feature_types("Mutation")),
-    extensions=[SettingsLimits, ProblemErrors],
-    scalar_overrides={datetime.datetime: UtcDateTime},
+    # Clients send the same few queries: each is validated once (LRU, bounded) per limit settings. (No
+    # ParserCache: its syntax errors escape the extensions, so they would lose their problem code.)
+    extensions=[SettingsLimits, lambda: ValidationCache(maxsize=256), ProblemErrors],
+    config=StrawberryConfig(scalar_map={Instant: INSTANT_SCALAR}),
 )

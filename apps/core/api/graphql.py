@@ -10,22 +10,26 @@ A feature's GraphQL schema is built with `ProblemSchema` (project/graphql.py doe
   `internal_error`, its message hidden, its traceback logged once (`ProblemSchema.process_errors`).
 - `SettingsLimits`: the depth, alias and token limits and introspection, read from settings on
   every operation (GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES, GRAPHQL_MAX_TOKENS,
-  GRAPHQL_INTROSPECTION), with strawberry's own limiters doing the counting.
-- `UtcDateTime`: datetimes rendered by the API's renderer (`render_json`: UTC, `Z`), so a field reads
-  the same string in GraphQL as in the REST body.
+  GRAPHQL_INTROSPECTION), with strawberry's own limiters doing the counting. The rules are made
+  once per combination of settings, so strawberry's `ValidationCache` (keyed by the rules) still hits.
+- `Instant` (GraphQL `DateTime`, `INSTANT_SCALAR` in the schema's `scalar_map`): an instant as the
+  REST body spells it (`render_json`: UTC, `Z`).
+  A list page's rows already hold that text, so it is passed through, never parsed and rendered
+  again; as an input it is handed on as given, for the REST filter to validate (one rule).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NewType
 
 import orjson
 import strawberry
 import structlog
 from django.conf import settings
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -37,23 +41,40 @@ from strawberry.types import ExecutionContext
 from apps.core.api.problems import problem_of
 from apps.core.api.renderers import render_json
 
-__all__ = ["INTERNAL_ERROR", "ProblemErrors", "ProblemSchema", "SettingsLimits", "UtcDateTime", "problem_extensions"]
+__all__ = [
+    "INTERNAL_ERROR",
+    "Instant",
+    "ProblemErrors",
+    "ProblemSchema",
+    "SettingsLimits",
+    "instant",
+    "problem_extensions",
+]
 
 logger = structlog.get_logger(__name__)
 INTERNAL_ERROR = "An unexpected error occurred; it has been logged."
 
 
-def _serialize_datetime(value: datetime.datetime) -> str:
-    rendered: str = orjson.loads(render_json(value))
-    return rendered
+def _given_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("A DateTime is an ISO 8601 string.")
+    return value
 
 
-UtcDateTime = strawberry.scalar(
+Instant = NewType("Instant", str)
+INSTANT_SCALAR = strawberry.scalar(
     name="DateTime",
-    description="An ISO 8601 instant, rendered in UTC with `Z` (as the REST API renders it).",
-    serialize=_serialize_datetime,
-    parse_value=datetime.datetime.fromisoformat,
+    description="An ISO 8601 instant; answers are in UTC with `Z`, as the REST API renders them.",
+    serialize=str,
+    parse_value=_given_text,
 )
+
+
+def instant(value: datetime.datetime | str) -> Instant:
+    """A datetime as the REST body renders it; text (a rendered row's) as it is."""
+    if isinstance(value, str):
+        return Instant(value)
+    return Instant(orjson.loads(render_json(value)))
 
 
 def problem_extensions(error: GraphQLError) -> tuple[str, dict[str, Any]]:
@@ -101,16 +122,19 @@ class SettingsLimits(SchemaExtension):
     """Strawberry's limiters with this operation's settings (a setting changed at run time, as tests do, applies)."""
 
     def on_operation(self) -> Iterator[None]:
-        limiters = [
-            QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-            MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
-        ]
-        if not settings.GRAPHQL_INTROSPECTION:
-            limiters.append(DisableIntrospection())
+        rules = _limit_rules(settings.GRAPHQL_MAX_DEPTH, settings.GRAPHQL_MAX_ALIASES, settings.GRAPHQL_INTROSPECTION)
         context = self.execution_context
-        context.validation_rules = (*context.validation_rules, *(r for x in limiters for r in x.validation_rules))
+        context.validation_rules = (*context.validation_rules, *rules)
         context.parse_options["max_tokens"] = settings.GRAPHQL_MAX_TOKENS  # what MaxTokensLimiter sets
         yield
+
+
+@functools.lru_cache(maxsize=16)
+def _limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> tuple[type[ASTValidationRule], ...]:
+    limiters = [QueryDepthLimiter(max_depth=max_depth), MaxAliasesLimiter(max_alias_count=max_aliases)]
+    if not introspection:
+        limiters.append(DisableIntrospection())
+    return tuple(rule for limiter in limiters for rule in limiter.validation_rules)
 
 
 class ProblemSchema(strawberry.Schema):

@@ -20,7 +20,6 @@ page (the same cached JSON rows and cursors); `pageInfo.endCursor` goes with `af
 
 from __future__ import annotations
 
-import datetime
 import enum
 import uuid
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ import strawberry
 from strawberry.types import Info
 
 from apps.accent_auth.graphql import GraphQLCaller
+from apps.core.api.graphql import Instant, instant
 from apps.core.api.preconditions import etag_of, expected_version_of
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.pagination import MAX_PAGE_SIZE
@@ -49,11 +49,6 @@ DocumentStatusEnum = strawberry.enum(
 )
 
 
-def _instant(value: datetime.datetime | str) -> datetime.datetime:
-    """A datetime of a selector's row: a value (detail, writes) or its rendered text (list pages)."""
-    return value if isinstance(value, datetime.datetime) else datetime.datetime.fromisoformat(value)
-
-
 @strawberry.type(name="Document", description="A document: the fields of the REST body, and its ETag.")
 class DocumentNode:
     id: strawberry.ID
@@ -61,11 +56,11 @@ class DocumentNode:
     body: str
     status: DocumentStatusEnum  # type: ignore[valid-type]
     tags: list[str]
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
+    created_at: Instant
+    updated_at: Instant
     created_by: str
     updated_by: str
-    deleted_at: datetime.datetime | None = strawberry.field(description="Only in the deleted list.")
+    deleted_at: Instant | None = strawberry.field(description="Only in the deleted list.")
     deleted_by: str | None = strawberry.field(description="Only in the deleted list.")
     etag: str | None = strawberry.field(description="The ETag REST sends for it (ifMatch); not on list items.")
 
@@ -78,11 +73,11 @@ class DocumentNode:
             body=row["body"],
             status=DocumentStatusEnum(row["status"]),
             tags=list(row["tags"]),
-            created_at=_instant(row["created_at"]),
-            updated_at=_instant(row["updated_at"]),
+            created_at=instant(row["created_at"]),
+            updated_at=instant(row["updated_at"]),
             created_by=row["created_by"],
             updated_by=row["updated_by"],
-            deleted_at=None if deleted_at is None else _instant(deleted_at),
+            deleted_at=None if deleted_at is None else instant(deleted_at),
             deleted_by=row.get("deleted_by"),
             etag=etag_of(row) if with_etag else None,
         )
@@ -111,8 +106,8 @@ class DocumentConnection:
 class DocumentFilterInput:
     status: DocumentStatusEnum | None = None  # type: ignore[valid-type]
     tag: str | None = None
-    created_after: datetime.datetime | None = None
-    created_before: datetime.datetime | None = None
+    created_after: Instant | None = None
+    created_before: Instant | None = None
     q: str | None = None
 
     def as_query(self) -> dict[str, str]:
@@ -121,12 +116,7 @@ class DocumentFilterInput:
         for name, value in vars(self).items():
             if value is None:
                 continue
-            if isinstance(value, enum.Enum):
-                query[name] = str(value.value)
-            elif isinstance(value, datetime.datetime):
-                query[name] = value.isoformat()
-            else:
-                query[name] = str(value)
+            query[name] = str(value.value) if isinstance(value, enum.Enum) else str(value)
         return query
 
 
