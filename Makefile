@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run worker beat feature test lifecycle test-fast lint format typecheck check-imports check rename clean
+.PHONY: help install run worker beat feature test lifecycle test-fast lint format typecheck check-imports graphql-schema check rename clean
 
 .DEFAULT_GOAL := help
 
@@ -74,7 +74,11 @@ typecheck: install ## mypy --strict with the Django and DRF stubs
 check-imports: install ## import-linter: the contracts in pyproject.toml
 	$(BIN)/lint-imports
 
+graphql-schema: install ## Regenerate schema.graphql from the live GraphQL schema (docs/graphql.md)
+	$(BIN)/python scripts/graphql_schema.py
+
 check: lint typecheck check-imports ## Every static check CI runs
+	$(BIN)/python scripts/graphql_schema.py --check
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/python manage.py makemigrations --check --dry-run
 

@@ -262,6 +262,16 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # ---------------------------------------------------------------------------
+# GraphQL (/graphql/) — docs/graphql.md
+# ---------------------------------------------------------------------------
+# A query nested deeper, with more aliases, or longer (in tokens) than these is refused before it runs.
+GRAPHQL_MAX_DEPTH = env.integer("GRAPHQL_MAX_DEPTH", 6, minimum=1)
+GRAPHQL_MAX_ALIASES = env.integer("GRAPHQL_MAX_ALIASES", 15, minimum=0)
+GRAPHQL_MAX_TOKENS = env.integer("GRAPHQL_MAX_TOKENS", 2000, minimum=1)
+# Introspection (`__schema`, `__type`; GraphiQL needs it): on in DEBUG unless set; schema.graphql is public anyway.
+GRAPHQL_INTROSPECTION = env.boolean("GRAPHQL_INTROSPECTION", DEBUG)
+
+# ---------------------------------------------------------------------------
 # Real-time (WebSocket at /ws/v1/events/) — docs/realtime.md
 # ---------------------------------------------------------------------------
 REALTIME_AUTH_TIMEOUT = env.number("REALTIME_AUTH_TIMEOUT", 10.0, minimum=0.1)

@@ -259,3 +259,16 @@ def test_the_docs_stream_declaration_is_the_documents_own() -> None:
     source = (ROOT / "apps" / "documents" / "realtime.py").read_text()
     assert declaration.split("\n\n")[-1].strip() in source, "the declaration as the file has it"
     assert all(line in source.splitlines() for line in declaration.splitlines() if line.startswith("from "))
+
+
+def test_the_docs_graphql_example_runs_against_the_server(stack: Stack, accent_auth_standin: Any) -> None:
+    """GraphQL served by the ASGI application (uvicorn), the request's token and tenant included."""
+    setup = f"BASE = {stack.base_url!r}\nTOKEN = {login(accent_auth_standin, 'alice')!r}"
+    namespace = run_blocks("graphql.md", [setup, *python_blocks("graphql.md")])
+    created = namespace["created"]["data"]["createDocument"]
+    assert (created["title"], created["status"], created["tags"]) == ("Written from the docs", "DRAFT", ["docs"])
+    nodes = [edge["node"] for edge in namespace["page"]["data"]["documents"]["edges"]]
+    assert [(node["id"], node["createdBy"]) for node in nodes] == [
+        (created["id"], "00000000-0000-4000-9000-00000000000a")
+    ]
+    assert namespace["anonymous"]["errors"][0]["extensions"]["code"] == "not_authenticated"

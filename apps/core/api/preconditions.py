@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from apps.core.errors import PreconditionRequired
 from apps.core.versioning import ExpectedVersion, row_version
 
-__all__ = ["conditional_read", "expected_version", "with_etag"]
+__all__ = ["conditional_read", "etag_of", "expected_version", "expected_version_of", "with_etag"]
 
 
 def _body_version(body: Mapping[str, Any]) -> str:
@@ -33,14 +33,23 @@ def _body_version(body: Mapping[str, Any]) -> str:
     return row_version(body["id"], updated_at)
 
 
+def etag_of(body: Mapping[str, Any]) -> str:
+    """The strong ETag of a rendered resource (GraphQL's `etag` field is this header's value)."""
+    return quote_etag(_body_version(body))
+
+
 def with_etag(response: Response, body: Mapping[str, Any]) -> Response:
-    response["ETag"] = quote_etag(_body_version(body))
+    response["ETag"] = etag_of(body)
     return response
 
 
 def expected_version(request: Request) -> ExpectedVersion | None:
     """What the request's `If-Match` lets a write proceed on; `None` when it sends none (unless required)."""
-    header = request.headers.get("If-Match")
+    return expected_version_of(request.headers.get("If-Match"))
+
+
+def expected_version_of(header: str | None) -> ExpectedVersion | None:
+    """What an If-Match value (a header, GraphQL's `ifMatch`) lets a write proceed on; 428 when required and absent."""
     if header is None:
         if settings.API_REQUIRE_IF_MATCH:
             raise PreconditionRequired(
@@ -56,7 +65,7 @@ def conditional_read(request: Request, body: Mapping[str, Any]) -> Response:
     response = Response(body)
     header = request.headers.get("If-None-Match")
     if header:
-        current = quote_etag(_body_version(body))
+        current = etag_of(body)
         tags = parse_etags(header)
         if "*" in tags or any(tag.removeprefix("W/") == current for tag in tags):
             response = Response(status=304)
