@@ -106,9 +106,18 @@ def process_group(command: list[str], *, env: Mapping[str, str], cwd: Path = ROO
 
 @contextmanager
 def running_server(
-    command: list[str], *, port: int, env: Mapping[str, str], ready_path: str, cwd: Path = ROOT
+    command: list[str],
+    *,
+    port: int,
+    env: Mapping[str, str],
+    ready_path: str,
+    cwd: Path = ROOT,
+    startup_timeout: float = 90,
 ) -> Iterator[str]:
     """Run `command` in `cwd` (the checkout) until the block ends; yields its base URL once `ready_path` answers.
+
+    `startup_timeout` bounds only a server that never answers: `make run` migrates a fresh
+    database first, which on a loaded CI machine took longer than 30 s.
 
     Its output is read all along (the last lines are kept for the error of a server that
     exits): a server writing to a pipe nobody reads blocks once the pipe is full, mid-request.
@@ -121,7 +130,7 @@ def running_server(
     reader.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup_timeout
         while True:
             if process.poll() is not None:
                 reader.join(timeout=5)
