@@ -269,11 +269,19 @@ class TcpProxy:
                     end.close()
 
 
+class WorkerOutput(queue.Queue[str]):
+    """A worker's output lines as they come, and its process (a test may kill it)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        super().__init__()
+        self.process = process
+
+
 @contextmanager
 def celery_worker(
     *, queue_name: str, include: str, env: Mapping[str, str], name: str | None = None
-) -> Iterator[queue.Queue[str]]:
-    """A real `celery -A project worker` (solo pool) on `queue_name`; yields its output lines as they come."""
+) -> Iterator[WorkerOutput]:
+    """A real `celery -A project worker` (solo pool: one process) on `queue_name`; yields its output lines."""
     command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", "solo", "-Q", queue_name]
     command += ["--include", include, "-l", "INFO", "--without-gossip", "--without-mingle"]
     if name:
@@ -281,7 +289,7 @@ def celery_worker(
     process = subprocess.Popen(
         command, cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    lines: queue.Queue[str] = queue.Queue()
+    lines = WorkerOutput(process)
 
     def pump() -> None:
         assert process.stdout is not None

@@ -92,6 +92,9 @@ def test_a_deadlock_with_another_writer_is_retried_not_answered_with_an_error(po
     try:
         with other.cursor() as cursor:
             other.set_autocommit(False)
+            # The victim is the session whose deadlock check runs first: the upsert's (1 s after it began
+            # to wait), never this one's, however the two are scheduled on a loaded machine.
+            cursor.execute("SET LOCAL deadlock_timeout = '30s'")
             cursor.execute("SELECT id FROM documents_document WHERE title = 'b' FOR UPDATE")
             request = threading.Thread(target=upsert)
             request.start()

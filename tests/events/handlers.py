@@ -6,6 +6,9 @@ transaction, so a test counts effects in the database the worker shares with it.
 
 from __future__ import annotations
 
+import time
+
+import structlog
 from django.db import connection
 
 from apps.events import Event, PermanentError, TransientError, handles, invalidate_tags_on
@@ -16,6 +19,7 @@ FLAKY = "test.events.flaky"
 BROKEN = "test.events.broken"
 INVALIDATE = "test.events.invalidate"
 BACKEND = "test.events.backend"
+HOLD = "test.events.hold"
 
 
 def failure_switch(aggregate_id: str) -> str:
@@ -55,6 +59,27 @@ def record_backend(event: Event) -> None:
 def backend_label(event: Event) -> str:
     """The start of the label `record_backend` writes for `event` (PgBouncer's keys have 11 characters)."""
     return f"be:{event.id.hex}:"
+
+
+def release_switch(event: Event) -> str:
+    """HOLD's handler for `event` waits until a Label of this name exists."""
+    return f"release:{event.id.hex}"
+
+
+@handles(HOLD)
+def hold(event: Event) -> None:
+    """Writes its effect (uncommitted), logs `test_event_holding`, then waits up to 60 s to be released.
+
+    A worker to kill in the middle of a task: its transaction and its unacknowledged message are
+    what the broker and the database make of a process that vanished.
+    """
+    Label.objects.create(name=str(event.id))
+    structlog.get_logger(__name__).info("test_event_holding", event_id=str(event.id))
+    deadline = time.monotonic() + 60
+    while not Label.objects.filter(name=release_switch(event)).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("never released")
+        time.sleep(0.05)
 
 
 invalidate_tags_on(INVALIDATE, lambda event: [str(event.payload["tag"])])

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -32,7 +34,18 @@ from project.celery import app
 from tests import broker_channel
 from tests.conftest import REQUIRE_SERVICES
 from tests.events.conftest import delete_declared, queue_names
-from tests.events.handlers import BACKEND, BROKEN, FLAKY, INVALIDATE, RECORD, backend_label, effects, failure_switch
+from tests.events.handlers import (
+    BACKEND,
+    BROKEN,
+    FLAKY,
+    HOLD,
+    INVALIDATE,
+    RECORD,
+    backend_label,
+    effects,
+    failure_switch,
+    release_switch,
+)
 from tests.processes import ROOT, celery_worker, clean_env, free_port
 from tests.testapp.models import Label
 
@@ -80,17 +93,7 @@ def _test_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
 
 
-@pytest.fixture(scope="module", params=["classic", "quorum"])
-def worker(
-    request: pytest.FixtureRequest, broker_url: str, django_db_setup: None, django_db_blocker: object
-) -> Iterator[Worker]:
-    """A worker on this run's queues, of each `EVENTS_QUEUE_TYPE`: every test here holds on both."""
-    if connection.vendor != "postgresql":
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
-        pytest.skip("needs PostgreSQL shared with the worker: set DATABASE_URL=postgres://...")
-    suffix = uuid.uuid4().hex[:10]
-    names = {**queue_names(suffix), "EVENTS_QUEUE_TYPE": request.param}
+def _worker_env(names: dict[str, str], broker_url: str) -> dict[str, str]:
     env = clean_env(
         **names,
         CELERY_BROKER_URL=broker_url,
@@ -104,6 +107,21 @@ def worker(
     )
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
+    return env
+
+
+@pytest.fixture(scope="module", params=["classic", "quorum"])
+def worker(
+    request: pytest.FixtureRequest, broker_url: str, django_db_setup: None, django_db_blocker: object
+) -> Iterator[Worker]:
+    """A worker on this run's queues, of each `EVENTS_QUEUE_TYPE`: every test here holds on both."""
+    if connection.vendor != "postgresql":
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
+        pytest.skip("needs PostgreSQL shared with the worker: set DATABASE_URL=postgres://...")
+    suffix = uuid.uuid4().hex[:10]
+    names = {**queue_names(suffix), "EVENTS_QUEUE_TYPE": request.param}
+    env = _worker_env(names, broker_url)
     try:
         with celery_worker(
             queue_name=names["EVENTS_QUEUE"], include="tests.events.handlers", env=env, name=f"events-test-{suffix}@%h"
@@ -333,3 +351,34 @@ def test_the_worker_keeps_its_database_connection_from_one_event_to_the_next(
         name.rsplit(":", 1)[1] for name in Label.objects.filter(name__startswith="be:").values_list("name", flat=True)
     }
     assert len(backends) == 1, backends
+
+
+def test_a_worker_killed_in_the_middle_of_a_task_loses_no_event_and_its_effect_happens_once(
+    broker_url: str, transactional_db: None, settings: SettingsWrapper
+) -> None:
+    """SIGKILL (a lost node, the OOM killer): nothing acknowledged, nothing committed; the next worker does it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL shared with the workers")
+    names = queue_names(uuid.uuid4().hex[:10])
+    for name, value in names.items():
+        setattr(settings, name, value)
+    env = _worker_env(names, broker_url)
+    start = partial(celery_worker, queue_name=names["EVENTS_QUEUE"], include="tests.events.handlers", env=env)
+    try:
+        declare_topology()
+        with start(name=f"events-kill-a-{uuid.uuid4().hex[:6]}@%h") as lines:
+            first = Worker(names, lines, [])
+            event = publish(HOLD, aggregate="label", aggregate_id=uuid.uuid4(), payload={})
+            first.wait_for_log("test_event_holding", str(event.id))
+            assert effects(event) == 0, "the effect is the handler's, uncommitted while it runs"
+            os.kill(lines.process.pid, signal.SIGKILL)
+            lines.process.wait(10)
+        Label.objects.create(name=release_switch(event))  # the next attempt finishes at once
+        with start(name=f"events-kill-b-{uuid.uuid4().hex[:6]}@%h") as lines:
+            second = Worker(names, lines, [])
+            second.wait_for_log("event_handled", str(event.id))
+        assert effects(event) == 1
+        assert ProcessedEvent.objects.filter(event_id=event.id).count() == 1
+        assert queue_depth(names["EVENTS_QUEUE"]) == 0, "acknowledged by the second worker"
+    finally:
+        delete_declared(broker_url, names)
