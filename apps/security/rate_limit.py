@@ -30,9 +30,11 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import MemoryStorage, RedisClusterStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -43,6 +45,8 @@ from apps.security.rates import Rate
 __all__ = ["Decision", "MemoryWindow", "Rate", "RedisWindow", "Window", "hit", "window_store"]
 
 OUTAGE_BACKOFF = 1.0
+# A cluster that lost the master of a key's slot answers nothing for that key: the same outage.
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, SlotNotCoveredError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +74,7 @@ def _item(rate: Rate) -> RateLimitItemPerSecond:
 class _MovingWindow:
     """`limits`' moving window on one storage: the hit, then the window it left."""
 
-    def __init__(self, storage: MemoryStorage | RedisStorage) -> None:
+    def __init__(self, storage: MemoryStorage | RedisStorage | RedisClusterStorage) -> None:
         self.storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
 
@@ -86,13 +90,28 @@ class _MovingWindow:
 
 
 class RedisWindow(_MovingWindow):
-    """Limits shared by every process, in the Redis `client` talks to, under keys starting `prefix`."""
+    """Limits shared by every process, in the Redis `client` talks to, under keys starting `prefix`.
 
-    def __init__(self, client: Redis, prefix: str) -> None:
-        # `limits` joins its prefix and key with ":"; the client's pool is reused, not copied.
-        super().__init__(
-            RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=prefix.rstrip(":"))
-        )
+    On a Redis Cluster each window is one key, so its Lua script runs on that key's master; `limits`
+    opens its own cluster client to the same seed nodes (it cannot share redis-py's).
+    """
+
+    def __init__(self, client: Redis | RedisCluster, prefix: str) -> None:
+        # `limits` joins its prefix and key with ":"; a single Redis's pool is reused, not copied.
+        key_prefix = prefix.rstrip(":")
+        storage: RedisStorage | RedisClusterStorage
+        if isinstance(client, RedisCluster):
+            connection = client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+            seeds = ",".join(f"{node.host}:{node.port}" for node in client.get_primaries())  # type: ignore[no-untyped-call]
+            options = {
+                name: connection[name]
+                for name in ("password", "socket_timeout", "socket_connect_timeout")
+                if connection.get(name) is not None
+            }
+            storage = RedisClusterStorage(f"redis+cluster://{seeds}", key_prefix=key_prefix, **options)
+        else:
+            storage = RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=key_prefix)
+        super().__init__(storage)
         self.breaker = Breaker("rate limiting store", cool_down=OUTAGE_BACKOFF)
 
     def hit(self, key: str, rate: Rate) -> Decision:
@@ -100,7 +119,7 @@ class RedisWindow(_MovingWindow):
             return self._fail_open(rate)
         try:
             decision = self._decide(key, rate)
-        except (RedisConnectionError, RedisTimeoutError) as error:
+        except _UNAVAILABLE as error:
             self.breaker.record_failure(error)
             return self._fail_open(rate)
         self.breaker.record_success()
@@ -147,7 +166,7 @@ def window_store() -> Window:
     if "redis" in str(settings.CACHES["default"]["BACKEND"]).lower():
         from django_redis import get_redis_connection  # type: ignore[import-untyped]  # noqa: PLC0415
 
-        client: Redis = get_redis_connection("default")
+        client: Redis | RedisCluster = get_redis_connection("default")
         return RedisWindow(client, _key_prefix())
     return MemoryWindow()
 
