@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client import REGISTRY
 from redis import Redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from apps.core.metric_names import metric_name
 from apps.security.rate_limit import MemoryWindow, RedisWindow, Window
 from apps.security.rates import Rate
-from tests.conftest import OwnRedisServer
+from tests.conftest import OwnRedisCluster, OwnRedisServer
 
 
 @pytest.fixture
@@ -31,11 +32,30 @@ def redis_window(redis_url: str) -> Iterator[RedisWindow]:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+def cluster_window(redis_cluster: OwnRedisCluster) -> Iterator[RedisWindow]:
+    """The window on a private three-master Redis Cluster, through the client django-redis would hand out."""
+    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port) for port in redis_cluster.ports])  # type: ignore[no-untyped-call]
+    prefix = f"test-security-{uuid.uuid4().hex}:"
+    try:
+        yield RedisWindow(client, prefix)
+    finally:
+        for key in client.scan_iter(f"*{prefix}*"):
+            client.delete(key)
+        client.close()
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "redis",
+        pytest.param("redis-cluster", marks=[pytest.mark.process, pytest.mark.service("redis")]),
+    ]
+)
 def window(request: pytest.FixtureRequest) -> Window:
     if request.param == "memory":
         return MemoryWindow()
-    store: Window = request.getfixturevalue("redis_window")
+    store: Window = request.getfixturevalue("redis_window" if request.param == "redis" else "cluster_window")
     return store
 
 
