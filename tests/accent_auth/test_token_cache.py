@@ -15,8 +15,7 @@ from redis.crc import key_slot
 from apps.accent_auth import token_cache
 from project.backends import cache_settings
 from project.environment import EnvReader
-from tests.conftest import OwnRedisCluster
-from tests.processes import free_port
+from tests.processes import OwnRedisCluster, free_port
 
 pytestmark = pytest.mark.urls("tests.accent_auth.urls")
 

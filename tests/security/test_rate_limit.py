@@ -17,7 +17,8 @@ from redis.cluster import ClusterNode, RedisCluster
 from apps.core.metric_names import metric_name
 from apps.security.rate_limit import MemoryWindow, RedisWindow, Window
 from apps.security.rates import Rate
-from tests.conftest import OwnRedisCluster, OwnRedisServer
+from tests.conftest import OwnRedisServer
+from tests.processes import OwnRedisCluster
 
 
 @pytest.fixture
