@@ -59,9 +59,15 @@ def test_pattern_invalidation_and_stats_visit_every_master(cluster_store: CacheS
 
 
 def test_a_100k_key_tag_is_invalidated_quickly_without_stalling_any_master(cluster_store: CacheStore) -> None:
-    """A behaviour check on a real cluster, not a benchmark: the bounds are generous (the issue's 2 s and
-    50 ms) because what they catch is the failure mode, one script deleting 100,000 keys and blocking a
-    master for far longer; the bench (bench/cache_bench.py --cluster) measures the figures."""
+    """A behaviour check on a real cluster, not a benchmark (bench/cluster_bench.py measures the figures).
+
+    What it catches is the failure mode: one call deleting 100,000 keys, which blocks a master for
+    well over 50 ms. Two views of "no master stalled": Redis's own SLOWLOG (every command slower
+    than 10 ms, recorded by the server: no command may reach 50 ms), and PINGs sent from a thread,
+    which also carry this process's and the OS's scheduling. On a shared 2-core machine a thread
+    is sometimes not run for tens of milliseconds, so the PINGs' 99th percentile must stay under
+    50 ms and their worst case under a generous 250 ms; the server-side bound is the exact one.
+    """
     layout = cluster_store.layout
     cluster = cluster_store.client  # type: ignore[attr-defined]
     expires = int(time.time() * 1000) + 600_000
@@ -75,19 +81,23 @@ def test_a_100k_key_tag_is_invalidated_quickly_without_stalling_any_master(clust
             pipeline.execute()
     pipeline.execute()
     assert cluster_store.get("big:7") is not None
+    masters = _masters(cluster_store)
+    for master in masters:
+        master.config_set("slowlog-log-slower-than", 10_000)
+        master.slowlog_reset()
 
-    worst: dict[str, float] = {}
+    pings: dict[int, list[float]] = {}
     stop = threading.Event()
 
     def ping(master: Redis) -> None:
-        name = str(master.connection_pool.connection_kwargs["port"])
+        times = pings.setdefault(int(master.connection_pool.connection_kwargs["port"]), [])
         while not stop.is_set():
             started = time.perf_counter()
             master.ping()
-            worst[name] = max(worst.get(name, 0.0), time.perf_counter() - started)
+            times.append(time.perf_counter() - started)
             time.sleep(0.002)
 
-    pingers = [threading.Thread(target=ping, args=(master,)) for master in _masters(cluster_store)]
+    pingers = [threading.Thread(target=ping, args=(master,)) for master in masters]
     for pinger in pingers:
         pinger.start()
     time.sleep(0.05)
@@ -99,10 +109,17 @@ def test_a_100k_key_tag_is_invalidated_quickly_without_stalling_any_master(clust
         stop.set()
         for pinger in pingers:
             pinger.join(5)
+    slowest_us = [max((entry["duration"] for entry in master.slowlog_get(128)), default=0) for master in masters]
+    for master in masters:
+        master.config_set("slowlog-log-slower-than", 10_000)  # the server's default
     assert removed == BIG_TAG_KEYS
-    assert elapsed < 2.0
-    assert len(worst) == 3
-    assert max(worst.values()) < 0.05, worst
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
+    assert max(slowest_us) < 50_000, slowest_us  # no master ran a command for 50 ms
+    assert len(pings) == 3
+    for port, times in pings.items():
+        times.sort()
+        assert times[int(len(times) * 0.99)] < 0.05, (port, times[-5:])
+        assert times[-1] < 0.25, (port, times[-5:])
     assert cluster_store.get("big:7") is None
     assert cluster_store.stats().counts["entries"] == 0
 
