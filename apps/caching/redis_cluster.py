@@ -15,13 +15,15 @@ from typing import Any, ClassVar
 
 from django_redis.pool import ConnectionFactory  # type: ignore[import-untyped]
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 
-__all__ = ["ClusterConnectionFactory", "is_cluster"]
+__all__ = ["ClusterConnectionFactory", "cluster_nodes"]
 
 
-def is_cluster(client: object) -> bool:
-    """Whether `client` (from `django_redis.get_redis_connection`) talks to a Redis Cluster."""
-    return isinstance(client, RedisCluster)
+def cluster_nodes(cache_config: dict[str, Any]) -> list[tuple[str, int]]:
+    """The seed nodes of a `CACHES` entry that points at a Redis Cluster; empty for anything else."""
+    return [(str(host), int(port)) for host, port in cache_config.get("OPTIONS", {}).get("CLUSTER_NODES") or ()]
 
 
 class ClusterConnectionFactory(ConnectionFactory):  # type: ignore[misc]
@@ -37,17 +39,25 @@ class ClusterConnectionFactory(ConnectionFactory):  # type: ignore[misc]
         with self._lock:
             client = self._clusters.get(identity)
             if client is None:
-                client = self._clusters[identity] = RedisCluster(
-                    startup_nodes=[ClusterNode(host, port) for host, port in nodes],  # type: ignore[no-untyped-call]
-                    password=self.options.get("PASSWORD"),
-                    ssl=bool(self.options.get("SSL", False)),
-                    socket_timeout=self.options.get("SOCKET_TIMEOUT"),
-                    socket_connect_timeout=self.options.get("SOCKET_CONNECT_TIMEOUT"),
-                    # Per node: RedisCluster keeps a pool for each master it talks to.
-                    max_connections=int(pool.get("max_connections", 50)),
-                    health_check_interval=int(pool.get("health_check_interval", 30)),
-                )
+                client = self._clusters[identity] = self._build(nodes, pool)
         return client
+
+    def _build(self, nodes: tuple[tuple[str, int], ...], pool: dict[str, Any]) -> RedisCluster:
+        """The client; it reads the slot map now, so no seed answering is an outage like a refused connection."""
+        try:
+            return RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in nodes],  # type: ignore[no-untyped-call]
+                password=self.options.get("PASSWORD"),
+                ssl=bool(self.options.get("SSL", False)),
+                socket_timeout=self.options.get("SOCKET_TIMEOUT"),
+                socket_connect_timeout=self.options.get("SOCKET_CONNECT_TIMEOUT"),
+                # Per node: RedisCluster keeps a pool for each master it talks to.
+                max_connections=int(pool.get("max_connections", 50)),
+                health_check_interval=int(pool.get("health_check_interval", 30)),
+            )
+        except RedisClusterException as error:
+            # The callers (cache store, token cache, rate limiter) already degrade on ConnectionError.
+            raise RedisConnectionError(str(error)) from error
 
     def disconnect(self, connection: RedisCluster) -> None:
         with self._lock:

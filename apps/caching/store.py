@@ -87,12 +87,13 @@ def _build_store() -> CacheStore:
     # Imported here: both implementations import this module's types (and missed.py a model).
     from apps.caching.memory_store import LocalMemoryStore  # noqa: PLC0415
     from apps.caching.missed import replay_after_outage  # noqa: PLC0415
+    from apps.caching.redis_cluster import cluster_nodes  # noqa: PLC0415
     from apps.caching.redis_store import RedisStore  # noqa: PLC0415
 
     alias: str = getattr(settings, "CACHING_CACHE_ALIAS", DEFAULT_ALIAS)
     config: dict[str, Any] = settings.CACHES[alias]
     # A cluster (apps.caching.redis_cluster) gets the sharded layout: each script's keys in one slot.
-    on_cluster = bool(config.get("OPTIONS", {}).get("CLUSTER_NODES"))
+    on_cluster = bool(cluster_nodes(config))
     shards = int(getattr(settings, "CACHING_CLUSTER_SHARDS", DEFAULT_CLUSTER_SHARDS)) if on_cluster else 0
     layout = KeyLayout.for_prefix(str(config.get("KEY_PREFIX", "")), shards=shards)
     generation_ttl = float(getattr(settings, "CACHING_GENERATION_TTL", DEFAULT_GENERATION_TTL))

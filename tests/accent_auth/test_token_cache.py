@@ -42,8 +42,16 @@ def _redis_cache_on(port: int) -> dict[str, Any]:
     }
 
 
-def test_a_redis_that_is_down_is_skipped(client: Client, accent_auth: Any, settings: SettingsWrapper) -> None:
-    settings.CACHES = _redis_cache_on(free_port())
+def _redis_cluster_on(port: int) -> dict[str, Any]:
+    """The same on a Redis Cluster URL whose only seed does not answer."""
+    return cache_settings(EnvReader({"REDIS_URL": f"redis+cluster://127.0.0.1:{port}", "REDIS_CONNECT_TIMEOUT": "0.2"}))
+
+
+@pytest.mark.parametrize("caches_on", [_redis_cache_on, _redis_cluster_on], ids=["redis", "redis-cluster"])
+def test_a_redis_that_is_down_is_skipped(
+    client: Client, accent_auth: Any, settings: SettingsWrapper, caches_on: Any
+) -> None:
+    settings.CACHES = caches_on(free_port())
     token = accent_auth.login("alice")
     for _ in range(2):
         assert client.get("/api/v1/probe/whoami/", headers={"X-Auth-Token": token}).status_code == 200

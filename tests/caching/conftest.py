@@ -60,12 +60,12 @@ def redis_cluster_cache_settings(url: str, prefix: str) -> dict[str, Any]:
 
 def remove_namespace(prefix: str) -> None:
     store = get_store()
-    client = getattr(store, "client", None)
-    if client is None:
-        return
-    # On a cluster the names start with a shard's hash tag (`{<prefix>:c:...}`); scan_iter visits every master.
-    patterns = [f"{prefix}:*", "{" + f"{prefix}:*"] if isinstance(client, RedisCluster) else [f"{prefix}:*"]
     try:
+        client = getattr(store, "client", None)  # a cluster's client connects when it is built
+        if client is None:
+            return
+        # On a cluster the names start with a shard's hash tag (`{<prefix>:c:...}`); scan_iter visits every master.
+        patterns = [f"{prefix}:*", "{" + f"{prefix}:*"] if isinstance(client, RedisCluster) else [f"{prefix}:*"]
         for pattern in patterns:
             for key in client.scan_iter(match=pattern, count=1000):
                 client.unlink(key)

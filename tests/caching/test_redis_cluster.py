@@ -9,13 +9,17 @@ import threading
 import time
 
 import pytest
+from pytest_django.fixtures import Settings as SettingsWrapper
 from redis import Redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from apps.caching import cache_key, cached, invalidate_pattern, invalidate_tags
+from apps.caching.errors import CacheUnavailable
 from apps.caching.redis_store import RedisStore
-from apps.caching.store import CacheStore
+from apps.caching.store import CacheStore, get_store
+from tests.caching.conftest import redis_cluster_cache_settings
+from tests.processes import free_port
 
 pytestmark = [pytest.mark.process, pytest.mark.service("redis")]
 
@@ -130,3 +134,21 @@ def test_an_entry_filled_before_an_invalidation_of_its_tag_is_refused_in_its_sha
     invalidate_tags(["refused"])
     assert cluster_store.fill(key, b"stale", 60, ["refused"], snapshot) is False
     assert cluster_store.get(key) is None
+
+
+def test_a_cluster_that_does_not_answer_is_an_outage_the_cache_reads_through(
+    settings: SettingsWrapper, namespace: str
+) -> None:
+    settings.CACHES = redis_cluster_cache_settings(f"redis+cluster://127.0.0.1:{free_port()}", namespace)
+    calls: list[int] = []
+
+    @cached(key_prefix="down", ttl=60, tags=lambda i: ["down"])
+    def read(i: int) -> int:
+        calls.append(i)
+        return i
+
+    assert read(1) == 1
+    assert read(1) == 1
+    assert calls == [1, 1]  # no cache, every call computed; nothing raised
+    with pytest.raises(CacheUnavailable):
+        get_store().get("down:1")
