@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from channels_redis.pubsub import RedisPubSubChannelLayer  # type: ignore[import
 from project.backends import broker_settings, cache_settings, channel_layer_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
 from project.naming import DEFAULT_NAME
+from tests.docs_snippets import DOCS
 
 NO_ENVIRONMENT = EnvReader({})
 
@@ -151,3 +153,13 @@ def test_group_send_reaches_a_subscriber_on_a_redis_cluster(redis_cluster: Any) 
             await sender.flush()
 
     assert asyncio.run(scenario()) == {"type": "document.changed", "id": 42}
+
+
+@pytest.mark.parametrize("page", ["scaling.md", "caching.md"])
+def test_the_cluster_urls_the_docs_show_are_accepted(page: str) -> None:
+    urls = re.findall(r"REDIS_URL=(rediss?\+cluster://\S+?)`?(?:\s|$)", (DOCS / page).read_text())
+    assert urls
+    for url in urls:
+        options = cache_settings(EnvReader({"REDIS_URL": url}))["default"]["OPTIONS"]
+        assert len(options["CLUSTER_NODES"]) >= 2, url
+        assert len(channel_layer_settings(EnvReader({"REDIS_URL": url}))["default"]["CONFIG"]["hosts"]) >= 2
