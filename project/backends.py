@@ -2,17 +2,20 @@
 
 Embedded default (no environment at all): SQLite in `var/`, the local-memory cache,
 eager Celery. Setting `DATABASE_URL`, `REDIS_URL` or `CELERY_BROKER_URL` switches that
-one dependency to PostgreSQL, Redis or RabbitMQ; `DATABASE_REPLICA_URL` adds a read replica
-(the `replica` alias, routed by `apps.core.replica_router`); `DATABASE_TRANSACTION_POOLING` says
-`DATABASE_URL` goes through PgBouncer in transaction pooling, and `DATABASE_DIRECT_URL` adds the
-`direct` alias to the server behind it (docs/scaling.md#pgbouncer). Nothing here opens a connection,
+one dependency to PostgreSQL, Redis or RabbitMQ (`REDIS_URL=redis+cluster://h:p,h:p,...`: a Redis
+Cluster); `DATABASE_REPLICA_URL` adds a read replica (the `replica` alias, routed by
+`apps.core.replica_router`); `DATABASE_TRANSACTION_POOLING` says `DATABASE_URL` goes through
+PgBouncer in transaction pooling, and `DATABASE_DIRECT_URL` adds the `direct` alias to the server
+behind it (docs/scaling.md#pgbouncer). Nothing here opens a connection,
 so a dependency that is down never blocks start-up.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from project.environment import ConfigurationError, EnvReader
 from project.naming import service_names
@@ -20,10 +23,12 @@ from project.naming import service_names
 __all__ = [
     "DIRECT_ALIAS",
     "REPLICA_ALIAS",
+    "RedisCluster",
     "broker_settings",
     "cache_settings",
     "channel_layer_settings",
     "database_settings",
+    "redis_cluster",
 ]
 
 # The `DATABASES` alias of the read replica (apps.core.replica_router reads the same name from settings).
@@ -39,8 +44,43 @@ METERED_DATABASE_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+# A Redis Cluster (seed nodes separated by commas), the scheme `limits` and the redis-py docs use.
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 METERED_REDIS_CACHE = "django_prometheus.cache.backends.redis.RedisCache"
 METERED_LOCMEM_CACHE = "apps.observability.cache_backends.LocMemCache"
+
+
+@dataclass(frozen=True)
+class RedisCluster:
+    """`REDIS_URL=redis+cluster://[:password@]host:port,host:port,...`: the seed nodes of a Redis Cluster."""
+
+    nodes: tuple[tuple[str, int], ...]
+    password: str | None
+    ssl: bool
+
+    def node_urls(self) -> list[str]:
+        scheme = "rediss" if self.ssl else "redis"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return [f"{scheme}://{auth}{host}:{port}/0" for host, port in self.nodes]
+
+
+def redis_cluster(env: EnvReader) -> RedisCluster | None:
+    """The cluster `REDIS_URL` names, or None when it names one Redis (or nothing)."""
+    value = env.optional_string("REDIS_URL")
+    if value is None or not value.startswith(tuple(f"{scheme}://" for scheme in _CLUSTER_SCHEMES)):
+        return None
+    scheme, _, rest = value.partition("://")
+    location = rest.split("/", 1)[0].split("?", 1)[0]
+    auth, _, hosts = location.rpartition("@")
+    nodes = []
+    for node in hosts.split(","):
+        host, _, port = node.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError("REDIS_URL", f"a cluster node must be host:port, got {node!r} in {value!r}")
+        nodes.append((host, int(port)))
+    password = unquote(auth.partition(":")[2]) if auth else None
+    return RedisCluster(tuple(nodes), password or None, ssl=scheme == "rediss+cluster")
 
 
 def channel_layer_settings(env: EnvReader) -> dict[str, Any]:
@@ -48,17 +88,22 @@ def channel_layer_settings(env: EnvReader) -> dict[str, Any]:
 
     Redis pub/sub when `REDIS_URL` is set: every process (web, worker, admin) reaches every
     socket. Without it, the in-memory layer: one process only (`make run` on the embedded default).
+    On a Redis Cluster each cluster node is a host: the layer spreads channels over them, and the
+    cluster delivers a PUBLISH to the subscribers of every node anyway (docs/scaling.md).
     """
-    redis_url = env.url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
-    if redis_url is None:
+    cluster = redis_cluster(env)
+    redis_url = None if cluster else env.url("REDIS_URL", None, schemes=_REDIS_SCHEMES)
+    if redis_url is None and cluster is None:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     prefix = env.string("CHANNEL_LAYER_PREFIX", f"{service_names(env).cache_prefix}:ws")
+    connect_timeout = env.number("REDIS_CONNECT_TIMEOUT", 1.0)
+    addresses = cluster.node_urls() if cluster else [str(redis_url)]
     return {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             # No read timeout: a subscriber's connection waits for messages as long as the socket lives.
             "CONFIG": {
-                "hosts": [{"address": redis_url, "socket_connect_timeout": env.number("REDIS_CONNECT_TIMEOUT", 1.0)}],
+                "hosts": [{"address": address, "socket_connect_timeout": connect_timeout} for address in addresses],
                 "prefix": prefix,
             },
         }
@@ -152,7 +197,8 @@ def _replica_settings(env: EnvReader, primary: dict[str, Any], *, connect_timeou
 def cache_settings(env: EnvReader) -> dict[str, Any]:
     names = service_names(env)
     prefix = env.string("CACHE_KEY_PREFIX", names.cache_prefix)
-    redis_url = env.url("REDIS_URL", None, schemes={"redis", "rediss", "unix"})
+    cluster = redis_cluster(env)
+    redis_url = env.string("REDIS_URL", "") if cluster else env.url("REDIS_URL", None, schemes=_REDIS_SCHEMES)
     connect_timeout = env.number("REDIS_CONNECT_TIMEOUT", 1.0)
     socket_timeout = env.number("REDIS_SOCKET_TIMEOUT", 1.0)
     max_connections = env.integer("REDIS_MAX_CONNECTIONS", 50, minimum=1)
@@ -166,22 +212,34 @@ def cache_settings(env: EnvReader) -> dict[str, Any]:
                 "OPTIONS": {"MAX_ENTRIES": locmem_max_entries},
             }
         }
-    return {
-        "default": {
-            "BACKEND": METERED_REDIS_CACHE,
-            "LOCATION": redis_url,
-            "KEY_PREFIX": prefix,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": connect_timeout,
-                "SOCKET_TIMEOUT": socket_timeout,
-                "CONNECTION_POOL_KWARGS": {
-                    "max_connections": max_connections,
-                    "health_check_interval": 30,
-                    "retry_on_timeout": False,
-                },
-            },
+    options: dict[str, Any] = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        "SOCKET_CONNECT_TIMEOUT": connect_timeout,
+        "SOCKET_TIMEOUT": socket_timeout,
+        "CONNECTION_POOL_KWARGS": {
+            "max_connections": max_connections,
+            "health_check_interval": 30,
+            "retry_on_timeout": False,
+        },
+    }
+    if cluster is not None:
+        # django-redis splits a LOCATION string on commas (primary, replicas): one item, kept whole.
+        options |= {
+            "CONNECTION_FACTORY": "apps.caching.redis_cluster.ClusterConnectionFactory",
+            "CLUSTER_NODES": [list(node) for node in cluster.nodes],
+            "PASSWORD": cluster.password,
+            "SSL": cluster.ssl,
         }
+        return {
+            "default": {
+                "BACKEND": METERED_REDIS_CACHE,
+                "LOCATION": [redis_url],
+                "KEY_PREFIX": prefix,
+                "OPTIONS": options,
+            }
+        }
+    return {
+        "default": {"BACKEND": METERED_REDIS_CACHE, "LOCATION": redis_url, "KEY_PREFIX": prefix, "OPTIONS": options}
     }
 
 

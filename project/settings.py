@@ -218,6 +218,8 @@ EVENTS_RETRY_BACKOFF = env.number("EVENTS_RETRY_BACKOFF", 2.0, minimum=0.01)
 EVENTS_RETRY_BACKOFF_MAX = env.number("EVENTS_RETRY_BACKOFF_MAX", 300.0, minimum=0.01)
 # Invalidations a Redis outage swallowed are replayed this often (apps.caching.missed; docs/caching.md).
 CACHING_REPLAY_INTERVAL = env.number("CACHING_REPLAY_INTERVAL", 10.0, minimum=0.1)
+# On a Redis Cluster (REDIS_URL=redis+cluster://...): shards of the cache's key layout (docs/caching.md).
+CACHING_CLUSTER_SHARDS = env.integer("CACHING_CLUSTER_SHARDS", 16, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "events-relay": {
         "task": "apps.events.relay_outbox",

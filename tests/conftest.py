@@ -22,7 +22,7 @@ import pytest
 from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from tests.processes import TcpProxy
+from tests.processes import OwnRedisCluster, TcpProxy
 
 REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 
@@ -461,3 +461,23 @@ def streaming_standby(django_db_setup: None, django_db_blocker: Any) -> Iterator
         yield standby
     finally:
         standby.remove()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedisCluster]:
+    """A running private Redis Cluster (three masters) for the session, stopped and removed at the end.
+
+    Its `url` is a `REDIS_URL` (`redis+cluster://127.0.0.1:P1,...`). Needs `redis-server` and `redis-cli`.
+    """
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("redis-server and redis-cli are required in this run")
+        pytest.skip("needs the redis-server and redis-cli binaries")
+    directory = tmp_path_factory.mktemp("redis-cluster")
+    cluster = OwnRedisCluster(directory)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)

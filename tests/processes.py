@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_VARIABLES = (
@@ -323,3 +324,69 @@ def server_database(directory: Path, name: str) -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+class OwnRedisCluster:
+    """A private Redis Cluster (three masters, no replicas) on free loopback ports, its files in `directory`."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        self.directory = directory
+        self.ports = [_free_cluster_port() for _ in range(masters)]
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        for port in self.ports:
+            command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
+            command += ["--cluster-config-file", str(self.directory / f"nodes-{port}.conf")]
+            command += ["--dir", str(self.directory)]
+            command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+            self._processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in self.ports:
+            _wait_for_ping(port)
+        nodes = [f"127.0.0.1:{port}" for port in self.ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            infos = [redis.Redis(port=port).cluster("info") for port in self.ports]
+            if all(info.get("cluster_state") == "ok" for info in infos):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the cluster on {self.ports} did not reach cluster_state:ok")
+
+    def stop(self) -> None:
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            process.wait(timeout=10)
+        self._processes = []
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def _wait_for_ping(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis(port=port, socket_timeout=0.2).ping()
+            return
+        except redis.exceptions.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not answer on {port}")

@@ -4,7 +4,8 @@ Keys are a SHA-256 of the *whole* token, never the token or a prefix of it, so a
 cache dump reveals no credential and two tokens never share an entry. A valid token
 is kept for min(`ACCENT_AUTH_CACHE_TTL`, its remaining life); an unknown one for
 `ACCENT_AUTH_NEGATIVE_CACHE_TTL`. Sub-tenant confirmations live beside it and are
-read in the same round trip (`get_many` is one MGET).
+read in the same round trip (`get_many` is one MGET). Both keys carry the token's digest as a
+hash tag (`{<digest>}`), so on a Redis Cluster they share a slot and that MGET stays one command.
 
 A cache that is down is skipped: authentication then asks Accent-Auth. The breaker
 (`apps.core.breaker`, "token cache") logs the outage once and spares each request the
@@ -31,9 +32,14 @@ from apps.core.breaker import Breaker
 __all__ = ["CachedLookup", "cache_tenant_decision", "cache_token", "forget_token", "lookup"]
 
 logger = structlog.get_logger(__name__)
-_CACHE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_CACHE_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.SlotNotCoveredError,
+)
 _INVALID: Final = "invalid"
-_KEY_VERSION = "v1"
+_KEY_VERSION = "v2"  # v2: the digest became a hash tag
 CACHE_OUTAGE_BACKOFF = 1.0
 _breaker = Breaker("token cache", cool_down=CACHE_OUTAGE_BACKOFF)
 
@@ -43,11 +49,11 @@ def _digest(token: str) -> str:
 
 
 def token_key(token: str) -> str:
-    return f"accent_auth:token:{_KEY_VERSION}:{_digest(token)}"
+    return f"accent_auth:token:{_KEY_VERSION}:{{{_digest(token)}}}"
 
 
 def tenant_key(token: str, tenant: str) -> str:
-    return f"accent_auth:tenant:{_KEY_VERSION}:{_digest(token)}:{tenant}"
+    return f"accent_auth:tenant:{_KEY_VERSION}:{{{_digest(token)}}}:{tenant}"
 
 
 class CachedLookup:

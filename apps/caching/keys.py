@@ -20,15 +20,17 @@ import decimal
 import hashlib
 import re
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from redis.crc import key_slot
 
 from apps.core.context import current_tenant
 
-__all__ = ["KeyLayout", "cache_key", "key_part", "tag_list"]
+__all__ = ["KeyLayout", "cache_key", "glob_escape", "key_part", "tag_list"]
 
 _UNSAFE_CHARACTERS = frozenset(":*?[]\\ @=~\n\r\t")
 _MAX_PLAIN_LENGTH = 64
@@ -134,37 +136,92 @@ def tag_list(tags: Iterable[str], *, what: str) -> list[str]:
     return list(dict.fromkeys(listed))
 
 
+def glob_escape(text: str) -> str:
+    """`text` as a literal inside a Redis SCAN/KEYS pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
+def _balanced_spaces(namespace: str, shards: int) -> tuple[str, ...]:
+    """One hash tag per shard, the i-th in the i-th of `shards` equal ranges of the 16,384 slots.
+
+    `redis-cli --cluster create` (and most operators) give each master a contiguous, equal range of
+    slots, so evenly spaced shards land evenly on the masters (16 shards on 3 masters: 6/5/5).
+    """
+    spaces = []
+    width = 16384 / shards
+    for shard in range(shards):
+        for salt in range(1 << 16):
+            space = f"{{{namespace}{shard:02x}{salt:04x}}}"
+            if int(key_slot(space.encode()) // width) == shard:
+                spaces.append(space)
+                break
+    return tuple(spaces)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyLayout:
-    """Where each kind of data lives under the namespace `<CACHE_KEY_PREFIX>:c:`."""
+    """Where each kind of data lives under the namespace `<CACHE_KEY_PREFIX>:c:`.
+
+    On a single Redis (`shards == 0`) every name is `<namespace><kind>:<name>`. On a Redis Cluster
+    each entry belongs to one of `shards` shards (by its key), and every name that a script touches
+    together with the entry carries that shard's hash tag, `{<namespace><shard><salt>}<kind>:<name>`,
+    so the entry, its key generation, and its shard's copy of each tag set and tag generation share a
+    slot. A tag has one set and one generation per shard; invalidating it visits every shard.
+    """
 
     namespace: str
+    shards: int = 0
+    spaces: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
-    def for_prefix(cls, prefix: str) -> KeyLayout:
-        return cls(f"{prefix}:c:" if prefix else "c:")
+    def for_prefix(cls, prefix: str, *, shards: int = 0) -> KeyLayout:
+        namespace = f"{prefix}:c:" if prefix else "c:"
+        if not 0 <= shards <= 256:
+            raise ValueError(f"shards must be between 0 (a single Redis) and 256, not {shards}")
+        return cls(namespace, shards, _balanced_spaces(namespace, shards) if shards else (namespace,))
+
+    def shard(self, key: str) -> int:
+        """The shard of a logical key (always 0 on a single Redis)."""
+        return zlib.crc32(key.encode()) % self.shards if self.shards else 0
+
+    def shard_ids(self) -> range:
+        """Every shard a tag has a set and a generation in."""
+        return range(self.shards or 1)
+
+    def space_glob(self) -> str:
+        """A SCAN pattern matching the start of every name of this namespace, in every shard."""
+        escaped = glob_escape(self.namespace)
+        return escaped if not self.shards else "{" + escaped + "??????}"
+
+    def kind_start(self) -> int:
+        """Where the kind (`e`, `t`, `gt`, ...) starts in every name of this namespace."""
+        return len(self.spaces[0])
 
     def entry(self, key: str) -> str:
-        return f"{self.namespace}e:{key}"
+        if not self.shards:
+            return f"{self.namespace}e:{key}"
+        return f"{self.spaces[self.shard(key)]}e:{key}"
 
     def key_generation(self, key: str) -> str:
-        return f"{self.namespace}gk:{key}"
+        if not self.shards:
+            return f"{self.namespace}gk:{key}"
+        return f"{self.spaces[self.shard(key)]}gk:{key}"
 
-    def tag_set(self, tag: str) -> str:
-        return f"{self.namespace}t:{tag}"
+    def tag_set(self, tag: str, shard: int = 0) -> str:
+        return f"{self.spaces[shard]}t:{tag}"
 
-    def tag_generation(self, tag: str) -> str:
-        return f"{self.namespace}gt:{tag}"
+    def tag_generation(self, tag: str, shard: int = 0) -> str:
+        return f"{self.spaces[shard]}gt:{tag}"
 
     def lock(self, key: str) -> str:
-        return f"{self.namespace}l:{key}"
+        return f"{self.spaces[self.shard(key)]}l:{key}"
 
     def refresh_token(self, key: str) -> str:
-        return f"{self.namespace}r:{key}"
+        return f"{self.spaces[self.shard(key)]}r:{key}"
 
-    def draining(self, tag: str, unique: str) -> str:
-        return f"{self.namespace}x:{tag}:{unique}"
+    def draining(self, tag: str, unique: str, shard: int = 0) -> str:
+        return f"{self.spaces[shard]}x:{tag}:{unique}"
 
     def logical(self, entry_key: str) -> str:
         """The logical key of an entry key (`service:c:e:document:42` → `document:42`)."""
-        return entry_key[len(self.namespace) + 2 :]
+        return entry_key[len(self.spaces[0]) + 2 :]

@@ -9,7 +9,12 @@ Layout under `<CACHE_KEY_PREFIX>:c:` (see `KeyLayout`):
 
 Every script touches a bounded number of keys (a fill: its own tags; a drain step: CHUNK members),
 so no single call blocks Redis for more than a few milliseconds, whatever the data size.
-Not Redis Cluster ready: an entry and its tag sets live in different hash slots.
+
+On a Redis Cluster (`REDIS_URL=redis+cluster://...`, apps.caching.redis_cluster) the layout is
+sharded (`KeyLayout.shards`): an entry, its key generation, and its shard's copy of each of its tag
+sets and tag generations carry one hash tag, so every script and every MGET stays in one slot and
+keeps its single-node atomicity. Invalidating a tag bumps and drains it in every shard; SCAN
+(patterns, prune, stats) visits every master.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from typing import Any, TypeVar, cast
 
 from django_redis import get_redis_connection  # type: ignore[import-untyped]
 from redis import Redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import ClusterDownError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -40,7 +47,10 @@ logger = logging.getLogger("apps.caching")
 CHUNK = 1000
 # Tag sets and generation keys outlive the entries they describe by this much.
 TAG_GRACE_MS = 60_000
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+# A cluster whose master of a slot is gone (until a replica takes over) is down for that slot's keys.
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, SlotNotCoveredError)
+# The client django-redis hands out: one Redis, or a cluster (apps.caching.redis_cluster).
+Client = Redis | RedisCluster
 
 T = TypeVar("T")
 
@@ -124,10 +134,6 @@ return 0
 """
 
 
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
-
-
 class RedisStore:
     backend_name = "redis"
 
@@ -147,13 +153,13 @@ class RedisStore:
         self.on_recovery = on_recovery
         self._recovery_lock = threading.Lock()
         self._recovering = threading.local()
-        self._client: Redis | None = None
+        self._client: Client | None = None
         self._scripts: dict[str, Script] = {}
         self._policy_checked = False
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
-    def client(self) -> Redis:
+    def client(self) -> Client:
         client = self._client
         if client is None:
             client = self._client = get_redis_connection(self.alias)
@@ -168,7 +174,7 @@ class RedisStore:
                 self._scripts[name] = client.register_script(source)
         return client
 
-    def _run(self, operation: str, call: Callable[[Redis], T]) -> T:
+    def _run(self, operation: str, call: Callable[[Client], T]) -> T:
         """Run `call`, turning connection and timeout errors into `CacheUnavailable` (others propagate)."""
         recovering = getattr(self._recovering, "active", False)
         if self.breaker.is_open and not recovering:
@@ -212,7 +218,7 @@ class RedisStore:
             self.breaker.record_success()
 
     def _run_script(self, operation: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        def call(client: Redis) -> Any:
+        def call(client: Client) -> Any:
             return self._scripts[name](keys=list(keys), args=list(args), client=client)
 
         return self._run(operation, call)
@@ -231,7 +237,8 @@ class RedisStore:
     def snapshot(self, key: str, tags: Sequence[str]) -> list[bytes]:
         if not self._policy_checked:
             self._warn_on_eviction_policy()
-        names = [self.layout.key_generation(key), *(self.layout.tag_generation(tag) for tag in tags)]
+        shard = self.layout.shard(key)
+        names = [self.layout.key_generation(key), *(self.layout.tag_generation(tag, shard) for tag in tags)]
         values = self._run("snapshot", lambda client: client.mget(names))
         return [cast("bytes", value) if value is not None else b"0" for value in values]
 
@@ -239,10 +246,11 @@ class RedisStore:
         # One MGET of the entry and its generations: a cold read pays one round trip, not two.
         if not self._policy_checked:
             self._warn_on_eviction_policy()
+        shard = self.layout.shard(key)
         names = [
             self.layout.entry(key),
             self.layout.key_generation(key),
-            *(self.layout.tag_generation(tag) for tag in tags),
+            *(self.layout.tag_generation(tag, shard) for tag in tags),
         ]
         payload, *generations = self._run("get", lambda client: client.mget(names))
         snapshot = [cast("bytes", value) if value is not None else b"0" for value in generations]
@@ -263,11 +271,12 @@ class RedisStore:
         ttl_ms = max(1, int(ttl * 1000))
         mode = "n" if snapshot is None else ("b" if bump_key else "c")
         seen = list(snapshot) if snapshot is not None else [b"0"] * (len(tags) + 1)
+        shard = self.layout.shard(key)
         keys = [
             self.layout.entry(key),
             self.layout.key_generation(key),
-            *(self.layout.tag_set(tag) for tag in tags),
-            *(self.layout.tag_generation(tag) for tag in tags),
+            *(self.layout.tag_set(tag, shard) for tag in tags),
+            *(self.layout.tag_generation(tag, shard) for tag in tags),
         ]
         args = [payload, ttl_ms, now_ms + ttl_ms, now_ms, mode, self.generation_ttl_ms, *seen]
         return bool(self._run_script("fill", "fill", keys, args))
@@ -294,12 +303,24 @@ class RedisStore:
                 if dry_run:
                     removed += len(live)
                     continue
-            pairs = [name for key in chunk for name in (self.layout.entry(key), self.layout.key_generation(key))]
-            removed += int(self._run_script("invalidate", "invalidate_keys", pairs, [self.generation_ttl_ms]))
+            for shard_keys in self._by_shard(chunk):
+                pairs = [
+                    name for key in shard_keys for name in (self.layout.entry(key), self.layout.key_generation(key))
+                ]
+                removed += int(self._run_script("invalidate", "invalidate_keys", pairs, [self.generation_ttl_ms]))
         return removed
 
+    def _by_shard(self, keys: list[str]) -> list[list[str]]:
+        """`keys` grouped so that each group's names share a slot (one group on a single Redis)."""
+        if not self.layout.shards:
+            return [keys]
+        groups: dict[int, list[str]] = {}
+        for key in keys:
+            groups.setdefault(self.layout.shard(key), []).append(key)
+        return list(groups.values())
+
     def _existing(self, entries: Sequence[str]) -> list[str]:
-        def check(client: Redis) -> list[Any]:
+        def check(client: Client) -> list[Any]:
             pipeline = client.pipeline(transaction=False)
             for entry in entries:
                 pipeline.exists(entry)
@@ -314,9 +335,17 @@ class RedisStore:
         for start in range(0, len(tags), CHUNK // 3):
             chunk = list(tags[start : start + CHUNK // 3])
             unique = uuid.uuid4().hex
-            keys = [name for tag in chunk for name in (self.layout.tag_generation(tag), self.layout.tag_set(tag))]
-            keys += [self.layout.draining(tag, unique) for tag in chunk]
-            draining = self._run_script("invalidate", "bump_tags", keys, [self.generation_ttl_ms])
+            # Every shard is bumped before any is drained: from the first drain on, no shard accepts
+            # a fill computed before this invalidation.
+            draining = []
+            for shard in self.layout.shard_ids():
+                keys = [
+                    name
+                    for tag in chunk
+                    for name in (self.layout.tag_generation(tag, shard), self.layout.tag_set(tag, shard))
+                ]
+                keys += [self.layout.draining(tag, unique, shard) for tag in chunk]
+                draining += self._run_script("invalidate", "bump_tags", keys, [self.generation_ttl_ms])
             for drain in draining:
                 removed += self._drain(drain.decode() if isinstance(drain, bytes) else str(drain), found)
         return removed
@@ -334,8 +363,8 @@ class RedisStore:
 
     def _count_tag_members(self, tags: Sequence[str], found: KeysFound | None) -> int:
         seen: set[str] = set()
-        for tag in tags:
-            for batch in self._zscan(self.layout.tag_set(tag)):
+        for tag, shard in ((tag, shard) for tag in tags for shard in self.layout.shard_ids()):
+            for batch in self._zscan(self.layout.tag_set(tag, shard)):
                 fresh = [entry for entry in batch if entry not in seen]
                 live = self._existing(fresh)
                 seen.update(live)
@@ -356,6 +385,9 @@ class RedisStore:
                 return
 
     def _scan(self, match: str) -> Iterator[list[str]]:
+        if self.layout.shards:  # a sharded layout is a cluster's (apps.caching.store)
+            yield from self._scan_cluster(match)
+            return
         cursor = 0
         while True:
             cursor, keys = self._run(
@@ -367,10 +399,31 @@ class RedisStore:
             if cursor == 0:
                 return
 
+    def _primaries(self) -> list[Any]:
+        def primaries(client: Client) -> list[Any]:
+            return list(cast("RedisCluster", client).get_primaries())  # type: ignore[no-untyped-call]
+
+        return self._run("scan", primaries)
+
+    def _scan_cluster(self, match: str) -> Iterator[list[str]]:
+        """SCAN every master in turn (a cluster node's SCAN sees only its own slots)."""
+        for node in self._primaries():
+            cursor = 0
+            while True:
+                cursors, keys = self._run(
+                    "scan",
+                    lambda cluster, c=cursor, n=node: cluster.scan(c, match=match, count=CHUNK, target_nodes=n),  # type: ignore[misc]
+                )
+                if keys:
+                    yield [key.decode() for key in keys]
+                cursor = int(cursors[node.name])
+                if cursor == 0:
+                    break
+
     def invalidate_pattern(self, pattern: str, *, dry_run: bool = False, found: KeysFound | None = None) -> int:
         """SCAN the namespace in chunks and UNLINK what matches. Not generation-guarded: use tags for that."""
         removed = 0
-        for batch in self._scan(_glob_escape(self.layout.entry("")) + pattern):
+        for batch in self._scan(self.layout.space_glob() + "e:" + pattern):
             if found is not None:
                 found([self.layout.logical(entry) for entry in batch])
             if dry_run:
@@ -384,7 +437,7 @@ class RedisStore:
         """Remove expired members from every tag set; finish drains an interrupted invalidation left."""
         report = PruneReport()
         now_ms = int(time.time() * 1000)
-        for batch in self._scan(_glob_escape(self.layout.namespace) + "t:*"):
+        for batch in self._scan(self.layout.space_glob() + "t:*"):
             for tag_set in batch:
                 report.tag_sets += 1
                 while True:
@@ -392,7 +445,7 @@ class RedisStore:
                     report.members_removed += removed
                     if removed < CHUNK:
                         break
-        for batch in self._scan(_glob_escape(self.layout.namespace) + "x:*"):
+        for batch in self._scan(self.layout.space_glob() + "x:*"):
             for drain in batch:
                 report.orphaned_drains += 1
                 report.entries_removed += self._drain(drain, None)
@@ -402,8 +455,8 @@ class RedisStore:
         counts = {"entries": 0, "tag_sets": 0, "tag_members": 0, "generations": 0, "locks": 0, "draining": 0}
         kinds = {"e": "entries", "t": "tag_sets", "gt": "generations", "gk": "generations", "l": "locks"}
         kinds |= {"r": "locks", "x": "draining"}
-        start = len(self.layout.namespace)
-        for batch in self._scan(_glob_escape(self.layout.namespace) + "*"):
+        start = self.layout.kind_start()
+        for batch in self._scan(self.layout.space_glob() + "*"):
             tag_sets = []
             for key in batch:
                 kind = kinds.get(key[start:].split(":", 1)[0])
@@ -413,14 +466,14 @@ class RedisStore:
                     tag_sets.append(key)
             if tag_sets:
 
-                def cards(client: Redis, names: list[str] = tag_sets) -> list[Any]:
+                def cards(client: Client, names: list[str] = tag_sets) -> list[Any]:
                     pipeline = client.pipeline(transaction=False)
                     for name in names:
                         pipeline.zcard(name)
                     return pipeline.execute()
 
                 counts["tag_members"] += sum(int(n) for n in self._run("stats", cards))
-        memory = self._run("stats", lambda client: client.info("memory"))
+        memory = self._memory_info("stats")
         server = {
             "used_memory_human": str(memory.get("used_memory_human", "")),
             "maxmemory_policy": str(memory.get("maxmemory_policy", "")),
@@ -441,6 +494,19 @@ class RedisStore:
             )
 
     def eviction_policy(self) -> str | None:
-        memory = self._run("info", lambda client: client.info("memory"))
+        memory = self._memory_info("info")
         policy = memory.get("maxmemory_policy")
         return str(policy) if policy is not None else None
+
+    def _memory_info(self, operation: str) -> dict[str, Any]:
+        """INFO memory of the Redis, or of the first master of a cluster with the worst eviction policy."""
+
+        def info(client: Client) -> dict[str, Any]:
+            if not isinstance(client, RedisCluster):
+                return client.info("memory")
+            per_master = client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+            masters = [cast("dict[str, Any]", found) for found in per_master.values()]
+            allkeys = [found for found in masters if str(found.get("maxmemory_policy", "")).startswith("allkeys-")]
+            return (allkeys or masters)[0]
+
+        return self._run(operation, info)

@@ -24,6 +24,9 @@ DEFAULT_ALIAS = "default"
 # this long after the last invalidation, far longer than any computation.
 DEFAULT_GENERATION_TTL = 86_400.0
 DEFAULT_OUTAGE_BACKOFF = 1.0
+# Shards of a Redis Cluster layout (apps.caching.keys.KeyLayout): enough to spread entries evenly over
+# the masters; each costs one script per tag invalidation.
+DEFAULT_CLUSTER_SHARDS = 16
 
 KeysFound = Callable[[Sequence[str]], None]
 # What an invalidation selects by: logical keys, tags, or glob patterns over logical keys.
@@ -84,11 +87,15 @@ def _build_store() -> CacheStore:
     # Imported here: both implementations import this module's types (and missed.py a model).
     from apps.caching.memory_store import LocalMemoryStore  # noqa: PLC0415
     from apps.caching.missed import replay_after_outage  # noqa: PLC0415
+    from apps.caching.redis_cluster import cluster_nodes  # noqa: PLC0415
     from apps.caching.redis_store import RedisStore  # noqa: PLC0415
 
     alias: str = getattr(settings, "CACHING_CACHE_ALIAS", DEFAULT_ALIAS)
     config: dict[str, Any] = settings.CACHES[alias]
-    layout = KeyLayout.for_prefix(str(config.get("KEY_PREFIX", "")))
+    # A cluster (apps.caching.redis_cluster) gets the sharded layout: each script's keys in one slot.
+    on_cluster = bool(cluster_nodes(config))
+    shards = int(getattr(settings, "CACHING_CLUSTER_SHARDS", DEFAULT_CLUSTER_SHARDS)) if on_cluster else 0
+    layout = KeyLayout.for_prefix(str(config.get("KEY_PREFIX", "")), shards=shards)
     generation_ttl = float(getattr(settings, "CACHING_GENERATION_TTL", DEFAULT_GENERATION_TTL))
     if "redis" in config["BACKEND"].lower():
         return RedisStore(

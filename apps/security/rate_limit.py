@@ -24,25 +24,29 @@ import threading
 import time
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import MemoryStorage, RedisClusterStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from apps.caching.redis_cluster import cluster_nodes
 from apps.core.breaker import Breaker
 from apps.security.metrics import RATE_LIMIT_UNAVAILABLE
 from apps.security.rates import Rate
 
-__all__ = ["Decision", "MemoryWindow", "Rate", "RedisWindow", "Window", "hit", "window_store"]
+__all__ = ["Decision", "MemoryWindow", "Rate", "RedisClusterWindow", "RedisWindow", "Window", "hit", "window_store"]
 
 OUTAGE_BACKOFF = 1.0
+# A cluster that lost the master of a key's slot answers nothing for that key: the same outage.
+_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, SlotNotCoveredError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +74,7 @@ def _item(rate: Rate) -> RateLimitItemPerSecond:
 class _MovingWindow:
     """`limits`' moving window on one storage: the hit, then the window it left."""
 
-    def __init__(self, storage: MemoryStorage | RedisStorage) -> None:
+    def __init__(self, storage: MemoryStorage | RedisStorage | RedisClusterStorage) -> None:
         self.storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
 
@@ -100,7 +104,7 @@ class RedisWindow(_MovingWindow):
             return self._fail_open(rate)
         try:
             decision = self._decide(key, rate)
-        except (RedisConnectionError, RedisTimeoutError) as error:
+        except _UNAVAILABLE as error:
             self.breaker.record_failure(error)
             return self._fail_open(rate)
         self.breaker.record_success()
@@ -110,6 +114,32 @@ class RedisWindow(_MovingWindow):
     def _fail_open(rate: Rate) -> Decision:
         RATE_LIMIT_UNAVAILABLE.inc()
         return Decision(allowed=True, rate=rate, remaining=rate.limit, reset=0.0, degraded=True)
+
+
+class RedisClusterWindow(RedisWindow):
+    """The same limits on a Redis Cluster: each window is one key, so its Lua script runs on that key's master.
+
+    `limits` opens its own cluster client to the seed `nodes` (it cannot share redis-py's), on the
+    first hit rather than here: the client reads the slot map when it is built, and a cluster that
+    does not answer yet must fail open behind the breaker like a single Redis, not fail start-up.
+    """
+
+    def __init__(self, nodes: list[tuple[str, int]], prefix: str, **options: float | str | bool) -> None:
+        self.breaker = Breaker("rate limiting store", cool_down=OUTAGE_BACKOFF)
+        self._uri = "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in nodes)
+        self._key_prefix = prefix.rstrip(":")
+        self._options = options
+        self._built: _MovingWindow | None = None
+
+    def _decide(self, key: str, rate: Rate) -> Decision:
+        if self._built is None:
+            try:
+                options: dict[str, Any] = self._options
+                storage = RedisClusterStorage(self._uri, key_prefix=self._key_prefix, **options)
+            except RedisClusterException as error:
+                raise RedisConnectionError(str(error)) from error
+            self._built = _MovingWindow(storage)
+        return self._built._decide(key, rate)
 
 
 class MemoryWindow(_MovingWindow):
@@ -143,8 +173,17 @@ def _key_prefix() -> str:
 
 @lru_cache(maxsize=1)
 def window_store() -> Window:
-    """Redis when the default cache is Redis (django-redis' pool), process memory otherwise."""
-    if "redis" in str(settings.CACHES["default"]["BACKEND"]).lower():
+    """Redis when the default cache is Redis (django-redis' pool) or a Redis Cluster, process memory otherwise."""
+    config = settings.CACHES["default"]
+    if nodes := cluster_nodes(config):
+        options = config.get("OPTIONS", {})
+        connection = {
+            "password": options.get("PASSWORD"),
+            "socket_timeout": options.get("SOCKET_TIMEOUT"),
+            "socket_connect_timeout": options.get("SOCKET_CONNECT_TIMEOUT"),
+        }
+        return RedisClusterWindow(nodes, _key_prefix(), **{k: v for k, v in connection.items() if v is not None})
+    if "redis" in str(config["BACKEND"]).lower():
         from django_redis import get_redis_connection  # type: ignore[import-untyped]  # noqa: PLC0415
 
         client: Redis = get_redis_connection("default")

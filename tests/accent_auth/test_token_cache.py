@@ -10,9 +10,12 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
+from redis.crc import key_slot
 
 from apps.accent_auth import token_cache
-from tests.processes import free_port
+from project.backends import cache_settings
+from project.environment import EnvReader
+from tests.processes import OwnRedisCluster, free_port
 
 pytestmark = pytest.mark.urls("tests.accent_auth.urls")
 
@@ -39,8 +42,16 @@ def _redis_cache_on(port: int) -> dict[str, Any]:
     }
 
 
-def test_a_redis_that_is_down_is_skipped(client: Client, accent_auth: Any, settings: SettingsWrapper) -> None:
-    settings.CACHES = _redis_cache_on(free_port())
+def _redis_cluster_on(port: int) -> dict[str, Any]:
+    """The same on a Redis Cluster URL whose only seed does not answer."""
+    return cache_settings(EnvReader({"REDIS_URL": f"redis+cluster://127.0.0.1:{port}", "REDIS_CONNECT_TIMEOUT": "0.2"}))
+
+
+@pytest.mark.parametrize("caches_on", [_redis_cache_on, _redis_cluster_on], ids=["redis", "redis-cluster"])
+def test_a_redis_that_is_down_is_skipped(
+    client: Client, accent_auth: Any, settings: SettingsWrapper, caches_on: Any
+) -> None:
+    settings.CACHES = caches_on(free_port())
     token = accent_auth.login("alice")
     for _ in range(2):
         assert client.get("/api/v1/probe/whoami/", headers={"X-Auth-Token": token}).status_code == 200
@@ -68,3 +79,25 @@ def test_a_redis_that_is_down_is_logged_once_and_not_retried_within_the_cool_dow
     assert len(attempts) == 1, "one attempt opened the breaker; the others skipped the cache"
     assert accent_auth.calls("GET /token") == 4
     assert caplog.text.count("token cache unavailable") == 1
+
+
+@pytest.mark.process
+@pytest.mark.service("redis")
+def test_the_token_cache_works_on_a_redis_cluster(
+    client: Client, accent_auth: Any, redis_cluster: OwnRedisCluster, settings: SettingsWrapper
+) -> None:
+    settings.CACHES = cache_settings(EnvReader({"REDIS_URL": redis_cluster.url, "CACHE_KEY_PREFIX": "test-auth"}))
+    token = accent_auth.login("alice")
+    for _ in range(2):
+        assert client.get("/api/v1/probe/whoami/", headers={"X-Auth-Token": token}).status_code == 200
+    assert accent_auth.calls("GET /token") == 1  # the second request was served from the cluster
+    info = token_cache.lookup(token).token
+    assert info is not None
+    token_cache.cache_tenant_decision(info, "tenant-b", allowed=True)
+    # The token's entry and its tenant decision share a slot (hash tag): one MGET on one master.
+    assert key_slot(token_cache.token_key(token).encode()) == key_slot(token_cache.tenant_key(token, "b").encode())
+    found = token_cache.lookup(token, "tenant-b")
+    assert found.token == info
+    assert found.tenant_allowed is True
+    token_cache.forget_token(token)
+    assert token_cache.lookup(token).token is None

@@ -17,9 +17,12 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from pytest_django.fixtures import Settings as SettingsWrapper
+from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from apps.caching.store import CacheStore, get_store, reset_store
+from project.backends import cache_settings
+from project.environment import EnvReader
 
 T = TypeVar("T")
 
@@ -47,14 +50,25 @@ def redis_cache_settings(url: str, prefix: str) -> dict[str, Any]:
     }
 
 
+def redis_cluster_cache_settings(url: str, prefix: str) -> dict[str, Any]:
+    """`CACHES` for a Redis Cluster, as `project.backends` builds it from `REDIS_URL=redis+cluster://...`."""
+    caches = cache_settings(EnvReader({"REDIS_URL": url, "CACHE_KEY_PREFIX": prefix}))
+    caches["default"]["BACKEND"] = REDIS_BACKEND
+    caches["default"]["OPTIONS"] |= {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
+    return caches
+
+
 def remove_namespace(prefix: str) -> None:
     store = get_store()
-    client = getattr(store, "client", None)
-    if client is None:
-        return
     try:
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            client.unlink(key)
+        client = getattr(store, "client", None)  # a cluster's client connects when it is built
+        if client is None:
+            return
+        # On a cluster the names start with a shard's hash tag (`{<prefix>:c:...}`); scan_iter visits every master.
+        patterns = [f"{prefix}:*", "{" + f"{prefix}:*"] if isinstance(client, RedisCluster) else [f"{prefix}:*"]
+        for pattern in patterns:
+            for key in client.scan_iter(match=pattern, count=1000):
+                client.unlink(key)
     except RedisConnectionError:
         pass  # a private Redis the test stopped: nothing of ours left in the shared one
 
@@ -85,6 +99,16 @@ def redis_store(redis_url: str, namespace: str) -> CacheStore:
     """The Redis store (tests that prove Redis-only behaviour)."""
     store = get_store()
     assert store.backend_name == "redis"
+    return store
+
+
+@pytest.fixture
+def cluster_store(redis_cluster: Any, settings: SettingsWrapper, namespace: str) -> CacheStore:
+    """The Redis store on the session's private three-master Redis Cluster (tests/conftest.py)."""
+    settings.CACHES = redis_cluster_cache_settings(redis_cluster.url, namespace)
+    store = get_store()
+    assert store.backend_name == "redis"
+    assert store.layout.shards > 0
     return store
 
 

@@ -445,12 +445,27 @@ def _race(rounds: int, guard: bool, store: CacheStore) -> int:
     return stale
 
 
-def test_a_value_computed_before_an_invalidation_is_never_stored_after_it(store: CacheStore) -> None:
+# The race on this run's store, and on a private three-master Redis Cluster (tests/conftest.py).
+RACE_STORES = [
+    "store",
+    pytest.param("cluster_store", marks=[pytest.mark.process, pytest.mark.service("redis")], id="redis-cluster"),
+]
+
+
+@pytest.mark.parametrize("store_fixture", RACE_STORES)
+def test_a_value_computed_before_an_invalidation_is_never_stored_after_it(
+    store_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    store: CacheStore = request.getfixturevalue(store_fixture)
     assert _race(150, guard=True, store=store) == 0
 
 
-def test_without_the_guard_the_same_race_stores_stale_values(store: CacheStore) -> None:
+@pytest.mark.parametrize("store_fixture", RACE_STORES)
+def test_without_the_guard_the_same_race_stores_stale_values(
+    store_fixture: str, request: pytest.FixtureRequest
+) -> None:
     # Proves the race test has teeth: the unguarded write path loses it.
+    store: CacheStore = request.getfixturevalue(store_fixture)
     assert _race(150, guard=False, store=store) > 0
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from channels_redis.pubsub import RedisPubSubChannelLayer  # type: ignore[import-untyped]
 
-from project.backends import broker_settings, cache_settings, database_settings
+from project.backends import broker_settings, cache_settings, channel_layer_settings, database_settings
 from project.environment import ConfigurationError, EnvReader
 from project.naming import DEFAULT_NAME
+from tests.docs_snippets import DOCS
 
 NO_ENVIRONMENT = EnvReader({})
 
@@ -162,3 +168,52 @@ def test_the_events_relay_listens_on_the_server_itself(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     assert runpy.run_path(settings_file)["EVENTS_LISTEN_DATABASE"] == listens_on
+
+
+def test_a_redis_cluster_url_selects_the_cluster_for_cache_and_channel_layer() -> None:
+    env = EnvReader({"REDIS_URL": "redis+cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001"})
+    cache = cache_settings(env)["default"]
+    assert cache["LOCATION"] == ["redis+cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001"]  # one item, kept whole
+    assert cache["OPTIONS"]["CONNECTION_FACTORY"] == "apps.caching.redis_cluster.ClusterConnectionFactory"
+    assert cache["OPTIONS"]["CLUSTER_NODES"] == [["10.0.0.1", 7000], ["10.0.0.2", 7001]]
+    assert cache["OPTIONS"]["PASSWORD"] == "s@cret"
+    hosts = channel_layer_settings(env)["default"]["CONFIG"]["hosts"]
+    assert [host["address"] for host in hosts] == [
+        "redis://:s%40cret@10.0.0.1:7000/0",
+        "redis://:s%40cret@10.0.0.2:7001/0",
+    ]
+    with pytest.raises(ConfigurationError, match="host:port"):
+        cache_settings(EnvReader({"REDIS_URL": "redis+cluster://10.0.0.1"}))
+
+
+@pytest.mark.process
+@pytest.mark.service("redis")
+def test_group_send_reaches_a_subscriber_on_a_redis_cluster(redis_cluster: Any) -> None:
+    config = channel_layer_settings(EnvReader({"REDIS_URL": redis_cluster.url}))["default"]
+    group = f"cluster-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> dict[str, Any]:
+        # Two layers, as two processes would have: one subscribes, the other sends.
+        subscriber = RedisPubSubChannelLayer(**config["CONFIG"])
+        sender = RedisPubSubChannelLayer(**config["CONFIG"])
+        try:
+            channel = await subscriber.new_channel()
+            await subscriber.group_add(group, channel)
+            await asyncio.sleep(0.2)  # the SUBSCRIBE is sent by a background task
+            await sender.group_send(group, {"type": "document.changed", "id": 42})
+            return dict(await asyncio.wait_for(subscriber.receive(channel), timeout=5))
+        finally:
+            await subscriber.flush()
+            await sender.flush()
+
+    assert asyncio.run(scenario()) == {"type": "document.changed", "id": 42}
+
+
+@pytest.mark.parametrize("page", ["scaling.md", "caching.md"])
+def test_the_cluster_urls_the_docs_show_are_accepted(page: str) -> None:
+    urls = re.findall(r"REDIS_URL=(rediss?\+cluster://\S+?)`?(?:\s|$)", (DOCS / page).read_text())
+    assert urls
+    for url in urls:
+        options = cache_settings(EnvReader({"REDIS_URL": url}))["default"]["OPTIONS"]
+        assert len(options["CLUSTER_NODES"]) >= 2, url
+        assert len(channel_layer_settings(EnvReader({"REDIS_URL": url}))["default"]["CONFIG"]["hosts"]) >= 2

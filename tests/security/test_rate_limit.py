@@ -11,12 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client import REGISTRY
+from pytest_django.fixtures import Settings as SettingsWrapper
 from redis import Redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from apps.core.metric_names import metric_name
-from apps.security.rate_limit import MemoryWindow, RedisWindow, Window
+from apps.security.rate_limit import MemoryWindow, RedisClusterWindow, RedisWindow, Window, window_store
 from apps.security.rates import Rate
+from project.backends import cache_settings
+from project.environment import EnvReader
 from tests.conftest import OwnRedisServer
+from tests.processes import OwnRedisCluster, free_port
 
 
 @pytest.fixture
@@ -31,11 +36,30 @@ def redis_window(redis_url: str) -> Iterator[RedisWindow]:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+def cluster_window(redis_cluster: OwnRedisCluster) -> Iterator[RedisClusterWindow]:
+    """The window on a private three-master Redis Cluster (`window_store()`'s choice for `redis+cluster://`)."""
+    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", port) for port in redis_cluster.ports])  # type: ignore[no-untyped-call]
+    prefix = f"test-security-{uuid.uuid4().hex}:"
+    try:
+        yield RedisClusterWindow([("127.0.0.1", port) for port in redis_cluster.ports], prefix)
+    finally:
+        for key in client.scan_iter(f"*{prefix}*"):
+            client.delete(key)
+        client.close()
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "redis",
+        pytest.param("redis-cluster", marks=[pytest.mark.process, pytest.mark.service("redis")]),
+    ]
+)
 def window(request: pytest.FixtureRequest) -> Window:
     if request.param == "memory":
         return MemoryWindow()
-    store: Window = request.getfixturevalue("redis_window")
+    store: Window = request.getfixturevalue("redis_window" if request.param == "redis" else "cluster_window")
     return store
 
 
@@ -110,3 +134,18 @@ def test_redis_down_fails_open_with_a_metric_and_one_log_line_then_recovers(
     assert not window.hit("k", rate).allowed, "limiting again, no restart"
     assert any("available again" in r.getMessage() for r in caplog.records)
     client.close()
+
+
+def test_a_cluster_that_does_not_answer_fails_open_behind_the_breaker() -> None:
+    window = RedisClusterWindow([("127.0.0.1", free_port())], "test-security-down:", socket_connect_timeout=0.2)
+    first = window.hit("client", Rate(limit=1, seconds=60))
+    assert first.allowed
+    assert first.degraded
+    started = time.perf_counter()
+    assert window.hit("client", Rate(limit=1, seconds=60)).degraded
+    assert time.perf_counter() - started < 0.1  # the breaker skips the cluster: no second connect attempt
+
+
+def test_a_redis_cluster_url_selects_the_cluster_window(settings: SettingsWrapper) -> None:
+    settings.CACHES = cache_settings(EnvReader({"REDIS_URL": f"redis+cluster://127.0.0.1:{free_port()}"}))
+    assert isinstance(window_store(), RedisClusterWindow)
