@@ -12,7 +12,7 @@ The protocol (docs/realtime.md), JSON text frames both ways:
 
 The server closes with `4000 + status` of the refusal: 4401 (bad, expired or revoked token, or none
 in time), 4403 (the token lacks the stream's ACL, or acts in no tenant), 4400 (a malformed tenant);
-1013 when Accent-Auth cannot be reached; 4429 when the client reads too slowly.
+1013 when Accent-Auth or the channel layer (Redis) cannot be reached; 4429 when the client reads too slowly.
 
 Every frame to the client goes through one bounded queue and one writer task: a consumer that
 does not read fills the queue and is dropped, instead of the process buffering its events forever.
@@ -38,7 +38,7 @@ from apps.accent_auth.acl import AccessCheck
 from apps.accent_auth.services import AuthenticatedToken, token_authenticate
 from apps.core.errors import DependencyUnavailable, NotAuthenticated, PermissionDenied, ServiceError
 from apps.realtime.fanout import remember_server_loop
-from apps.realtime.hub import hub
+from apps.realtime.hub import ChannelLayerUnavailable, hub
 from apps.realtime.metrics import CLOSES, FRAMES, OPEN_SOCKETS
 from apps.realtime.streams import Stream, stream_named
 
@@ -211,7 +211,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if stream.name not in self.subscribed:
             assert self.identity is not None
             assert self.identity.tenant_id is not None  # checked above
-            await hub().join(stream.group(self.identity.tenant_id), self)
+            try:
+                await hub().join(stream.group(self.identity.tenant_id), self)
+            except ChannelLayerUnavailable:
+                await self._refuse(CLOSE_TRY_AGAIN_LATER, "The event channel is unavailable; try again later.")
             self.subscribed[stream.name] = stream
         self._emit({"type": "subscribed", "stream": stream.name})
 

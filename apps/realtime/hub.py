@@ -17,8 +17,9 @@ from typing import Any, Protocol
 import structlog
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import RedisError
 
-__all__ = ["Member", "channel_layer", "hub"]
+__all__ = ["ChannelLayerUnavailable", "Member", "channel_layer", "hub"]
 
 logger = structlog.get_logger(__name__)
 
@@ -28,6 +29,10 @@ def channel_layer() -> BaseChannelLayer:
     if layer is None:
         raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer (project/backends.py sets one)")
     return layer
+
+
+class ChannelLayerUnavailable(Exception):
+    """The channel layer (Redis) refused or did not answer a subscription: the socket should retry later."""
 
 
 class Member(Protocol):
@@ -42,6 +47,17 @@ class _Hub:
         self.lock = asyncio.Lock()
 
     async def join(self, group: str, member: Member) -> None:
+        """Add `member` to `group`, subscribing the process to it first if it is the group's first member here.
+
+        Raises `ChannelLayerUnavailable` when the layer cannot subscribe (Redis down): nothing is joined.
+        """
+        try:
+            await self._join(group, member)
+        except (RedisError, OSError) as error:
+            logger.warning("realtime_channel_layer_unavailable", error=f"{type(error).__name__}: {error}")
+            raise ChannelLayerUnavailable(str(error)) from error
+
+    async def _join(self, group: str, member: Member) -> None:
         async with self.lock:
             layer = channel_layer()
             channel = self.channel

@@ -182,6 +182,31 @@ def test_accent_auth_down_closes_with_try_again_later(accent_auth: Any) -> None:
     run(scenario)
 
 
+def test_a_channel_layer_that_is_down_closes_a_subscribe_with_try_again_later(
+    accent_auth: Any, settings: SettingsWrapper
+) -> None:
+    """Redis refusing connections: the subscribe cannot be served, so the client is told to come back (1013)."""
+    from tests.processes import free_port
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}", "socket_connect_timeout": 1}]},
+        }
+    }
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with socket({"X-Auth-Token": token}) as caller:
+            assert (await caller.receive_json_from(timeout=5))["type"] == "authenticated"
+            await caller.send_json_to({"type": "subscribe", "stream": "documents"})
+            code, closing = await closed_with(caller)
+            assert code == CLOSE_TRY_AGAIN_LATER
+            assert "event channel is unavailable" in closing["detail"]
+
+    run(scenario)
+
+
 def test_a_malformed_tenant_is_closed_with_4400(accent_auth: Any) -> None:
     token = accent_auth.login("alice")
 
