@@ -382,3 +382,35 @@ def test_a_worker_killed_in_the_middle_of_a_task_loses_no_event_and_its_effect_h
         assert queue_depth(names["EVENTS_QUEUE"]) == 0, "acknowledged by the second worker"
     finally:
         delete_declared(broker_url, names)
+
+
+def test_sigterm_lets_a_worker_finish_its_task_before_it_exits(
+    broker_url: str, transactional_db: None, settings: SettingsWrapper
+) -> None:
+    """A rollout's SIGTERM (Kubernetes, docs/scaling.md): Celery's warm shutdown takes no new task and
+    finishes the running one, which commits its effect and is acknowledged."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL shared with the worker")
+    names = queue_names(uuid.uuid4().hex[:10])
+    for name, value in names.items():
+        setattr(settings, name, value)
+    env = _worker_env(names, broker_url)
+    try:
+        declare_topology()
+        with celery_worker(
+            queue_name=names["EVENTS_QUEUE"],
+            include="tests.events.handlers",
+            env=env,
+            name=f"events-term-{uuid.uuid4().hex[:6]}@%h",
+        ) as lines:
+            worker = Worker(names, lines, [])
+            event = publish(HOLD, aggregate="label", aggregate_id=uuid.uuid4(), payload={})
+            worker.wait_for_log("test_event_holding", str(event.id))
+            lines.process.send_signal(signal.SIGTERM)
+            Label.objects.create(name=release_switch(event))  # the handler can finish now
+            worker.wait_for_log("event_handled", str(event.id))
+            assert lines.process.wait(30) == 0, "exited by itself once the task was done"
+        assert effects(event) == 1
+        assert queue_depth(names["EVENTS_QUEUE"]) == 0, "acknowledged before the worker exited"
+    finally:
+        delete_declared(broker_url, names)
