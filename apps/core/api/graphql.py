@@ -96,26 +96,40 @@ def problem_extensions(error: GraphQLError) -> tuple[str, dict[str, Any]]:
 
 
 class ProblemErrors(SchemaExtension):
+    """Rewrites the errors of an answer (HTTP) and of each result a subscription streams (graphql-transport-ws).
+
+    A rewritten error keeps its original error, so rewriting it again (a stream's last result is also the
+    operation's) gives the same error.
+    """
+
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is None or not errors:
-            return
-        rewritten = []
-        for error in errors:
-            message, extensions = problem_extensions(error)
-            rewritten.append(
-                GraphQLError(
-                    message,
-                    nodes=error.nodes,
-                    source=error.source,
-                    positions=error.positions,
-                    path=error.path,
-                    extensions={**(error.extensions or {}), **extensions},
-                )
+        _rewrite_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        _rewrite_errors(result)
+        yield
+
+
+def _rewrite_errors(result: object) -> None:
+    errors = getattr(result, "errors", None)
+    if result is None or not errors:
+        return
+    rewritten = []
+    for error in errors:
+        message, extensions = problem_extensions(error)
+        rewritten.append(
+            GraphQLError(
+                message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=error.original_error,
+                extensions={**(error.extensions or {}), **extensions},
             )
-        result.errors = rewritten
+        )
+    result.errors = rewritten  # type: ignore[attr-defined]
 
 
 class SettingsLimits(SchemaExtension):
