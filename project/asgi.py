@@ -21,8 +21,8 @@ from apps.realtime.graphql_socket import GraphQLSocket  # after setup: needs the
 from apps.realtime.routing import websocket_urlpatterns
 from project.graphql import schema
 
-# GraphQL subscriptions at the HTTP endpoint's own path (docs/graphql.md#subscriptions).
-graphql_socket: list[Any] = [path("graphql/", GraphQLSocket.as_asgi(schema=schema))]  # type: ignore[arg-type]
+# Under /ws/, where the Ingress already sends WebSockets to the ASGI pods (docs/graphql.md#subscriptions).
+graphql_socket: list[Any] = [path("ws/graphql/", GraphQLSocket.as_asgi(schema=schema))]  # type: ignore[arg-type]
 application = ProtocolTypeRouter(
     {"http": django_application, "websocket": URLRouter(graphql_socket + websocket_urlpatterns)}
 )

@@ -1,4 +1,4 @@
-"""GraphQL subscriptions over the graphql-transport-ws protocol, on the events socket's machinery (docs/graphql.md).
+"""`/ws/graphql/`: GraphQL subscriptions over graphql-transport-ws, on the events socket's machinery (docs/graphql.md).
 
 Strawberry's Channels consumer speaks the protocol (`connection_init` / `connection_ack`,
 `subscribe` / `next` / `error` / `complete`, `ping` / `pong`, and its close codes); this socket
