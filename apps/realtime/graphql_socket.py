@@ -245,7 +245,16 @@ class GraphQLSocket(TokenLife, GraphQLWSConsumer[SocketCaller, None]):
     async def _close(self, code: int, reason: str) -> None:
         await self.close(code, reason)
 
-    # -- closing --------------------------------------------------------------------------------
+    # -- sending and closing ----------------------------------------------------------------------
+    async def send(  # type: ignore[override]  # the signature of Channels' AsyncWebsocketConsumer.send (untyped)
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Strawberry's every send: none after the close (ASGI forbids it), none to a client that left."""
+        if self.close_sent:
+            return
+        with contextlib.suppress(OSError):  # the client left: its disconnect ends the operations
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     def schedule_close(self, code: int, reason: str) -> None:
         if not self.closing:
             self.closing = True

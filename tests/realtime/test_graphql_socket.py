@@ -413,3 +413,37 @@ def test_a_client_that_stops_reading_is_closed_instead_of_queueing_forever(
             assert len([message for message in received if message["type"] == "next"]) <= 2 + 4 + 1
 
     run(scenario)
+
+
+def test_a_client_that_sends_without_reading_the_answers_is_closed_too(
+    accent_auth: Any, settings: SettingsWrapper
+) -> None:
+    settings.REALTIME_MAX_QUEUED_FRAMES = 4
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with graphql_socket(max_pending=1) as flood:
+            await initialised(flood, token)
+            for _ in range(20):  # pongs it never reads: the handler waits on the first, the pings pile up
+                await flood.send_json_to({"type": "ping"})
+            await asyncio.sleep(0.3)  # and reads nothing meanwhile
+            code, _ = await closed_with(flood)
+            assert code == CLOSE_SLOW_SUBSCRIBER
+
+    run(scenario)
+
+
+def test_the_query_limits_apply_to_subscriptions(accent_auth: Any, settings: SettingsWrapper) -> None:
+    settings.GRAPHQL_MAX_TOKENS = 5
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with graphql_socket() as caller:
+            await initialised(caller, token)
+            await caller.send_json_to({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
+            refused = await caller.receive_json_from(timeout=5)
+            assert refused["type"] == "error", refused
+            assert refused["payload"][0]["extensions"]["code"] == "malformed_request"
+            assert "tokens" in refused["payload"][0]["message"]
+
+    run(scenario)
