@@ -19,9 +19,10 @@ from prometheus_client import REGISTRY
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.accent_auth.services import token_revoke
+from apps.core.errors import PermissionDenied
 from apps.core.metric_names import metric_name
 from apps.core.uuid7 import uuid7
-from apps.realtime.graphql_socket import CLOSE_SLOW_SUBSCRIBER
+from apps.realtime.graphql_socket import CLOSE_SLOW_SUBSCRIBER, _Listener
 from apps.realtime.hub import hub
 from project.asgi import application
 from tests.realtime.communicator import WebsocketCommunicator
@@ -445,5 +446,26 @@ def test_the_query_limits_apply_to_subscriptions(accent_auth: Any, settings: Set
             assert refused["type"] == "error", refused
             assert refused["payload"][0]["extensions"]["code"] == "malformed_request"
             assert "tokens" in refused["payload"][0]["message"]
+
+    run(scenario)
+
+
+def test_a_subscription_whose_acl_is_withdrawn_ends_with_the_error_and_the_socket_stays(accent_auth: Any) -> None:
+    """What a re-validation does when the token lost `documents.events.read` (`_still_allowed`)."""
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with graphql_socket() as caller:
+            await initialised(caller, token)
+            await subscribe(caller)
+            (listener,) = (member for group in hub().members.values() for member in group)
+            assert isinstance(listener, _Listener)
+            listener.refuse(PermissionDenied("Subscribing to 'documents' requires the ACL 'documents.events.read'."))
+            ended = await caller.receive_json_from(timeout=5)
+            assert (ended["type"], ended["id"]) == ("next", "1"), ended
+            assert ended["payload"]["errors"][0]["extensions"]["code"] == "permission_denied"
+            assert await caller.receive_json_from(timeout=5) == {"id": "1", "type": "complete"}
+            await caller.send_json_to({"type": "ping"})
+            assert await caller.receive_json_from(timeout=5) == {"type": "pong"}
 
     run(scenario)
