@@ -1,7 +1,7 @@
-"""The GraphQL schema: every feature app's `api/graphql.py` `Query` and `Mutation`, merged (docs/graphql.md).
+"""The GraphQL schema: every feature app's `api/graphql.py` `Query`, `Mutation` and `Subscription`, merged.
 
-Served at /graphql/ (project/urls.py); `schema.graphql` at the repository root is `str(schema)`,
-kept equal by a test: regenerate it with `make graphql-schema`.
+Served at /graphql/ (project/urls.py; subscriptions: project/asgi.py, docs/graphql.md); `schema.graphql`
+at the repository root is `str(schema)`, kept equal by a test: regenerate it with `make graphql-schema`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def _feature_types(name: str) -> tuple[type, ...]:
 schema = ProblemSchema(
     query=merge_types("Query", _feature_types("Query")),
     mutation=merge_types("Mutation", _feature_types("Mutation")),
+    subscription=merge_types("Subscription", _feature_types("Subscription")),
     # Clients send the same few queries: each is validated once (LRU, bounded) per limit settings. (No
     # ParserCache: its syntax errors escape the extensions, so they would lose their problem code.)
     extensions=[SettingsLimits, lambda: ValidationCache(maxsize=256), ProblemErrors],

@@ -272,6 +272,8 @@ GRAPHQL_MAX_ALIASES = env.integer("GRAPHQL_MAX_ALIASES", 15, minimum=0)
 GRAPHQL_MAX_TOKENS = env.integer("GRAPHQL_MAX_TOKENS", 2000, minimum=1)
 # Introspection (`__schema`, `__type`; GraphiQL needs it): on in DEBUG unless set; schema.graphql is public anyway.
 GRAPHQL_INTROSPECTION = env.boolean("GRAPHQL_INTROSPECTION", DEBUG)
+# Operations at once on one graphql-transport-ws socket (each subscription holds a bounded queue).
+GRAPHQL_MAX_SUBSCRIPTIONS = env.integer("GRAPHQL_MAX_SUBSCRIPTIONS", 20, minimum=1)
 
 # ---------------------------------------------------------------------------
 # Real-time (WebSocket at /ws/v1/events/) — docs/realtime.md

@@ -22,39 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import structlog
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from apps.accent_auth.acl import AccessCheck
-from apps.accent_auth.services import AuthenticatedToken, token_authenticate
-from apps.core.errors import DependencyUnavailable, NotAuthenticated, PermissionDenied, ServiceError
+from apps.accent_auth.services import AuthenticatedToken
+from apps.core.errors import PermissionDenied, ServiceError
 from apps.realtime.fanout import remember_server_loop
 from apps.realtime.hub import ChannelLayerUnavailable, hub
 from apps.realtime.metrics import CLOSES, FRAMES, OPEN_SOCKETS
-from apps.realtime.streams import Stream, stream_named
+from apps.realtime.streams import RecentEvents, Stream, stream_named
+from apps.realtime.token_life import CLOSE_TRY_AGAIN_LATER, TokenLife, authenticate, close_code_of
 
 __all__ = ["CLOSE_SLOW_CONSUMER", "CLOSE_TRY_AGAIN_LATER", "EventsConsumer", "close_code_of"]
 
 logger = structlog.get_logger(__name__)
 
-CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the server is overloaded or a dependency is down
 CLOSE_SLOW_CONSUMER = 4429
-_RECENT_EVENTS = 256  # event ids remembered per socket: a redelivered event is written once
-_authenticate = sync_to_async(token_authenticate, thread_sensitive=False)
-
-
-def close_code_of(error: ServiceError) -> int:
-    """The close code that says what an `apps.core.errors` refusal says: 4000 + its HTTP status."""
-    return CLOSE_TRY_AGAIN_LATER if isinstance(error, DependencyUnavailable) else 4000 + error.status
 
 
 def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
@@ -68,7 +57,7 @@ class _Closed(Exception):
     """Raised inside the consumer once it decided to close: stop handling the current frame."""
 
 
-class EventsConsumer(AsyncWebsocketConsumer):
+class EventsConsumer(TokenLife, AsyncWebsocketConsumer):
     # No channel of its own on the layer: the process's hub receives each group's events once and
     # hands them to `deliver` (apps.realtime.hub). An alias that is not configured means no layer.
     channel_layer_alias = "realtime-sockets-have-no-channel"
@@ -90,12 +79,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
         remember_server_loop()
         OPEN_SOCKETS.inc()
         self.closing = False
-        self.token: str | None = None
-        self.tenant_header: str | None = None
-        self.identity: AuthenticatedToken | None = None
-        self.access: AccessCheck | None = None
         self.subscribed: dict[str, Stream] = {}
-        self.recent: OrderedDict[str, None] = OrderedDict()
+        self.recent = RecentEvents()
         self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=settings.REALTIME_MAX_QUEUED_FRAMES)
         self.writer = asyncio.create_task(self._write())
         self.watcher: asyncio.Task[None] | None = None
@@ -184,7 +169,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def _authenticate(self, token: str, tenant: str | None) -> None:
         """Authenticate (or re-authenticate with a fresh token); a refusal closes the socket."""
         try:
-            identity = await _authenticate(token=token, tenant_header=tenant)
+            identity = await authenticate(token=token, tenant_header=tenant)
         except ServiceError as error:
             await self._refuse(close_code_of(error), error.detail)
             return
@@ -201,11 +186,6 @@ class EventsConsumer(AsyncWebsocketConsumer):
         for stream in list(self.subscribed.values()):  # a new token may have lost an ACL
             await self._check_subscription(stream)
 
-    def _become(self, identity: AuthenticatedToken) -> None:
-        info = identity.info
-        self.identity = identity
-        self.access = AccessCheck(info.auth_id, info.session_uuid, info.acl)
-
     async def _subscribe(self, stream: Stream) -> None:
         await self._check_subscription(stream)
         if stream.name not in self.subscribed:
@@ -221,10 +201,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def _check_subscription(self, stream: Stream) -> None:
         assert self.identity is not None  # authenticated first
         assert self.access is not None
-        if self.identity.tenant_id is None:
-            await self._refuse(4403, "The token acts in no tenant: it can subscribe to nothing.")
-        if not self.access.matches_required_access(stream.subscribe_acl):
-            await self._refuse(4403, f"Subscribing to {stream.name!r} requires the ACL '{stream.subscribe_acl}'.")
+        try:
+            stream.demand_subscribe(self.identity.tenant_id, self.access)
+        except PermissionDenied as refused:
+            await self._refuse(close_code_of(refused), refused.detail)
 
     async def _unsubscribe(self, stream: Stream) -> None:
         if stream.name in self.subscribed:
@@ -245,40 +225,21 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if self.closing or stream is None or self.access is None:
             return
         event_id = f"{stream.name}:{message['event_id']}"  # one event may be carried by two streams
-        if event_id in self.recent:
+        if not self.recent.first_sight(event_id):
             return
-        self.recent[event_id] = None
-        if len(self.recent) > _RECENT_EVENTS:
-            self.recent.popitem(last=False)
         if stream.may_receive(self.access, str(message["aggregate_id"])):
             with contextlib.suppress(_Closed):
                 self._emit_text(str(message["frame"]))
                 FRAMES.inc()
 
-    # -- the token's life -----------------------------------------------------------------------
-    async def _watch_token(self) -> None:
-        """Close at the token's expiry; re-validate it every REALTIME_REVALIDATE_SECONDS (revocation)."""
-        while not self.closing and self.identity is not None:
-            left = self.identity.info.expires_at - time.time()
-            await asyncio.sleep(max(0.0, min(left, settings.REALTIME_REVALIDATE_SECONDS)))
-            if self.closing or self.token is None:
-                return
-            if self.identity.info.expires_at <= time.time():
-                await self._close(4401, "The token has expired.")
-                return
-            try:
-                identity = await _authenticate(token=self.token, tenant_header=self.tenant_header)
-            except (NotAuthenticated, PermissionDenied) as error:
-                await self._close(close_code_of(error), error.detail)
-                return
-            except ServiceError:
-                continue  # Accent-Auth is unreachable: the token stays good until its expiry
-            self._become(identity)
-            try:
-                for stream in list(self.subscribed.values()):  # its ACL may have shrunk
-                    await self._check_subscription(stream)
-            except _Closed:
-                return
+    # -- the token's life (apps.realtime.token_life) ---------------------------------------------
+    async def _still_allowed(self) -> bool:
+        try:
+            for stream in list(self.subscribed.values()):  # its ACL may have shrunk
+                await self._check_subscription(stream)
+        except _Closed:
+            return False
+        return True
 
     # -- writing --------------------------------------------------------------------------------
     def _emit(self, frame: dict[str, Any]) -> None:

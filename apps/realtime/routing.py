@@ -15,7 +15,7 @@ __all__ = ["websocket_urlpatterns"]
 class _NoSuchPath(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
-        await self.close(code=4404, reason="No WebSocket endpoint at this path; see /ws/v1/events/.")
+        await self.close(code=4404, reason="No WebSocket endpoint at this path; see /ws/v1/events/ and /ws/graphql/.")
 
 
 # Channels routes ASGI applications with Django's `path()`; Django's stubs type it for views only.

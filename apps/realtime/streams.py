@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from django.utils.module_loading import autodiscover_modules
 
 from apps.accent_auth.acl import AccessCheck, fill_required_acl
+from apps.core.errors import PermissionDenied
 
-__all__ = ["Stream", "declare_stream", "discover_streams", "stream_named", "streams", "streams_carrying"]
+__all__ = [
+    "RecentEvents",
+    "Stream",
+    "declare_stream",
+    "discover_streams",
+    "stream_named",
+    "streams",
+    "streams_carrying",
+]
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _streams: dict[str, Stream] = {}
@@ -48,8 +58,35 @@ class Stream:
         """The channel-layer group of this stream's subscribers in `tenant`."""
         return f"{self.name}.{tenant.hex}"
 
+    def demand_subscribe(self, tenant: uuid.UUID | None, check: AccessCheck) -> None:
+        """Refuse (`PermissionDenied`) a token that acts in no tenant or lacks `subscribe_acl`.
+
+        The one rule of both sockets: the events socket closes with 4403, a GraphQL subscription
+        ends with the error.
+        """
+        if tenant is None:
+            raise PermissionDenied("The token acts in no tenant: it can subscribe to nothing.")
+        if not check.matches_required_access(self.subscribe_acl):
+            raise PermissionDenied(f"Subscribing to {self.name!r} requires the ACL '{self.subscribe_acl}'.")
+
     def may_receive(self, check: AccessCheck, aggregate_id: str) -> bool:
         return check.matches_required_access(fill_required_acl(self.event_acl, {"pk": aggregate_id}))
+
+
+class RecentEvents:
+    """The last `size` event keys a subscriber was handed: a redelivered event is written once."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.keys: OrderedDict[str, None] = OrderedDict()
+
+    def first_sight(self, key: str) -> bool:
+        if key in self.keys:
+            return False
+        self.keys[key] = None
+        if len(self.keys) > self.size:
+            self.keys.popitem(last=False)
+        return True
 
 
 def declare_stream(stream: Stream) -> Stream:

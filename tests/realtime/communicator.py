@@ -18,7 +18,13 @@ import orjson
 
 class WebsocketCommunicator:
     def __init__(
-        self, application: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None, *, max_pending: int = 0
+        self,
+        application: Any,
+        path: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        *,
+        max_pending: int = 0,
+        subprotocols: list[str] | None = None,
     ) -> None:
         scope = {
             "type": "websocket",
@@ -26,7 +32,7 @@ class WebsocketCommunicator:
             "raw_path": path.encode(),
             "query_string": b"",
             "headers": headers or [],
-            "subprotocols": [],
+            "subprotocols": subprotocols or [],
         }
         self.input: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.output: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max_pending)

@@ -1,4 +1,4 @@
-"""`/ws/v1/events/` served by a real uvicorn process, events from real writes through the outbox path.
+"""`/ws/v1/events/` and `/ws/graphql/` served by a real uvicorn process, events of real writes via the outbox path.
 
 On the embedded default (in-memory channel layer, eager Celery) the server's own writes reach its
 sockets. With `REDIS_URL` and `CELERY_BROKER_URL` (CI), the whole path runs across processes:
@@ -24,6 +24,7 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from tests.docs_snippets import python_blocks, run_blocks
 from tests.events.conftest import delete_declared, queue_names
@@ -52,6 +53,10 @@ class Stack:
     @property
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://") + "/ws/v1/events/"
+
+    @property
+    def graphql_ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/ws/graphql/"
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +277,79 @@ def test_the_docs_graphql_example_runs_against_the_server(stack: Stack, accent_a
         (created["id"], "00000000-0000-4000-9000-00000000000a")
     ]
     assert namespace["anonymous"]["errors"][0]["extensions"]["code"] == "not_authenticated"
+    assert namespace["ack"]["type"] == "connection_ack"
+    assert namespace["ack"]["payload"]["tenant"] == str(ACME)
+    assert namespace["pong"] == {"type": "pong"}
+    announced = namespace["announced"]
+    assert (announced["type"], announced["id"]) == ("next", "1"), announced
+    event = announced["payload"]["data"]["documentEvents"]
+    assert (event["type"], event["payload"]["title"]) == ("document.created", "Announced over GraphQL")
+
+
+# -- GraphQL subscriptions (graphql-transport-ws) ------------------------------------------------------
+
+SUBSCRIBE = "subscription { documentEvents { type documentId actor payload } }"
+PROTOCOLS = [Subprotocol("graphql-transport-ws")]
+
+
+def send(socket: ClientConnection, message: dict[str, Any]) -> None:
+    socket.send(orjson.dumps(message).decode())
+
+
+@contextlib.contextmanager
+def graphql_subscriber(stack: Stack, token: str) -> Iterator[ClientConnection]:
+    """A live `documentEvents` subscription: the protocol has no "subscribed", so wait for an event of our own."""
+    with connect(stack.graphql_ws_url, subprotocols=PROTOCOLS, open_timeout=10) as socket:
+        send(socket, {"type": "connection_init", "payload": {"token": token}})
+        assert frame(socket)["type"] == "connection_ack"
+        send(socket, {"id": "docs", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        for _ in range(10):
+            warm_up = create_document(stack, token, f"warm-up {uuid.uuid4()}")
+            with contextlib.suppress(TimeoutError):
+                while graphql_event(socket, timeout=3)["documentId"] != warm_up:
+                    pass
+                break
+        else:
+            raise AssertionError("the subscription never received an event")
+        yield socket
+
+
+def graphql_event(socket: ClientConnection, timeout: float = WAIT) -> dict[str, Any]:
+    received = frame(socket, timeout=timeout)
+    assert received["type"] == "next", received
+    event: dict[str, Any] = received["payload"]["data"]["documentEvents"]
+    return event
+
+
+def test_graphql_subscribers_each_receive_their_tenants_events_from_real_writes(
+    stack: Stack, accent_auth_standin: Any
+) -> None:
+    alice = login(accent_auth_standin, "alice")
+    with acl_of(accent_auth_standin, "bob", ["documents.#"]):
+        bob = login(accent_auth_standin, "bob")
+    with graphql_subscriber(stack, alice) as acme, graphql_subscriber(stack, bob) as globex:
+        acme_id = create_document(stack, alice, f"acme plan {uuid.uuid4()}")
+        globex_id = create_document(stack, bob, f"globex plan {uuid.uuid4()}")
+        acme_event, globex_event = graphql_event(acme), graphql_event(globex)
+        assert (acme_event["type"], acme_event["documentId"]) == ("document.created", acme_id)
+        assert (globex_event["type"], globex_event["documentId"]) == ("document.created", globex_id)
+        assert nothing_arrives(acme)
+        assert nothing_arrives(globex)
+
+
+def test_graphql_subscriptions_refuse_a_bad_token_a_missing_acl_and_a_malformed_message(
+    stack: Stack, accent_auth_standin: Any
+) -> None:
+    with connect(stack.graphql_ws_url, subprotocols=PROTOCOLS, open_timeout=10) as socket:
+        send(socket, {"type": "connection_init", "payload": {"token": "forged"}})
+        assert close_code(socket) == 4403
+    with acl_of(accent_auth_standin, "alice", ["documents.read", "documents.*.read", "!documents.events.read"]):
+        token = login(accent_auth_standin, "alice")
+    with connect(stack.graphql_ws_url, subprotocols=PROTOCOLS, open_timeout=10) as socket:
+        send(socket, {"type": "connection_init", "payload": {"token": token}})
+        assert frame(socket)["type"] == "connection_ack"
+        send(socket, {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
+        refused = frame(socket)
+        assert (refused["type"], refused["payload"][0]["extensions"]["code"]) == ("error", "permission_denied")
+        socket.send("[1, 2]")
+        assert close_code(socket) == 4400

@@ -37,6 +37,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
 
 from apps.core.api.problems import problem_of
 from apps.core.api.renderers import render_json
@@ -77,14 +78,20 @@ def instant(value: datetime.datetime | str) -> Instant:
     return Instant(orjson.loads(render_json(value)))
 
 
-def problem_extensions(error: GraphQLError) -> tuple[str, dict[str, Any]]:
-    """The message and `extensions` of `error` as REST's problem for the same cause."""
+def problem_extensions(error: GraphQLError, *, streamed: bool = False) -> tuple[str, dict[str, Any]]:
+    """The message and `extensions` of `error` as REST's problem for the same cause.
+
+    `streamed`: the error ended a subscription's stream, raised by its source (its resolver's iterator),
+    which graphql-core reports without a path; otherwise an error without one was refused before execution.
+    """
     original = error.original_error
-    if original is None or error.path is None:  # refused before execution: the parser, validation, variables
+    if original is None or (error.path is None and not streamed):  # the parser, validation, variables
         code = "malformed_request" if isinstance(error, GraphQLSyntaxError) else "invalid"
         return error.message, {"code": code, "status": 400}
     mapped = problem_of(original)
     if mapped is None:
+        if streamed and error.path is None:  # ProblemSchema.process_errors logs those with a path
+            logger.error("graphql_unexpected_error", path=None, exc_info=original)
         return INTERNAL_ERROR, {"code": "internal_error", "status": 500}
     body, _headers = mapped
     extensions: dict[str, Any] = {"code": body["code"], "status": body["status"]}
@@ -96,26 +103,40 @@ def problem_extensions(error: GraphQLError) -> tuple[str, dict[str, Any]]:
 
 
 class ProblemErrors(SchemaExtension):
+    """Rewrites the errors of an answer (HTTP) and of each result a subscription streams (graphql-transport-ws).
+
+    A rewritten error keeps its original error, so rewriting it again (a stream's last result is also the
+    operation's) gives the same error.
+    """
+
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is None or not errors:
-            return
-        rewritten = []
-        for error in errors:
-            message, extensions = problem_extensions(error)
-            rewritten.append(
-                GraphQLError(
-                    message,
-                    nodes=error.nodes,
-                    source=error.source,
-                    positions=error.positions,
-                    path=error.path,
-                    extensions={**(error.extensions or {}), **extensions},
-                )
+        _rewrite_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        _rewrite_errors(result, streamed=not isinstance(result, PreExecutionError))
+        yield
+
+
+def _rewrite_errors(result: object, *, streamed: bool = False) -> None:
+    errors = getattr(result, "errors", None)
+    if result is None or not errors:
+        return
+    rewritten = []
+    for error in errors:
+        message, extensions = problem_extensions(error, streamed=streamed)
+        rewritten.append(
+            GraphQLError(
+                message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=error.original_error,
+                extensions={**(error.extensions or {}), **extensions},
             )
-        result.errors = rewritten
+        )
+    result.errors = rewritten  # type: ignore[attr-defined]
 
 
 class SettingsLimits(SchemaExtension):

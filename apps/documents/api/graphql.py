@@ -8,6 +8,7 @@
 | `updateDocument(id, input, ifMatch)` | documents.{id}.update | `document_update` |
 | `deleteDocument(id, ifMatch)` | documents.{id}.delete | `document_delete` (soft) |
 | `restoreDocument(id, ifMatch)` | documents.{id}.restore | `document_restore` |
+| `documentEvents` (subscription) | documents.events.read; each event: documents.{id}.read | the `documents` stream |
 
 (1) `deleted: true`: documents.deleted.read. The page is a Relay-style connection (`edges`, `pageInfo`).
 
@@ -20,13 +21,15 @@ page (the same cached JSON rows and cursors); `pageInfo.endCursor` goes with `af
 
 from __future__ import annotations
 
+import datetime
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 import orjson
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from apps.accent_auth.graphql import GraphQLCaller
@@ -37,10 +40,12 @@ from apps.core.pagination import MAX_PAGE_SIZE
 from apps.documents import acl
 from apps.documents.api import serializers
 from apps.documents.models import DocumentStatus
+from apps.documents.realtime import DOCUMENTS
 from apps.documents.selectors import document_detail, document_list
 from apps.documents.services import document_create, document_delete, document_restore, document_update
+from apps.realtime.graphql_socket import SocketCaller
 
-__all__ = ["Mutation", "Query"]
+__all__ = ["Mutation", "Query", "Subscription"]
 
 # The model's choices, by name (REST spells a status by its lowercase value).
 DocumentStatusEnum = strawberry.enum(
@@ -258,4 +263,48 @@ class Mutation:
     )
     restore_document: DocumentNode = strawberry.mutation(
         resolver=restore_document, description="document_restore, as POST /api/v1/documents/{id}/restore/."
+    )
+
+
+@strawberry.type(name="DocumentEvent", description="A document event, as the events socket's `event` frame carries it.")
+class DocumentEventNode:
+    id: strawberry.ID
+    type: str = strawberry.field(description="document.created, document.updated, document.deleted...")
+    version: int
+    occurred_at: Instant
+    document_id: strawberry.ID
+    payload: JSON
+    actor: str | None
+    request_id: str | None
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> DocumentEventNode:
+        return cls(
+            id=strawberry.ID(str(event["id"])),
+            type=str(event["type"]),
+            version=int(event["version"]),
+            occurred_at=instant(datetime.datetime.fromisoformat(str(event["occurred_at"]))),
+            document_id=strawberry.ID(str(event["aggregate_id"])),
+            payload=event["payload"],
+            actor=event.get("actor"),
+            request_id=event.get("request_id"),
+        )
+
+
+async def document_events(info: Info[SocketCaller, None]) -> AsyncIterator[DocumentEventNode]:
+    # Not a generator itself: the ACL is demanded when the client subscribes (an `error`), not at the first event.
+    events = info.context.listen(DOCUMENTS)
+    return _nodes(events)
+
+
+async def _nodes(events: AsyncIterator[Mapping[str, Any]]) -> AsyncIterator[DocumentEventNode]:
+    async for event in events:
+        yield DocumentEventNode.of(event)
+
+
+@strawberry.type
+class Subscription:
+    document_events: AsyncIterator[DocumentEventNode] = strawberry.subscription(
+        resolver=document_events,
+        description="The tenant's document events this token may read (documents.{id}.read), as they happen.",
     )
