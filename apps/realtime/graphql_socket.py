@@ -40,9 +40,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 
-from apps.core.errors import InvalidInput, PermissionDenied, ServiceError
+from apps.core.errors import DependencyUnavailable, InvalidInput, PermissionDenied, ServiceError
 from apps.realtime.fanout import remember_server_loop
-from apps.realtime.hub import hub
+from apps.realtime.hub import ChannelLayerUnavailable, hub
 from apps.realtime.metrics import CLOSES, FRAMES, OPEN_SOCKETS
 from apps.realtime.streams import RecentEvents, Stream
 from apps.realtime.token_life import TokenLife, authenticate, close_code_of
@@ -100,7 +100,10 @@ class _Listener:
         assert identity is not None
         assert identity.tenant_id is not None
         group = self.stream.group(identity.tenant_id)
-        await hub().join(group, self)
+        try:
+            await hub().join(group, self)
+        except ChannelLayerUnavailable:  # the subscription's error (503), as the events socket's 1013
+            raise DependencyUnavailable("The event channel is unavailable; try again later.") from None
         self.socket.listeners.add(self)
         try:
             while True:

@@ -186,6 +186,34 @@ def test_subscribing_without_the_streams_acl_is_an_error_for_that_subscription(a
     run(scenario)
 
 
+def test_a_channel_layer_that_is_down_is_a_dependency_error_for_that_subscription(
+    accent_auth: Any, settings: SettingsWrapper
+) -> None:
+    from tests.processes import free_port
+
+    settings.CHANNEL_LAYERS = {  # Redis refusing connections
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}", "socket_connect_timeout": 1}]},
+        }
+    }
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        async with graphql_socket() as caller:
+            await initialised(caller, token)
+            await caller.send_json_to({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}})
+            refused = await caller.receive_json_from(timeout=5)
+            assert refused["type"] == "next", refused  # the source failed: its one result is the error
+            codes = [error["extensions"]["code"] for error in refused["payload"]["errors"]]
+            assert codes == ["dependency_unavailable"], refused
+            assert await caller.receive_json_from(timeout=5) == {"id": "1", "type": "complete"}
+            await caller.send_json_to({"type": "ping"})
+            assert await caller.receive_json_from(timeout=5) == {"type": "pong"}, "the socket stays open"
+
+    run(scenario)
+
+
 def test_queries_and_mutations_go_over_http_not_the_socket(accent_auth: Any) -> None:
     token = accent_auth.login("alice")
 
