@@ -60,20 +60,18 @@ class Worker:
     seen: list[str]
 
     def wait_until_ready(self, timeout: float = WAIT) -> None:
-        if any(" ready." in line for line in self.seen):
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if " ready." in line:
-                return
-        raise AssertionError(f"the worker was not ready in {timeout}s; it said:\n{''.join(self.seen[-40:])}")
+        if not any(" ready." in line for line in self.seen):
+            self._read_until(lambda line: " ready." in line, "the worker's ready line", timeout)
 
     def wait_for_log(self, event: str, event_id: str, timeout: float = WAIT) -> dict[str, object]:
+        def logged(line: str) -> bool:
+            parsed = json.loads(line) if line.startswith("{") else {}
+            return bool(parsed.get("event") == event and parsed.get("event_id") == event_id)
+
+        return dict(json.loads(self._read_until(logged, f"{event} for {event_id}", timeout)))
+
+    def _read_until(self, wanted: Callable[[str], bool], what: str, timeout: float) -> str:
+        """The first line of the worker's output from now on that is `wanted` (each one read is kept in `seen`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -81,11 +79,9 @@ class Worker:
             except queue.Empty:
                 continue
             self.seen.append(line)
-            if line.startswith("{"):
-                parsed = json.loads(line)
-                if parsed.get("event") == event and parsed.get("event_id") == event_id:
-                    return dict(parsed)
-        raise AssertionError(f"no {event} for {event_id} in {timeout}s; worker said:\n{''.join(self.seen[-40:])}")
+            if wanted(line):
+                return line
+        raise AssertionError(f"no {what} in {timeout}s; worker said:\n{''.join(self.seen[-40:])}")
 
 
 def _test_database_url() -> str:

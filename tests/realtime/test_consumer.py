@@ -182,18 +182,9 @@ def test_accent_auth_down_closes_with_try_again_later(accent_auth: Any) -> None:
     run(scenario)
 
 
-def test_a_channel_layer_that_is_down_closes_a_subscribe_with_try_again_later(
-    accent_auth: Any, settings: SettingsWrapper
-) -> None:
+@pytest.mark.usefixtures("channel_layer_down")
+def test_a_channel_layer_that_is_down_closes_a_subscribe_with_try_again_later(accent_auth: Any) -> None:
     """Redis refusing connections: the subscribe cannot be served, so the client is told to come back (1013)."""
-    from tests.processes import free_port
-
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}", "socket_connect_timeout": 1}]},
-        }
-    }
     token = accent_auth.login("alice")
 
     async def scenario() -> None:

@@ -186,17 +186,8 @@ def test_subscribing_without_the_streams_acl_is_an_error_for_that_subscription(a
     run(scenario)
 
 
-def test_a_channel_layer_that_is_down_is_a_dependency_error_for_that_subscription(
-    accent_auth: Any, settings: SettingsWrapper
-) -> None:
-    from tests.processes import free_port
-
-    settings.CHANNEL_LAYERS = {  # Redis refusing connections
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}", "socket_connect_timeout": 1}]},
-        }
-    }
+@pytest.mark.usefixtures("channel_layer_down")
+def test_a_channel_layer_that_is_down_is_a_dependency_error_for_that_subscription(accent_auth: Any) -> None:
     token = accent_auth.login("alice")
 
     async def scenario() -> None:
