@@ -84,6 +84,14 @@ class Worker:
         raise AssertionError(f"no {what} in {timeout}s; worker said:\n{''.join(self.seen[-40:])}")
 
 
+def _need_shared_postgresql() -> None:
+    """Workers share the test database: PostgreSQL, required in the real-service run (a skip there fails)."""
+    if connection.vendor != "postgresql":
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
+        pytest.skip("needs PostgreSQL shared with the worker: set DATABASE_URL=postgres://...")
+
+
 def _test_database_url() -> str:
     parts = urlsplit(os.environ["DATABASE_URL"])
     return urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
@@ -111,10 +119,7 @@ def worker(
     request: pytest.FixtureRequest, broker_url: str, django_db_setup: None, django_db_blocker: object
 ) -> Iterator[Worker]:
     """A worker on this run's queues, of each `EVENTS_QUEUE_TYPE`: every test here holds on both."""
-    if connection.vendor != "postgresql":
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL is required in this run but DATABASE_URL does not point at it")
-        pytest.skip("needs PostgreSQL shared with the worker: set DATABASE_URL=postgres://...")
+    _need_shared_postgresql()
     suffix = uuid.uuid4().hex[:10]
     names = {**queue_names(suffix), "EVENTS_QUEUE_TYPE": request.param}
     env = _worker_env(names, broker_url)
@@ -353,8 +358,7 @@ def test_a_worker_killed_in_the_middle_of_a_task_loses_no_event_and_its_effect_h
     broker_url: str, transactional_db: None, settings: SettingsWrapper
 ) -> None:
     """SIGKILL (a lost node, the OOM killer): nothing acknowledged, nothing committed; the next worker does it."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL shared with the workers")
+    _need_shared_postgresql()
     names = queue_names(uuid.uuid4().hex[:10])
     for name, value in names.items():
         setattr(settings, name, value)
@@ -385,8 +389,7 @@ def test_sigterm_lets_a_worker_finish_its_task_before_it_exits(
 ) -> None:
     """A rollout's SIGTERM (Kubernetes, docs/scaling.md): Celery's warm shutdown takes no new task and
     finishes the running one, which commits its effect and is acknowledged."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL shared with the worker")
+    _need_shared_postgresql()
     names = queue_names(uuid.uuid4().hex[:10])
     for name, value in names.items():
         setattr(settings, name, value)
