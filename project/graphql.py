@@ -14,7 +14,15 @@ from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from apps.core.api.graphql import INSTANT_SCALAR, Instant, ProblemErrors, ProblemSchema, SettingsLimits
+from apps.core.api.graphql import (
+    INSTANT_SCALAR,
+    Instant,
+    LeafReadingExecutionContext,
+    ParsedQueries,
+    ProblemErrors,
+    ProblemSchema,
+    SettingsLimits,
+)
 
 __all__ = ["schema"]
 
@@ -35,8 +43,9 @@ schema = ProblemSchema(
     query=merge_types("Query", _feature_types("Query")),
     mutation=merge_types("Mutation", _feature_types("Mutation")),
     subscription=merge_types("Subscription", _feature_types("Subscription")),
-    # Clients send the same few queries: each is validated once (LRU, bounded) per limit settings. (No
-    # ParserCache: its syntax errors escape the extensions, so they would lose their problem code.)
-    extensions=[SettingsLimits, lambda: ValidationCache(maxsize=256), ProblemErrors],
+    # Clients send the same few queries: each is parsed once and validated once (LRU, bounded) per
+    # limit settings.
+    extensions=[SettingsLimits, ParsedQueries, lambda: ValidationCache(maxsize=256), ProblemErrors],
     config=StrawberryConfig(scalar_map={Instant: INSTANT_SCALAR}),
+    execution_context_class=LeafReadingExecutionContext,
 )
