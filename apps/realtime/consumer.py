@@ -298,20 +298,27 @@ class EventsConsumer(TokenLife, AsyncWebsocketConsumer):
         raise _Closed
 
     async def _close(self, code: int, reason: str) -> None:
-        """Say why (an error frame, when the queue has room), then close with `code`."""
+        """Say why (the `closing` frame), then close with `code`.
+
+        The writer first flushes what is queued, briefly; a slow consumer's backlog is dropped instead.
+        Then the `closing` frame is sent by this task, just before the close frame: the server writes
+        neither while the client's buffers are full (uvicorn waits for the transport's room before each
+        frame), so the `closing` frame delays the close by nothing, and reaches a slow client that reads
+        again as its last text frame.
+        """
         if self.closing:
             return
         self.closing = True
         CLOSES.labels(str(code)).inc()
         logger.info("realtime_close", code=code, reason=reason)
-        with contextlib.suppress(asyncio.QueueFull):
-            self.outbox.put_nowait(orjson.dumps({"type": "closing", "code": code, "detail": reason}).decode())
-        if code != CLOSE_SLOW_CONSUMER:  # let the writer flush what is queued, briefly
+        if code != CLOSE_SLOW_CONSUMER:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained(), timeout=1.0)
         if self.writer is not None:
             self.writer.cancel()
+        closing = orjson.dumps({"type": "closing", "code": code, "detail": reason}).decode()
         with contextlib.suppress(OSError):  # the client left meanwhile: its disconnect still cleans up
+            await self.send(text_data=closing)
             await super().close(code=code, reason=reason[:120])
 
     async def _drained(self) -> None:

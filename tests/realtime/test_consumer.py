@@ -450,6 +450,8 @@ def test_a_client_that_stops_reading_is_dropped_with_4429_instead_of_queueing_fo
             while (output := await slow.receive_output(timeout=5))["type"] == "websocket.send":
                 received.append(orjson.loads(output["text"]))
             assert output["code"] == 4429
+            assert received[-1]["type"] == "closing", "told why first, as every refusal"
+            assert received[-1]["code"] == 4429
             events = [frame for frame in received if frame["type"] == "event"]
             assert len(events) <= 2 + 4 + 1, "the frames beyond the bound were dropped with the socket"
 
