@@ -14,6 +14,7 @@ import django_stubs_ext
 # No app module here: settings are read by every process, before any app loads, and must stay
 # cheap and side-effect free (tests/project/test_settings_imports.py). Apps are named by dotted
 # path; each validates what only it understands when it is ready (docs/architecture.md).
+from project.asgi_server import realtime_max_frame_bytes
 from project.backends import (
     DIRECT_ALIAS,
     REPLICA_ALIAS,
@@ -281,7 +282,8 @@ GRAPHQL_MAX_SUBSCRIPTIONS = env.integer("GRAPHQL_MAX_SUBSCRIPTIONS", 20, minimum
 REALTIME_AUTH_TIMEOUT = env.number("REALTIME_AUTH_TIMEOUT", 10.0, minimum=0.1)
 REALTIME_REVALIDATE_SECONDS = env.number("REALTIME_REVALIDATE_SECONDS", 30.0, minimum=0.1)
 REALTIME_MAX_QUEUED_FRAMES = env.integer("REALTIME_MAX_QUEUED_FRAMES", 256, minimum=1)
-REALTIME_MAX_FRAME_BYTES = env.integer("REALTIME_MAX_FRAME_BYTES", 4096, minimum=64)
+# Also the ASGI server's own bound (project/asgi_server.py): a larger message is closed with 1009 unread.
+REALTIME_MAX_FRAME_BYTES = realtime_max_frame_bytes(env)
 
 # ---------------------------------------------------------------------------
 # Internationalisation and static files

@@ -111,7 +111,7 @@ def run(options: argparse.Namespace) -> int:
     )
     # uvicorn on the ASGI application: HTTP and the WebSockets (/ws/v1/events/) on one port, restarted
     # when a Python file of the service changes (docs/development.md, docs/realtime.md).
-    server = subprocess.Popen(asgi_server(options.host, options.port), cwd=ROOT, env=env)  # noqa: S603  # our own
+    server = subprocess.Popen(asgi_server(options.host, options.port, env), cwd=ROOT, env=env)  # noqa: S603  # our own
     children.append(server)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -131,9 +131,13 @@ def run(options: argparse.Namespace) -> int:
                 child.kill()
 
 
-def asgi_server(host: str, port: int) -> list[str]:
-    """The development server's command: uvicorn with hot reload over the service's own code."""
+def asgi_server(host: str, port: int, env: dict[str, str]) -> list[str]:
+    """The development server's command: uvicorn with hot reload over the service's own code and its bounds."""
+    from project.asgi_server import uvicorn_options  # noqa: PLC0415  # after _django() put the checkout on the path
+    from project.environment import EnvReader  # noqa: PLC0415
+
     command = [PYTHON, "-m", "uvicorn", "project.asgi:application", "--host", host, "--port", str(port), "--reload"]
+    command += uvicorn_options(EnvReader(env))
     for folder in ("apps", "project", "devtools"):
         command += ["--reload-dir", str(ROOT / folder)]
     return command

@@ -11,6 +11,11 @@ whose `demand(acl.READ, pk=...)` every resolver calls before it reads or writes:
 - no valid caller: DRF's `NotAuthenticated` / `AuthenticationFailed`, so the error's code is
   REST's `not_authenticated`; a missing ACL: `AclDenied` (`permission_denied`, naming the ACL),
   through `apps.accent_auth.permissions.demand_acl`, the check `HasRequiredAcl` makes.
+- rate limits are REST's too: after authenticating, the view runs `DEFAULT_THROTTLE_CLASSES` (the
+  per-actor limit, and the `graphql` scope of `RATE_LIMIT_SCOPES`) through DRF's own `check_throttles`,
+  on the same windows as the REST views, before any operation runs. A refusal is the whole request's:
+  HTTP 429 with `Retry-After` (the `RateLimit-*` headers: `RateLimitMiddleware`), a GraphQL request
+  error whose `extensions` are REST's `rate_limited` problem, and no resolver, so no write.
 
 The errors reach the client as GraphQL errors with REST's problem code in `extensions`
 (`apps.core.api.graphql.ProblemErrors`). GraphiQL is served only when DEBUG is on.
@@ -39,9 +44,16 @@ from strawberry.schema import BaseSchema
 
 from apps.accent_auth.acl import fill_required_acl
 from apps.accent_auth.permissions import demand_acl
+from apps.core.api.graphql import request_refusal
 from apps.core.api.renderers import render_json
 
 __all__ = ["GraphQLCaller", "GraphQLView"]
+
+
+class _ApiPolicy(APIView):
+    """What every REST view runs before its handler, from DRF's settings: the authenticators and throttles."""
+
+    throttle_scope = "graphql"  # RATE_LIMIT_SCOPES=graphql=...: a budget of GraphQL requests per actor
 
 
 @dataclass
@@ -54,12 +66,29 @@ class GraphQLCaller:
     @cached_property
     def api_request(self) -> Request:
         """The request as a DRF view sees it, with the authenticators every API view gets."""
-        return Request(self.request, authenticators=APIView().get_authenticators())
+        return Request(self.request, authenticators=_ApiPolicy().get_authenticators())
+
+    @cached_property
+    def _authentication(self) -> Exception | None:
+        """Run the authenticators once; their refusal, kept for the resolvers to raise (DRF forgets it)."""
+        try:
+            self.api_request.user  # noqa: B018  # the property authenticates
+        except Exception as refused:  # a bad token, Accent-Auth down (503), or a bug (masked later)
+            return refused
+        return None
+
+    def check_throttles(self) -> None:
+        """REST's throttles for this caller; raises `Throttled`. A caller refused at authentication is not
+        throttled (REST refuses it before its throttles too): its first resolver answers the refusal."""
+        if self._authentication is None:
+            _ApiPolicy().check_throttles(self.api_request)
 
     def demand(self, required_acl: str | None, **values: object) -> None:
         """Refuse unless the caller is authenticated and holds `required_acl` (`{name}` filled from `values`)."""
+        if self._authentication is not None:
+            raise self._authentication
         request = self.api_request
-        user = request.user  # runs the authenticators once; a bad token raises AuthenticationFailed here
+        user = request.user
         if user is None or not user.is_authenticated:
             raise exceptions.NotAuthenticated()
         demand_acl(request, None if required_acl is None else fill_required_acl(required_acl, values))
@@ -91,10 +120,10 @@ class GraphQLView(
         return None
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> GraphQLCaller:
-        return GraphQLCaller(request=request, response=response)
+        return self.caller
 
     def get_sub_response(self, request: HttpRequest) -> HttpResponse:
-        return HttpResponse()
+        return self.caller.response
 
     def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse(self.graphql_ide_html)
@@ -112,6 +141,13 @@ class GraphQLView(
         return response
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Django makes a view instance per request: the caller is this request's (one authentication).
+        self.caller = GraphQLCaller(request=request, response=HttpResponse())
+        try:
+            self.caller.check_throttles()
+        except exceptions.Throttled as refused:
+            body, status, headers = request_refusal(refused)
+            return JsonResponse(body, status=status, headers=headers)
         try:
             return self.run(request=request)
         except HTTPException as refused:  # not GraphQL at all (no query, a bad body, PUT): a plain answer

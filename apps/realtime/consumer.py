@@ -61,6 +61,21 @@ class EventsConsumer(TokenLife, AsyncWebsocketConsumer):
     # No channel of its own on the layer: the process's hub receives each group's events once and
     # hands them to `deliver` (apps.realtime.hub). An alias that is not configured means no layer.
     channel_layer_alias = "realtime-sockets-have-no-channel"
+    auth_deadline: asyncio.TimerHandle | None = None
+    writer: asyncio.Task[None] | None = None
+    watcher: asyncio.Task[None] | None = None
+    closer: asyncio.Task[None] | None = None
+    _counted = False  # in OPEN_SOCKETS
+    _ended = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' consumer, then `_end` whatever happened: a handler that raises (a bug, a channel layer
+        that fails unexpectedly) ends the consumer without its `disconnect`, which would leave the gauge
+        counting it, the hub holding it in its groups and its token watcher running to the token's expiry."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._end()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `aclose_old_connections()` per message: a thread hop each time.
@@ -75,15 +90,15 @@ class EventsConsumer(TokenLife, AsyncWebsocketConsumer):
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def connect(self) -> None:
+        self.closing = False
+        self.subscribed: dict[str, Stream] = {}
         await self.accept()
         remember_server_loop()
         OPEN_SOCKETS.inc()
-        self.closing = False
-        self.subscribed: dict[str, Stream] = {}
+        self._counted = True
         self.recent = RecentEvents()
         self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=settings.REALTIME_MAX_QUEUED_FRAMES)
         self.writer = asyncio.create_task(self._write())
-        self.watcher: asyncio.Task[None] | None = None
         self.auth_deadline = asyncio.get_running_loop().call_later(
             settings.REALTIME_AUTH_TIMEOUT, self._schedule_close, 4401, "no token in time"
         )
@@ -93,14 +108,26 @@ class EventsConsumer(TokenLife, AsyncWebsocketConsumer):
                 await self._authenticate(token, _header(self.scope, b"accent-tenant"))
 
     async def disconnect(self, code: int) -> None:
-        OPEN_SOCKETS.dec()
+        await self._end()
+
+    async def _end(self) -> None:
+        """Release what the socket holds, once; each step whatever the one before it raised."""
+        if self._ended:
+            return
+        self._ended = True
         self.closing = True
-        self.auth_deadline.cancel()
-        for task in (self.writer, self.watcher):
-            if task is not None:
+        if self._counted:
+            OPEN_SOCKETS.dec()
+        if self.auth_deadline is not None:
+            self.auth_deadline.cancel()
+        for task in (self.writer, self.watcher, self.closer):
+            if task is not None and task is not asyncio.current_task():
                 task.cancel()
-        for stream in list(self.subscribed.values()):
-            await self._leave(stream)
+        for stream in list(getattr(self, "subscribed", {}).values()):
+            try:
+                await self._leave(stream)
+            except Exception:  # the hub has already let go of this socket; only the layer's unsubscribe failed
+                logger.exception("realtime_leave_failed", stream=stream.name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -177,7 +204,8 @@ class EventsConsumer(TokenLife, AsyncWebsocketConsumer):
             await self._refuse(4403, "A new token must act in the same tenant as the one it replaces.")
         self.token, self.tenant_header = token, tenant
         self._become(identity)
-        self.auth_deadline.cancel()
+        if self.auth_deadline is not None:
+            self.auth_deadline.cancel()
         if not self.closing:  # (re)start: sleep to this token's expiry; drop a revalidation of the old one
             if self.watcher is not None:
                 self.watcher.cancel()
@@ -270,19 +298,27 @@ class EventsConsumer(TokenLife, AsyncWebsocketConsumer):
         raise _Closed
 
     async def _close(self, code: int, reason: str) -> None:
-        """Say why (an error frame, when the queue has room), then close with `code`."""
+        """Say why (the `closing` frame), then close with `code`.
+
+        The writer first flushes what is queued, briefly; a slow consumer's backlog is dropped instead.
+        Then the `closing` frame is sent by this task, just before the close frame: the server writes
+        neither while the client's buffers are full (uvicorn waits for the transport's room before each
+        frame), so the `closing` frame delays the close by nothing, and reaches a slow client that reads
+        again as its last text frame.
+        """
         if self.closing:
             return
         self.closing = True
         CLOSES.labels(str(code)).inc()
         logger.info("realtime_close", code=code, reason=reason)
-        with contextlib.suppress(asyncio.QueueFull):
-            self.outbox.put_nowait(orjson.dumps({"type": "closing", "code": code, "detail": reason}).decode())
-        if code != CLOSE_SLOW_CONSUMER:  # let the writer flush what is queued, briefly
+        if code != CLOSE_SLOW_CONSUMER:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained(), timeout=1.0)
-        self.writer.cancel()
+        if self.writer is not None:
+            self.writer.cancel()
+        closing = orjson.dumps({"type": "closing", "code": code, "detail": reason}).decode()
         with contextlib.suppress(OSError):  # the client left meanwhile: its disconnect still cleans up
+            await self.send(text_data=closing)
             await super().close(code=code, reason=reason[:120])
 
     async def _drained(self) -> None:

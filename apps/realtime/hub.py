@@ -72,6 +72,11 @@ class _Hub:
             members.add(member)
 
     async def leave(self, group: str, member: Member) -> None:
+        """Remove `member` from `group` (at once, here); the last one out unsubscribes the process from it.
+
+        The layer's unsubscribe may fail (Redis down): the member is gone all the same, and the process
+        receives the group's messages for no one until its next join or its receiver's restart.
+        """
         async with self.lock:
             members = self.members.get(group)
             if not members or member not in members:
@@ -80,7 +85,10 @@ class _Hub:
             if not members:
                 del self.members[group]
                 if self.channel is not None:
-                    await channel_layer().group_discard(group, self.channel)
+                    try:
+                        await channel_layer().group_discard(group, self.channel)
+                    except (RedisError, OSError) as error:
+                        logger.warning("realtime_channel_layer_unavailable", error=f"{type(error).__name__}: {error}")
 
     async def _receive(self, channel: str) -> None:
         layer = channel_layer()

@@ -21,10 +21,10 @@ from django.urls import resolve
 from gunicorn.util import load_class
 from gunicorn.workers.base import Worker
 from kubernetes_validate import ValidationError
-from uvicorn_worker import UvicornWorker
 
 from apps.realtime.routing import websocket_urlpatterns
 from project.asgi import application
+from project.asgi_worker import UvicornWorker
 from project.environment import EnvReader
 from project.naming import DEFAULT_NAME, service_names
 from tests.kubernetes_manifests import render, validate_strictly
@@ -42,7 +42,7 @@ HTTP_SERVERS = {"web", "realtime"}  # the Deployments behind a Service, probed o
 # docs/realtime.md#scaling: the WebSockets' server (tests/realtime/test_server.py runs it).
 ASGI_COMMAND = [
     *["gunicorn", "--config", "python:project.gunicorn_config"],
-    *["-k", "uvicorn_worker.UvicornWorker", "project.asgi:application"],
+    *["-k", "project.asgi_worker.UvicornWorker", "project.asgi:application"],
 ]
 
 Manifest = dict[str, Any]

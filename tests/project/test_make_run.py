@@ -28,6 +28,7 @@ from tests.processes import (
     running_server,
     server_database,
 )
+from tests.realtime.test_server import oversized_message_close
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +222,12 @@ def test_make_run_reads_dot_env_and_the_environment_wins_over_it(tmp_path: Path)
         )
         assert response.status_code == 302, "the superuser is the environment's name with the file's password"
     assert database.exists(), "DATABASE_URL came from .env"
+
+
+def test_make_run_bounds_websocket_messages_in_uvicorn(make_run: tuple[str, str, str]) -> None:
+    """uvicorn itself closes a message beyond REALTIME_MAX_FRAME_BYTES with 1009, before reading it."""
+    base, _, _ = make_run
+    assert oversized_message_close(base.replace("http://", "ws://") + "/ws/v1/events/") == (1009, {"type": "pong"})
 
 
 def test_make_run_serves_websockets_and_a_write_notifies_its_subscriber(make_run: tuple[str, str, str]) -> None:

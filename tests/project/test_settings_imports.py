@@ -16,10 +16,12 @@ import pytest
 from tests.docs_snippets import run_blocks
 from tests.processes import ROOT, clean_env
 
-# What the settings may load of ours: the package (with its Celery app), the environment reader
+# What the settings may load of ours: the package (with its Celery app), the environment reader, the
+# ASGI server's bound (the cheap half of it: not the worker class),
 # the backing-service choices and the service's names. Nothing under `apps`.
 SETTINGS_MODULES = {
     "project",
+    "project.asgi_server",
     "project.backends",
     "project.celery",
     "project.environment",

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from prometheus_client import REGISTRY
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -26,8 +27,8 @@ from apps.core.metric_names import metric_name
 from apps.core.uuid7 import uuid7
 from apps.events.event import Event
 from apps.realtime import fanout
-from apps.realtime.consumer import CLOSE_TRY_AGAIN_LATER
-from apps.realtime.hub import channel_layer
+from apps.realtime.consumer import CLOSE_TRY_AGAIN_LATER, EventsConsumer
+from apps.realtime.hub import channel_layer, hub
 from project.asgi import application
 from tests.realtime.communicator import WebsocketCommunicator
 
@@ -449,6 +450,8 @@ def test_a_client_that_stops_reading_is_dropped_with_4429_instead_of_queueing_fo
             while (output := await slow.receive_output(timeout=5))["type"] == "websocket.send":
                 received.append(orjson.loads(output["text"]))
             assert output["code"] == 4429
+            assert received[-1]["type"] == "closing", "told why first, as every refusal"
+            assert received[-1]["code"] == 4429
             events = [frame for frame in received if frame["type"] == "event"]
             assert len(events) <= 2 + 4 + 1, "the frames beyond the bound were dropped with the socket"
 
@@ -584,5 +587,36 @@ def test_re_authenticating_with_a_shorter_lived_token_closes_at_its_expiry(accen
             code, closing = await closed_with(caller, timeout=10)
             assert code == 4401
             assert "expired" in closing["detail"]
+
+    run(scenario)
+
+
+def test_a_handler_that_crashes_still_releases_the_socket(
+    accent_auth: Any, settings: SettingsWrapper, second_documents_stream: str
+) -> None:
+    """A subscribe that raises (here: no channel layer configured, which the hub does not expect) ends the
+    consumer without its `disconnect`; the gauge, the hub's groups and the token watcher let go of it anyway."""
+    token = accent_auth.login("alice")
+
+    async def scenario() -> None:
+        before = open_sockets()
+        communicator = WebsocketCommunicator(application, PATH, headers=[(b"x-auth-token", token.encode())])
+        assert (await communicator.connect())[0]
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "authenticated"
+        await subscribed(communicator)
+        [consumer] = hub().members[f"documents.{ACME.hex}"]
+        assert open_sockets() == before + 1
+        settings.CHANNEL_LAYERS = {}  # the next join finds no layer: ImproperlyConfigured, not a Redis error
+        await communicator.send_json_to({"type": "subscribe", "stream": second_documents_stream})
+        with pytest.raises(ImproperlyConfigured):  # what uvicorn logs before closing with 1011
+            await communicator.receive_output(timeout=5)
+        assert open_sockets() == before
+        assert all(consumer not in members for members in hub().members.values()), "out of every group"
+        await asyncio.sleep(0)  # let the cancellations land
+        assert isinstance(consumer, EventsConsumer)
+        assert consumer.watcher is not None
+        assert consumer.watcher.cancelled(), "no token watch running to the token's expiry"
+        assert consumer.writer is not None
+        assert consumer.writer.cancelled()
 
     run(scenario)

@@ -26,6 +26,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from project.asgi_server import uvicorn_options
+from project.environment import EnvReader
 from tests.docs_snippets import python_blocks, run_blocks
 from tests.events.conftest import delete_declared, queue_names
 from tests.processes import (
@@ -42,6 +44,8 @@ from tests.realtime.test_consumer import ACME, acl_of
 
 WAIT = 30.0  # seconds: bound of every wait for a frame that must come
 QUIET = 1.5  # seconds a socket listens to prove that nothing arrives
+MAX_FRAME_BYTES = 4096  # REALTIME_MAX_FRAME_BYTES's default, which the servers here run with
+CLOSE_MESSAGE_TOO_BIG = 1009
 
 
 @dataclass
@@ -82,7 +86,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, accent_auth_standin: Any) ->
         assert migrated.returncode == 0, migrated.stderr
         port = free_port()
         command = [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--no-access-log"]
+        command += ["--port", str(port), "--no-access-log", *uvicorn_options(EnvReader(env))]
         cross_process = bool(redis_url and broker_url)
         try:
             with contextlib.ExitStack() as running:
@@ -147,6 +151,31 @@ def close_code(socket: ClientConnection) -> int | None:
             socket.recv(timeout=10)
     except ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd is not None else None
+
+
+def oversized_message_close(
+    ws_url: str, max_bytes: int = MAX_FRAME_BYTES, subprotocols: list[Subprotocol] | None = None
+) -> tuple[int | None, dict[str, Any]]:
+    """What the server does with messages around the bound: the close code of one announced beyond it, sent unfinished.
+
+    First a ping padded to exactly `max_bytes` (answered: the bound is inclusive). Then a text frame's
+    header announcing 1 MiB (under uvicorn's own 16 MiB default), followed by 16 bytes of it and nothing
+    more: a server that would buffer the message waits for the rest (no close: the wait times out); one
+    that knows the bound closes at once, unread.
+    """
+    with connect(ws_url, open_timeout=10, subprotocols=subprotocols) as socket:
+        socket.send(b'{"type": "ping"}'.ljust(max_bytes).decode())
+        answer = frame(socket)
+        announced = 1 << 20
+        header = bytes([0x81, 0x80 | 127]) + announced.to_bytes(8, "big") + os.urandom(4)  # FIN text, masked
+        socket.socket.sendall(header + b"x" * 16)
+        try:
+            socket.recv(timeout=5)
+        except ConnectionClosed as closed:
+            return (closed.rcvd.code if closed.rcvd is not None else None), answer
+        except TimeoutError:
+            return None, answer
+        raise AssertionError("the server answered a frame it could not have read")
 
 
 def event_of(socket: ClientConnection) -> dict[str, Any]:
@@ -230,7 +259,7 @@ def test_a_bad_token_is_closed_with_4401_and_a_missing_acl_with_4403(stack: Stac
 
 
 def test_the_production_command_serves_sockets_under_gunicorn(stack: Stack, accent_auth_standin: Any) -> None:
-    """What docs/realtime.md deploys for /ws/: the image's gunicorn config with uvicorn workers."""
+    """What docs/realtime.md deploys for /ws/: the image's gunicorn config with uvicorn workers, bounded as uvicorn."""
     port = free_port()
     env = {
         **stack.env,
@@ -241,13 +270,24 @@ def test_the_production_command_serves_sockets_under_gunicorn(stack: Stack, acce
         "WEB_CONCURRENCY": "2",
     }
     command = [sys.executable, "-m", "gunicorn", "--config", "python:project.gunicorn_config"]
-    command += ["-k", "uvicorn_worker.UvicornWorker", "project.asgi:application"]
+    command += ["-k", "project.asgi_worker.UvicornWorker", "project.asgi:application"]
     token = login(accent_auth_standin, "alice")
     with running_server(command, port=port, env=env, ready_path="/health/live") as base_url:
         production = Stack(base_url, env, stack.cross_process)
         with subscriber(production, token) as socket:
             socket.send(orjson.dumps({"type": "ping"}).decode())
             assert frame(socket) == {"type": "pong"}
+        assert oversized_message_close(production.ws_url) == (CLOSE_MESSAGE_TOO_BIG, {"type": "pong"})
+
+
+@pytest.mark.parametrize("socket_path", ["/ws/v1/events/", "/ws/graphql/"])
+def test_uvicorn_closes_a_message_beyond_the_frame_bound_with_1009_before_reading_it(
+    stack: Stack, socket_path: str
+) -> None:
+    """Both sockets: graphql-transport-ws has a `ping` of the same spelling, answered by a `pong`."""
+    ws_url = stack.base_url.replace("http://", "ws://") + socket_path
+    protocols = [Subprotocol("graphql-transport-ws")] if socket_path == "/ws/graphql/" else None
+    assert oversized_message_close(ws_url, subprotocols=protocols) == (CLOSE_MESSAGE_TOO_BIG, {"type": "pong"})
 
 
 def test_the_docs_python_client_runs_against_the_server(stack: Stack, accent_auth_standin: Any) -> None:

@@ -67,6 +67,7 @@ __all__ = [
     "SettingsLimits",
     "instant",
     "problem_extensions",
+    "request_refusal",
 ]
 
 logger = structlog.get_logger(__name__)
@@ -111,12 +112,30 @@ def problem_extensions(error: GraphQLError, *, streamed: bool = False) -> tuple[
             logger.error("graphql_unexpected_error", path=None, exc_info=original)
         return INTERNAL_ERROR, {"code": "internal_error", "status": 500}
     body, _headers = mapped
-    extensions: dict[str, Any] = {"code": body["code"], "status": body["status"]}
-    if body.get("errors"):
-        extensions["errors"] = body["errors"]
-    if body.get("request_id"):
-        extensions["request_id"] = body["request_id"]
-    return str(body["detail"]), extensions
+    return str(body["detail"]), _extensions_of(body)
+
+
+def _extensions_of(problem: dict[str, Any]) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"code": problem["code"], "status": problem["status"]}
+    if problem.get("errors"):
+        extensions["errors"] = problem["errors"]
+    if problem.get("request_id"):
+        extensions["request_id"] = problem["request_id"]
+    return extensions
+
+
+def request_refusal(exc: Exception) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A whole request refused before any operation ran (rate limited): its body, HTTP status and headers.
+
+    The body is a GraphQL request error, `{"errors": [...]}` without `data` (nothing was executed), whose
+    one error carries REST's problem for `exc` in `extensions`, as every other error does; the status and
+    headers (`Retry-After`) are REST's for the same refusal. Only for exceptions a problem maps.
+    """
+    mapped = problem_of(exc)
+    if mapped is None:
+        raise ValueError(f"{type(exc).__name__} maps to no problem") from exc
+    body, headers = mapped
+    return {"errors": [{"message": str(body["detail"]), "extensions": _extensions_of(body)}]}, body["status"], headers
 
 
 class ProblemErrors(SchemaExtension):
