@@ -168,7 +168,8 @@ def test_make_run_with_postgresql_down_serves_says_so_in_one_line_and_migrates_o
                 assert httpx.get(f"{base}/health/ready", timeout=5).json()["checks"]["database"] == "failing"
                 waiting = [line for line in output if "is not answering" in line]
                 assert len(waiting) == 1, "".join(output)  # the launcher's line, once
-                assert waiting[0].startswith("Waiting: the database (DATABASE_URL, postgresql at 127.0.0.1:")
+                expected = "Waiting: the database (DATABASE_URL, postgresql at 127.0.0.1:"
+                assert waiting[0].startswith(expected), "".join(output)
                 proxy.start()
                 _wait_for(lambda: any("Development superuser created" in line for line in output), process, output)
                 assert httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
