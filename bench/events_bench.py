@@ -29,6 +29,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.queues import Queue as ProcessQueue
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -169,7 +171,13 @@ class Latency(NamedTuple):
 
 
 def commit_to_handler_latency(
-    count: int, rate: float, suffix: str, pool: str = "threads", concurrency: int = 8
+    count: int,
+    rate: float,
+    suffix: str,
+    pool: str = "threads",
+    concurrency: int = 8,
+    prefetch: int = 1,
+    quiet_task_logs: bool = False,
 ) -> list[Latency]:
     """Each event's latency, `count` events paced at `rate`/s.
 
@@ -184,8 +192,11 @@ def commit_to_handler_latency(
     with tempfile.TemporaryDirectory() as directory:
         latency_file = str(Path(directory) / "latency.txt")
         env = _subprocess_env(suffix, latency_file)
+        if quiet_task_logs:
+            env["EVENTS_BENCH_QUIET_TASKS"] = "1"
         worker = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", pool, "-c", str(concurrency)]
         worker += ["-Q", env["EVENTS_QUEUE"]]
+        worker += ["--prefetch-multiplier", str(prefetch)]
         worker += ["--include", "events_bench_handlers", "-l", "INFO", "--without-gossip", "--without-mingle"]
         worker += ["--without-heartbeat", "-n", f"bench-{suffix}@%h"]
         relay_loop = [sys.executable, "manage.py", "events_relay"]
@@ -234,6 +245,35 @@ def relay(batch_size: int) -> tuple[float, int]:
         sent = relay_outbox(batch_size=batch_size).sent
 
     return timed(run), sent
+
+
+def _relay_in_child(batch_size: int, start: ProcessEvent, sent: ProcessQueue[int]) -> None:
+    from apps.events.relay import relay_outbox
+
+    start.wait()
+    sent.put(relay_outbox(batch_size=batch_size).sent)
+
+
+def relays_in_parallel(batch_size: int, relays: int) -> tuple[float, int]:
+    """`relays` relay processes draining the same outbox at once (SKIP LOCKED shares the rows out)."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # each child opens its own
+    context = multiprocessing.get_context("fork")
+    start, sent = context.Event(), context.Queue()  # the children's: fork() hands them down
+    children = [context.Process(target=_relay_in_child, args=(batch_size, start, sent)) for _ in range(relays)]
+    for child in children:
+        child.start()
+    time.sleep(0.5)  # every child is waiting on the start event
+    began = time.perf_counter()
+    start.set()
+    total = sum(sent.get(timeout=120) for _ in children)
+    elapsed = time.perf_counter() - began
+    for child in children:
+        child.join()
+    return elapsed, total
 
 
 def reset_outbox() -> None:
@@ -290,6 +330,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="events/s of the latency case")
     parser.add_argument("--pool", default="threads", help="the latency case's worker pool (solo, threads, prefork)")
     parser.add_argument("--concurrency", type=int, default=8, help="the latency case's worker concurrency")
+    parser.add_argument("--prefetch", type=int, default=1, help="the latency case's worker prefetch multiplier")
+    parser.add_argument(
+        "--quiet-task-logs",
+        action="store_true",
+        help="the latency case's worker without Celery's received/succeeded INFO lines (event_handled stays)",
+    )
     parser.add_argument(
         "--latency-events", type=int, default=2500, help="events of the latency case (at most --events)"
     )
@@ -306,8 +352,12 @@ def main() -> None:
             throughput(args.events)
         if args.cases in ("all", "latency"):
             wanted = min(args.events, args.latency_events)
-            latencies = commit_to_handler_latency(wanted, args.rate, suffix, args.pool, args.concurrency)
-            print_latency(latencies, wanted, args.rate, f"{args.pool} pool, concurrency {args.concurrency}")
+            latencies = commit_to_handler_latency(
+                wanted, args.rate, suffix, args.pool, args.concurrency, args.prefetch, args.quiet_task_logs
+            )
+            worker = f"{args.pool} pool, concurrency {args.concurrency}, prefetch {args.prefetch}"
+            logs = "one INFO line a task" if args.quiet_task_logs else "three INFO lines a task"
+            print_latency(latencies, wanted, args.rate, f"{worker}, {logs}")
     finally:
         delete_declared()
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
@@ -327,6 +377,12 @@ def throughput(count: int) -> None:
         elapsed, sent = relay(batch_size)
         assert sent == count, f"relay sent {sent} of {count}"
         rows.append((f"relay, batch {batch_size} (confirmed publish, rows marked sent)", count / elapsed))
+        purge_queue()
+    for batch_size in (1000, 2000):
+        reset_outbox()
+        elapsed, sent = relays_in_parallel(batch_size, 2)
+        assert sent == count, f"two relays sent {sent} of {count}"
+        rows.append((f"2 relays in parallel (processes), batch {batch_size} each", count / elapsed))
         purge_queue()
     reset_outbox_table()
     print(f"{count} events per case, PostgreSQL + RabbitMQ on this machine")

@@ -258,7 +258,7 @@ def _relay_batches(
             if publisher is None:
                 outcomes = _deliver_batch_eagerly(rows, using)
             else:
-                outcomes = _publish_batch(rows, publisher, _MessageTemplate(plan), report)
+                outcomes = _publish_batch(rows, publisher, _template(plan), report)
             _record(outcomes, report, using)
         if report.broker_unavailable or len(rows) < size:
             return
@@ -410,6 +410,19 @@ class _MessageTemplate:
         )
         body = _encoded_body(((row.to_event().to_message(),), {}, self._embed))
         return OutgoingMessage(body=body, properties=properties, exchange=self.exchange, routing_key=self.routing_key)
+
+
+_templates: dict[tuple[object, ...], _MessageTemplate] = {}
+
+
+def _template(plan: Topology) -> _MessageTemplate:
+    """The template for this route and task options, built once (~0.5 ms: the loop makes 100s of passes a second)."""
+    key = (*_route(plan), deliver_event.ignore_result, deliver_event.time_limit, deliver_event.soft_time_limit)
+    template = _templates.get(key)
+    if template is None:
+        _templates.clear()  # one entry: settings change only in tests
+        template = _templates[key] = _MessageTemplate(plan)
+    return template
 
 
 def _publish_batch(

@@ -26,4 +26,5 @@ def test_the_events_benchmark_runs_at_toy_size(broker_url: str, postgres: None) 
     )
     assert result.returncode == 0, result.stderr
     assert "relay, batch 200" in result.stdout
+    assert "2 relays in parallel (processes), batch 2000 each" in result.stdout
     assert "baseline: kombu publish, confirmed" in result.stdout

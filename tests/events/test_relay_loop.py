@@ -13,6 +13,8 @@ from django.db import connection, transaction
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from apps.events import publish
+from apps.events import relay_loop as relay_loop_module
+from apps.events.lag import relay_lag_seconds
 from apps.events.models import OutboxEvent, OutboxStatus
 from apps.events.relay_loop import RelayLoop
 from tests.events.handlers import RECORD
@@ -87,3 +89,36 @@ def test_behind_a_pooler_without_a_direct_url_the_relay_polls(settings: Settings
     assert listener.wait(0.2) is False, "nothing to LISTEN on: it sleeps the interval"
     assert time.monotonic() - started >= 0.2
     assert not listener.listening
+
+
+def test_the_lag_gauge_is_measured_once_a_second_not_once_per_pass(
+    postgres: None, event_queues: dict[str, str], monkeypatch: pytest.MonkeyPatch, settings: SettingsWrapper
+) -> None:
+    measured: list[float] = []
+
+    def counted(using: str) -> float:
+        measured.append(time.monotonic())
+        return relay_lag_seconds(using)
+
+    monkeypatch.setattr(relay_loop_module, "relay_lag_seconds", counted)
+    settings.EVENTS_RELAY_ON_COMMIT = False
+    settings.EVENTS_RELAY_INTERVAL = 30.0
+    loop = RelayLoop()
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        _until(lambda: loop.listener.listening, timeout=10)
+        for n in range(5):  # five passes in well under a second
+            with transaction.atomic():
+                event = publish(RECORD, aggregate="a", aggregate_id=n, payload={})
+            _until(partial(_sent, event.id), timeout=5)
+        assert loop.passes >= 5
+        assert len(measured) == 1, "the first pass measures the lag, the next ones within LAG_EVERY do not"
+        time.sleep(relay_loop_module.LAG_EVERY)
+        with transaction.atomic():
+            event = publish(RECORD, aggregate="a", aggregate_id=9, payload={})
+        _until(partial(_sent, event.id), timeout=5)
+        assert len(measured) == 2, "a pass after LAG_EVERY measures it again"
+    finally:
+        loop.stop.set()
+        thread.join(10)
