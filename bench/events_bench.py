@@ -163,6 +163,68 @@ def running(command: list[str], env: dict[str, str], ready: str | None = None) -
             process.wait()
 
 
+def _worker_command(env: dict[str, str], suffix: str, pool: str, concurrency: int, prefetch: int) -> list[str]:
+    """The `celery worker` of the events queue, loading the bench's handler."""
+    worker = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", pool, "-c", str(concurrency)]
+    worker += ["-Q", env["EVENTS_QUEUE"]]
+    worker += ["--prefetch-multiplier", str(prefetch)]
+    worker += ["--include", "events_bench_handlers", "-l", "INFO", "--without-gossip", "--without-mingle"]
+    worker += ["--without-heartbeat", "-n", f"bench-{suffix}@%h"]
+    return worker
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (a prefork pool's), from Linux's /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for process in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
+
+
+def _lines(path: Path) -> int:
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+class Drain(NamedTuple):
+    handled: int
+    per_second: float
+    cpu_ms: float  # the worker's CPU per event
+
+
+def worker_drain(count: int, suffix: str, pool: str, concurrency: int, prefetch: int, quiet: bool) -> Drain:
+    """`count` events queued with no worker running, then a worker started: how fast it drains them, at what CPU.
+
+    Timed from the first handled event (the worker's start-up is not counted) to the last.
+    """
+    from django.db import transaction
+
+    from apps.events import publish
+    from apps.events.relay import relay_outbox
+
+    for start in range(0, count, 500):
+        with transaction.atomic():
+            for n in range(start, min(count, start + 500)):
+                publish("bench.latency", aggregate="bench", aggregate_id=n, payload={"warmup": 0, "committed_at": 0.0})
+    assert relay_outbox(batch_size=1000).sent == count
+    with tempfile.TemporaryDirectory() as directory:
+        latency_file = Path(directory) / "latency.txt"
+        env = _subprocess_env(suffix, str(latency_file))
+        if quiet:
+            env["EVENTS_BENCH_QUIET_TASKS"] = "1"
+        with running(_worker_command(env, suffix, pool, concurrency, prefetch), env, ready="ready.") as worker:
+            deadline = time.monotonic() + 120
+            while (first := _lines(latency_file)) == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            began, cpu_before = time.perf_counter(), _cpu_seconds(worker.pid)
+            while (last := _lines(latency_file)) < count and time.monotonic() < deadline:
+                time.sleep(0.05)
+            elapsed, cpu = time.perf_counter() - began, _cpu_seconds(worker.pid) - cpu_before
+    handled = last - first
+    return Drain(last, handled / elapsed if elapsed else 0.0, 1000 * cpu / handled if handled else 0.0)
+
+
 class Latency(NamedTuple):
     """One event of the latency case, in seconds from its publishing commit."""
 
@@ -194,11 +256,7 @@ def commit_to_handler_latency(
         env = _subprocess_env(suffix, latency_file)
         if quiet_task_logs:
             env["EVENTS_BENCH_QUIET_TASKS"] = "1"
-        worker = [sys.executable, "-m", "celery", "-A", "project", "worker", "-P", pool, "-c", str(concurrency)]
-        worker += ["-Q", env["EVENTS_QUEUE"]]
-        worker += ["--prefetch-multiplier", str(prefetch)]
-        worker += ["--include", "events_bench_handlers", "-l", "INFO", "--without-gossip", "--without-mingle"]
-        worker += ["--without-heartbeat", "-n", f"bench-{suffix}@%h"]
+        worker = _worker_command(env, suffix, pool, concurrency, prefetch)
         relay_loop = [sys.executable, "manage.py", "events_relay"]
         with running(relay_loop, env), running(worker, env, ready="ready."):
             time.sleep(1.0)  # the relay is listening
@@ -325,7 +383,10 @@ def main() -> None:
         "--broker-url", default=os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
     )
     parser.add_argument(
-        "--cases", choices=("all", "throughput", "latency"), default="all", help="which part to run (default: all)"
+        "--cases",
+        choices=("all", "throughput", "drain", "latency"),
+        default="all",
+        help="which part to run (default: all)",
     )
     parser.add_argument("--rate", type=float, default=500.0, help="events/s of the latency case")
     parser.add_argument("--pool", default="threads", help="the latency case's worker pool (solo, threads, prefork)")
@@ -350,13 +411,18 @@ def main() -> None:
     try:
         if args.cases in ("all", "throughput"):
             throughput(args.events)
+        worker = f"{args.pool} pool, concurrency {args.concurrency}, prefetch {args.prefetch}"
+        logs = "one INFO line a task" if args.quiet_task_logs else "three INFO lines a task"
+        if args.cases in ("all", "drain"):
+            wanted = min(args.events, args.latency_events)
+            drain = worker_drain(wanted, suffix, args.pool, args.concurrency, args.prefetch, args.quiet_task_logs)
+            reset_outbox_table()
+            print_drain(drain, wanted, args.rate, f"{worker}, {logs}")
         if args.cases in ("all", "latency"):
             wanted = min(args.events, args.latency_events)
             latencies = commit_to_handler_latency(
                 wanted, args.rate, suffix, args.pool, args.concurrency, args.prefetch, args.quiet_task_logs
             )
-            worker = f"{args.pool} pool, concurrency {args.concurrency}, prefetch {args.prefetch}"
-            logs = "one INFO line a task" if args.quiet_task_logs else "three INFO lines a task"
             print_latency(latencies, wanted, args.rate, f"{worker}, {logs}")
     finally:
         delete_declared()
@@ -392,6 +458,15 @@ def throughput(count: int) -> None:
     print(f"{'kombu publish, unconfirmed':<62} {raw_unconfirmed:>10.0f} {ceiling:>7.2f} {1.0:>9.2f}")
     for name, rate in rows:
         print(f"{name:<62} {rate:>10.0f} {rate / raw_confirmed:>7.2f} {rate / raw_unconfirmed:>9.2f}")
+    print()
+
+
+def print_drain(drain: Drain, wanted: int, rate: float, worker: str) -> None:
+    print(f"worker drain: {wanted} events queued, then the worker started ({worker})")
+    print(f"{'handled':<10} {drain.handled:>8} of {wanted} within 120 s")
+    print(f"{'events/s':<10} {drain.per_second:>8.0f}")
+    cores = drain.cpu_ms * rate / 1000
+    print(f"{'CPU/event':<10} {drain.cpu_ms:>8.2f} ms   (at {rate:g} events/s the worker alone uses {cores:.2f} cores)")
     print()
 
 

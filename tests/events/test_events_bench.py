@@ -28,3 +28,5 @@ def test_the_events_benchmark_runs_at_toy_size(broker_url: str, postgres: None) 
     assert "relay, batch 200" in result.stdout
     assert "2 relays in parallel (processes), batch 2000 each" in result.stdout
     assert "baseline: kombu publish, confirmed" in result.stdout
+    assert "worker drain: 20 events queued" in result.stdout
+    assert "handled          20 of 20" in result.stdout
