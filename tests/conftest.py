@@ -8,6 +8,7 @@ instead, and any skip at all fails the session.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import shutil
@@ -94,8 +95,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # `make test-fast` runs `-m "not process"`. Nobody has to remember the marker: a test is
 # marked at collection when its body or one of its fixtures reaches, through functions and
 # classes of `tests`, something that starts an OS process (subprocess, multiprocessing,
-# Playwright's browser). What that reading cannot see, the audit hook sees while the test
-# runs: an unmarked test that starts a process fails and says so.
+# Playwright's browser). What that reading cannot see, wrappers of the process-starting
+# functions see while the test runs: an unmarked test that starts a process fails and says so.
 
 PROCESS_MARKER = "process"
 
@@ -167,13 +168,27 @@ _running: list[pytest.Item] = []  # the test being run, while it is
 _started_unmarked: list[str] = []  # what it started although it is not marked
 
 
-def _watch_process_starts(event: str, arguments: tuple[Any, ...]) -> None:
-    starting = event in {"subprocess.Popen", "os.fork", "os.posix_spawn"}
-    if starting and _running and _running[0].get_closest_marker(PROCESS_MARKER) is None:
-        _started_unmarked.append(f"{event} {arguments[1] if event == 'subprocess.Popen' else ''}".strip())
+def _noting_starts(start: Any, event: str) -> Any:
+    """`start` (a way to start an OS process), noting each call made by a test that is not marked `process`."""
+
+    @functools.wraps(start)
+    def starting(*arguments: Any, **keywords: Any) -> Any:
+        if _running and _running[0].get_closest_marker(PROCESS_MARKER) is None:
+            command = arguments[1] if event == "subprocess.Popen" and len(arguments) > 1 else keywords.get("args", "")
+            _started_unmarked.append(f"{event} {command}".strip())
+        return start(*arguments, **keywords)
+
+    return starting
 
 
-sys.addaudithook(_watch_process_starts)  # an audit hook cannot be removed: it checks `_running`
+# Wrapped rather than watched by an audit hook: CPython 3.11 runs a Python audit hook inside
+# `sys.settrace`, and a thread switch there makes another thread's `settrace` (coverage starts
+# every thread with one) fail with "Cannot install a trace function while another trace
+# function is being installed": the thread dies before its target runs (a broken Barrier in CI).
+subprocess.Popen.__init__ = _noting_starts(subprocess.Popen.__init__, "subprocess.Popen")  # type: ignore[method-assign]
+os.fork = _noting_starts(os.fork, "os.fork")
+os.posix_spawn = _noting_starts(os.posix_spawn, "os.posix_spawn")
+os.posix_spawnp = _noting_starts(os.posix_spawnp, "os.posix_spawnp")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -79,7 +79,7 @@ def test_starts_nothing():
 
 
 def _run_guarded(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    # Outside `tests`, the reading sees nothing: only the audit hook can catch the unmarked test.
+    # Outside `tests`, the reading sees nothing: only the wrapped process starts can catch the unmarked test.
     (tmp_path / "conftest.py").write_text(
         "from tests.conftest import pytest_collection_modifyitems, pytest_runtest_makereport, pytest_runtest_protocol\n"
     )
