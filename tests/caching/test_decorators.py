@@ -392,23 +392,37 @@ def test_lock_lets_one_caller_compute_while_the_others_wait() -> None:
 
 def test_without_the_lock_a_stampede_computes_many_times() -> None:
     computed: list[int] = []
-    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4, timeout=30)
+    # The first two computations wait for each other: without the lock both are inside slow() at once.
+    # A lock (one computes, the others wait for its result) leaves the first one alone at `overlap`: it
+    # breaks after 30 s and the test fails saying so, instead of passing on a lucky (or unlucky) schedule.
+    overlap = threading.Barrier(2, timeout=30)
+    guard = threading.Lock()
 
     @cached(key_prefix="no-lock", ttl=60)
     def slow(doc_id: int) -> int:
-        computed.append(doc_id)
-        time.sleep(0.05)
+        with guard:
+            computed.append(doc_id)
+            meets = len(computed) <= 2  # later callers find the value cached, or compute without waiting
+        if meets:
+            overlap.wait()
         return doc_id
 
     def call() -> None:
-        barrier.wait(5)
-        slow(1)
+        start.wait()
+        try:
+            assert slow(1) == 1
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
 
     threads = [threading.Thread(target=call) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == [], "the first two computations did not overlap: something serialised them"
     assert len(computed) > 1
 
 
