@@ -332,8 +332,10 @@ def test_write_behind_is_durable_in_the_broker_until_a_worker_stores_it(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while get_store().get(cache_key("wb-broker", 1)) is None and time.monotonic() < deadline:
+        deadline = time.monotonic() + 90  # a worker booting under coverage on a loaded machine
+        while get_store().get(cache_key("wb-broker", 1)) is None:
+            assert time.monotonic() < deadline, "no worker stored the queued write within 90 s"
+            assert worker.poll() is None, f"the worker exited ({worker.returncode})"
             time.sleep(0.05)
     finally:
         worker.terminate()
@@ -352,7 +354,7 @@ def test_refresh_ahead_refreshes_once_while_others_serve_the_old_value() -> None
     def read(doc_id: int) -> int:
         computed.append(version["n"])
         if len(computed) > 1:
-            gate.wait(5)  # the refresher is slow: everyone else must not wait for it
+            gate.wait(60)  # the refresher is slow: everyone else must not wait for it
         return version["n"]
 
     assert read(1) == 1
@@ -360,12 +362,14 @@ def test_refresh_ahead_refreshes_once_while_others_serve_the_old_value() -> None
     version["n"] = 2
     refresher = threading.Thread(target=read, args=(1,))
     refresher.start()
-    deadline = time.monotonic() + 5
-    while len(computed) < 2 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 90
+    while len(computed) < 2:  # the refresher is inside read(), held at the gate
+        assert time.monotonic() < deadline, "the stale entry was never refreshed"
         time.sleep(0.005)
     others = [read(1) for _ in range(5)]
     gate.set()
-    refresher.join(5)
+    refresher.join(60)
+    assert not refresher.is_alive()
     assert others == [1] * 5
     assert computed == [1, 2]
     assert read(1) == 2
