@@ -55,8 +55,12 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
 
 def test_make_run_serves_the_admin_login_and_the_schema(make_run: tuple[str, str, str]) -> None:
     base, _, database = make_run
-    assert httpx.get(f"{base}/admin/login/").status_code == 200
-    assert httpx.get(f"{base}/api/schema/", headers={"Accept": "application/json"}).json()["openapi"].startswith("3.")
+    assert httpx.get(f"{base}/admin/login/", timeout=30).status_code == 200
+    assert (
+        httpx.get(f"{base}/api/schema/", headers={"Accept": "application/json"}, timeout=30)
+        .json()["openapi"]
+        .startswith("3.")
+    )
     assert Path(database).exists()
 
 
@@ -76,8 +80,8 @@ def test_make_run_creates_the_dev_superuser_who_can_log_in(make_run: tuple[str, 
 
 def test_make_run_serves_a_stand_in_accent_auth_whose_tokens_the_api_accepts(make_run: tuple[str, str, str]) -> None:
     base, auth_url, _ = make_run
-    token = httpx.post(f"{auth_url}/token", auth=("alice", "alice"), json={}).json()["data"]["token"]
-    response = httpx.get(f"{base}/api/v1/documents/", headers={"X-Auth-Token": token})
+    token = httpx.post(f"{auth_url}/token", auth=("alice", "alice"), json={}, timeout=30).json()["data"]["token"]
+    response = httpx.get(f"{base}/api/v1/documents/", headers={"X-Auth-Token": token}, timeout=30)
     assert response.status_code == 200, response.text
     assert response.json()["results"] == []
 
@@ -241,14 +245,17 @@ def test_make_run_serves_websockets_and_a_write_notifies_its_subscriber(make_run
     One process on the embedded default: the in-memory channel layer, eager Celery (docs/realtime.md).
     """
     base, standin, _ = make_run
-    token = httpx.post(f"{standin}/token", auth=("alice", "alice"), json={}).json()["data"]["token"]
+    token = httpx.post(f"{standin}/token", auth=("alice", "alice"), json={}, timeout=30).json()["data"]["token"]
     with connect(base.replace("http://", "ws://") + "/ws/v1/events/", open_timeout=10) as socket:
         socket.send(json.dumps({"type": "auth", "token": token}))
         assert json.loads(socket.recv(timeout=10))["type"] == "authenticated"
         socket.send(json.dumps({"type": "subscribe", "stream": "documents"}))
         assert json.loads(socket.recv(timeout=10)) == {"type": "subscribed", "stream": "documents"}
         created = httpx.post(
-            f"{base}/api/v1/documents/", headers={"X-Auth-Token": token}, json={"title": f"make run {time.time()}"}
+            f"{base}/api/v1/documents/",
+            headers={"X-Auth-Token": token},
+            json={"title": f"make run {time.time()}"},
+            timeout=30,
         )
         assert created.status_code == 201, created.text
         event = json.loads(socket.recv(timeout=20))["event"]
