@@ -5,6 +5,7 @@ The race test of the cache layer runs here too (tests/caching/test_decorators.py
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -72,10 +73,10 @@ def test_a_100k_key_tag_is_invalidated_quickly_without_stalling_any_master(clust
     2-core machine a thread is sometimes not run for hundreds of milliseconds, so the PINGs only
     catch a gross stall (p99 < 0.5 s, worst < 2 s); the server-side bound is the exact one.
 
-    The issue's target is < 2 s for the whole invalidation; bench/cluster_bench.py measures it
-    (0.35 s). Here, on 2 cores: 0.45 s idle, 0.6 s under coverage, 1.2 s under coverage with three
-    busy loops beside it, so 2 s is too close. The bound is 5 s: the old per-key path is 100,000
-    round trips (about 7 s idle at 70 µs each, several times that under the same load).
+    The whole invalidation must take < 2 s (the issue's figure; bench/cluster_bench.py: 0.35 s).
+    Measured here on 2 cores: 0.45 s idle, 0.6 s under coverage, 1.2 s under coverage with three
+    busy loops beside it; so the invalidating thread runs without coverage's tracer (its lines are
+    covered by the other cluster tests), which leaves the bound its margin on a loaded machine.
     """
     layout = cluster_store.layout
     cluster = cluster_store.client  # type: ignore[attr-defined]
@@ -111,9 +112,14 @@ def test_a_100k_key_tag_is_invalidated_quickly_without_stalling_any_master(clust
         pinger.start()
     time.sleep(0.05)
     try:
-        started = time.perf_counter()
-        removed = invalidate_tags(["big"])
-        elapsed = time.perf_counter() - started
+        tracer = sys.gettrace()  # coverage's, when it runs: it triples the Python side of the call
+        sys.settrace(None)
+        try:
+            started = time.perf_counter()
+            removed = invalidate_tags(["big"])
+            elapsed = time.perf_counter() - started
+        finally:
+            sys.settrace(tracer)
     finally:
         stop.set()
         for pinger in pingers:
@@ -122,7 +128,7 @@ def test_a_100k_key_tag_is_invalidated_quickly_without_stalling_any_master(clust
     for master in masters:
         master.config_set("slowlog-log-slower-than", 10_000)  # the server's default
     assert removed == BIG_TAG_KEYS
-    assert elapsed < 5.0, f"{elapsed:.2f} s"  # see the docstring: well under the per-key path's ~7 s
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
     assert max(slowest_us) < 50_000, slowest_us  # no master ran a command for 50 ms
     assert len(pings) == 3
     for port, times in pings.items():
