@@ -53,6 +53,13 @@ def _django() -> None:
         django.setup()
 
 
+def _say(line: str) -> None:
+    """One line on stdout in one write, flushed: the database thread and the main thread print concurrently,
+    and print() writes the text and its newline separately (two lines could merge)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def _refuse(message: str) -> None:
     print(f"{Path(sys.argv[0]).name}: {message}", file=sys.stderr, flush=True)
     raise SystemExit(2)
@@ -79,10 +86,10 @@ def _prepare_database() -> None:
     """Migrate and create the dev superuser; when the database is down, say so once and retry until it is up."""
     problem = _database_problem()
     if problem is not None:
-        print(f"Waiting: {problem}. Serving anyway; migrations run once it answers.", flush=True)
+        _say(f"Waiting: {problem}. Serving anyway; migrations run once it answers.")
         while _database_problem() is not None:
             time.sleep(RETRY_SECONDS)
-        print("The database answers: migrating.", flush=True)
+        _say("The database answers: migrating.")
     for command in (["migrate", "--noinput"], ["ensure_dev_superuser"]):
         subprocess.run([PYTHON, str(ROOT / "manage.py"), *command], cwd=ROOT, check=False)  # noqa: S603  # our own
 
@@ -101,12 +108,11 @@ def run(options: argparse.Namespace) -> int:
         standin = [PYTHON, "-m", "devtools.accent_auth_standin", "--port", str(options.standin_port)]
         children.append(subprocess.Popen(standin, cwd=ROOT))  # noqa: S603  # this checkout's stand-in
         env["ACCENT_AUTH_URL"] = f"http://127.0.0.1:{options.standin_port}/0.1"
-        print(
+        _say(
             "Get a token: curl -s -u alice:alice -H 'Content-Type: application/json' -d '{}' "
-            f"{env['ACCENT_AUTH_URL']}/token",
-            flush=True,
+            f"{env['ACCENT_AUTH_URL']}/token"
         )
-    print(
+    _say(
         f"Admin: http://{options.host}:{options.port}/admin/  API docs: http://{options.host}:{options.port}/api/docs/"
     )
     # uvicorn on the ASGI application: HTTP and the WebSockets (/ws/v1/events/) on one port, restarted

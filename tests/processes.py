@@ -382,11 +382,14 @@ def _free_cluster_port() -> int:
 
 
 def _wait_for_ping(port: int) -> None:
-    deadline = time.monotonic() + 10
+    # A server still starting on a loaded machine may accept and answer late: TimeoutError is not a
+    # ConnectionError in redis-py, and both mean "not yet".
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            redis.Redis(port=port, socket_timeout=0.2).ping()
+            with redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=5) as client:
+                client.ping()
             return
-        except redis.exceptions.ConnectionError:
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             time.sleep(0.05)
     raise RuntimeError(f"redis-server did not answer on {port}")

@@ -332,8 +332,10 @@ def test_write_behind_is_durable_in_the_broker_until_a_worker_stores_it(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while get_store().get(cache_key("wb-broker", 1)) is None and time.monotonic() < deadline:
+        deadline = time.monotonic() + 90  # a worker booting under coverage on a loaded machine
+        while get_store().get(cache_key("wb-broker", 1)) is None:
+            assert time.monotonic() < deadline, "no worker stored the queued write within 90 s"
+            assert worker.poll() is None, f"the worker exited ({worker.returncode})"
             time.sleep(0.05)
     finally:
         worker.terminate()
@@ -352,7 +354,7 @@ def test_refresh_ahead_refreshes_once_while_others_serve_the_old_value() -> None
     def read(doc_id: int) -> int:
         computed.append(version["n"])
         if len(computed) > 1:
-            gate.wait(5)  # the refresher is slow: everyone else must not wait for it
+            gate.wait(60)  # the refresher is slow: everyone else must not wait for it
         return version["n"]
 
     assert read(1) == 1
@@ -360,12 +362,14 @@ def test_refresh_ahead_refreshes_once_while_others_serve_the_old_value() -> None
     version["n"] = 2
     refresher = threading.Thread(target=read, args=(1,))
     refresher.start()
-    deadline = time.monotonic() + 5
-    while len(computed) < 2 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 90
+    while len(computed) < 2:  # the refresher is inside read(), held at the gate
+        assert time.monotonic() < deadline, "the stale entry was never refreshed"
         time.sleep(0.005)
     others = [read(1) for _ in range(5)]
     gate.set()
-    refresher.join(5)
+    refresher.join(60)
+    assert not refresher.is_alive()
     assert others == [1] * 5
     assert computed == [1, 2]
     assert read(1) == 2
@@ -392,23 +396,37 @@ def test_lock_lets_one_caller_compute_while_the_others_wait() -> None:
 
 def test_without_the_lock_a_stampede_computes_many_times() -> None:
     computed: list[int] = []
-    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4, timeout=30)
+    # The first two computations wait for each other: without the lock both are inside slow() at once.
+    # A lock (one computes, the others wait for its result) leaves the first one alone at `overlap`: it
+    # breaks after 30 s and the test fails saying so, instead of passing on a lucky (or unlucky) schedule.
+    overlap = threading.Barrier(2, timeout=30)
+    guard = threading.Lock()
 
     @cached(key_prefix="no-lock", ttl=60)
     def slow(doc_id: int) -> int:
-        computed.append(doc_id)
-        time.sleep(0.05)
+        with guard:
+            computed.append(doc_id)
+            meets = len(computed) <= 2  # later callers find the value cached, or compute without waiting
+        if meets:
+            overlap.wait()
         return doc_id
 
     def call() -> None:
-        barrier.wait(5)
-        slow(1)
+        start.wait()
+        try:
+            assert slow(1) == 1
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
 
     threads = [threading.Thread(target=call) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == [], "the first two computations did not overlap: something serialised them"
     assert len(computed) > 1
 
 

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -314,16 +315,29 @@ def _depth(broker_url: str, name: str) -> int:
 
 
 def test_two_relays_in_parallel_never_publish_the_same_row(
-    postgres: None, broker_url: str, event_queues: dict[str, str]
+    postgres: None, broker_url: str, event_queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     count = 3000
     with transaction.atomic():
         events = [publish(RECORD, aggregate="a", aggregate_id=n, payload={}) for n in range(count)]
-    start = threading.Barrier(2)
+    start = threading.Barrier(2, timeout=30)
+    # Each relay's first batch waits, rows still locked and published, until the other's first batch is
+    # there too: both are at work at once (one cannot drain everything first on a lucky schedule).
+    first_batches = threading.Barrier(2, timeout=30)
+    seen: set[int] = set()
+    record = relay._record
+
+    def record_then_meet(*args: Any, **kwargs: Any) -> None:
+        record(*args, **kwargs)
+        if threading.get_ident() not in seen:
+            seen.add(threading.get_ident())
+            first_batches.wait()
+
+    monkeypatch.setattr(relay, "_record", record_then_meet)
     reports: list[RelayReport] = []
 
     def run_relay() -> None:
-        start.wait(10)
+        start.wait()
         try:
             reports.append(relay_outbox(batch_size=100))
         finally:

@@ -22,7 +22,7 @@ class StatusServer:
             def do_HEAD(self) -> None:
                 owner.requests.append(self.path)
                 if owner.mode == "hang":
-                    owner.release.wait(timeout=10)
+                    owner.release.wait(timeout=60)  # stop() releases it
                 self.send_response(
                     503 if owner.mode == "unavailable" else 200 if self.path.endswith("/status") else 404
                 )

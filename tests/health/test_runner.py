@@ -51,29 +51,48 @@ class AsyncCheck:
         return None
 
 
+@dataclass
+class MeetingCheck:
+    """Waits until every check sharing `barrier` runs at the same time; fails (BrokenBarrierError) if they do not."""
+
+    barrier: threading.Barrier
+
+    def run(self) -> None:
+        self.barrier.wait()
+
+
 def test_checks_run_concurrently() -> None:
-    specs = [CheckSpec(f"slow{i}", CountingCheck(delay=0.3), timeout=2) for i in range(3)]
-    started = time.monotonic()
+    # Each check returns only once all three are running: checks run one after the other would break the
+    # barrier after 30 s and report failing (their own timeout is longer, so it is the barrier that decides).
+    barrier = threading.Barrier(3, timeout=30)
+    specs = [CheckSpec(f"meeting{i}", MeetingCheck(barrier), timeout=60) for i in range(3)]
     report = evaluate(specs, cache_seconds=0)
-    assert time.monotonic() - started < 0.8, "three 0.3 s checks must overlap"
-    assert report.status == "ok"
+    assert report.summary() == {"status": "ok", "checks": {f"meeting{i}": "ok" for i in range(3)}}, report.detail()
 
 
 def test_a_hanging_check_costs_at_most_its_timeout(status_server: StatusServer) -> None:
     status_server.mode = "hang"
-    hanging = CheckSpec("accent_auth", AccentAuthCheck(base_url=status_server.base_url, request_timeout=5), timeout=0.3)
-    fast = CheckSpec("fast", CountingCheck(), timeout=2)
+    # The request would wait 30 s (the server hangs up to 60 s): only the check's 0.3 s budget ends it sooner.
+    check = AccentAuthCheck(base_url=status_server.base_url, request_timeout=30)
+    hanging = CheckSpec("accent_auth", check, timeout=0.3)
+    fast = CheckSpec("fast", CountingCheck(), timeout=30)
     started = time.monotonic()
     report = evaluate([hanging, fast], cache_seconds=0)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0, "bounded by the 0.3 s budget (with room for a loaded machine), not 30 s"
     by_name = {r.name: r for r in report.results}
     assert by_name["accent_auth"].status == "failing"
     assert by_name["accent_auth"].error == "timed out after 0.3s"
     assert by_name["fast"].status == "ok"
     assert report.http_status == 503
 
-    # While it still hangs, the next probe waits on the same run instead of starting another.
+    # While it still hangs, the next probe waits on the same run instead of starting another. Within 0.3 s
+    # the request may not have reached the server yet: wait until it has, so "one request" counts the run.
+    deadline = time.monotonic() + 30
+    while not status_server.requests:
+        assert time.monotonic() < deadline, "the hanging check never reached the status server"
+        time.sleep(0.01)
     evaluate([hanging], cache_seconds=0)
+    time.sleep(0.5)  # a second run, had one been started, would have reached the server by now
     assert status_server.requests == ["/0.1/status"]
 
 

@@ -32,24 +32,24 @@ def dev_server(migrated_env: dict[str, str]) -> Iterator[str]:
 
 
 def test_dev_server_serves_the_admin_login(dev_server: str) -> None:
-    response = httpx.get(f"{dev_server}/admin/login/")
+    response = httpx.get(f"{dev_server}/admin/login/", timeout=30)
     assert response.status_code == 200
     assert 'name="username"' in response.text
-    assert httpx.get(f"{dev_server}/static/admin/css/base.css").status_code == 200
+    assert httpx.get(f"{dev_server}/static/admin/css/base.css", timeout=30).status_code == 200
 
 
 def test_dev_server_serves_the_openapi_schema_and_its_docs(dev_server: str) -> None:
-    schema = httpx.get(f"{dev_server}/api/schema/", headers={"Accept": "application/json"})
+    schema = httpx.get(f"{dev_server}/api/schema/", headers={"Accept": "application/json"}, timeout=30)
     assert schema.status_code == 200
     assert schema.json()["openapi"].startswith("3.")
-    docs = httpx.get(f"{dev_server}/api/docs/")
+    docs = httpx.get(f"{dev_server}/api/docs/", timeout=30)
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
     assert "cdn" not in docs.text.lower(), "Swagger UI assets must be served locally (no internet in production)"
 
 
 def test_liveness_probe_answers(dev_server: str) -> None:
-    response = httpx.get(f"{dev_server}/health/live")
+    response = httpx.get(f"{dev_server}/health/live", timeout=30)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert "no-cache" in response.headers["Cache-Control"]
@@ -67,15 +67,17 @@ def test_gunicorn_in_production_mode_serves_with_static_files(migrated_env: dict
     command = [sys.executable, "-m", "gunicorn", "project.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", "1"]
     https = {"X-Forwarded-Proto": "https"}
     with running_server(command, port=port, env=env, ready_path="/health/live") as base_url:
-        assert httpx.get(f"{base_url}/health/live").status_code == 200, "probes are exempt from the HTTPS redirect"
-        plain = httpx.get(f"{base_url}/admin/login/")
+        assert httpx.get(f"{base_url}/health/live", timeout=30).status_code == 200, (
+            "probes are exempt from the HTTPS redirect"
+        )
+        plain = httpx.get(f"{base_url}/admin/login/", timeout=30)
         assert plain.status_code == 301
         assert plain.headers["Location"].startswith("https://")
-        login = httpx.get(f"{base_url}/admin/login/", headers=https)
+        login = httpx.get(f"{base_url}/admin/login/", headers=https, timeout=30)
         assert login.status_code == 200
         assert login.headers["Strict-Transport-Security"].startswith("max-age=31536000")
         assert login.headers["X-Frame-Options"] == "DENY"
-        assert httpx.get(f"{base_url}/static/admin/css/base.css", headers=https).status_code == 200
+        assert httpx.get(f"{base_url}/static/admin/css/base.css", headers=https, timeout=30).status_code == 200
 
 
 def test_configured_but_unreachable_dependencies_do_not_block_start_up(migrated_env: dict[str, str]) -> None:

@@ -89,14 +89,16 @@ def test_the_generated_api_serves_a_create_and_a_list_with_a_stand_in_token(
         served = {**env, "ACCENT_AUTH_URL": f"{auth}/0.1"}
         server = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
         with running_server(server, port=port, env=served, ready_path="/health/live", cwd=copy) as base:
-            token = httpx.post(f"{auth}/0.1/token", auth=("alice", "alice"), json={}).json()["data"]["token"]
+            token = httpx.post(f"{auth}/0.1/token", auth=("alice", "alice"), json={}, timeout=30).json()["data"][
+                "token"
+            ]
             headers = {"X-Auth-Token": token}
-            created = httpx.post(f"{base}/api/v1/invoices/", json={"name": "INV-1"}, headers=headers)
+            created = httpx.post(f"{base}/api/v1/invoices/", json={"name": "INV-1"}, headers=headers, timeout=30)
             assert created.status_code == 201, created.text
-            listed = httpx.get(f"{base}/api/v1/invoices/", headers=headers)
+            listed = httpx.get(f"{base}/api/v1/invoices/", headers=headers, timeout=30)
             assert listed.status_code == 200, listed.text
             assert [row["name"] for row in listed.json()["results"]] == ["INV-1"]
-            schema = httpx.get(f"{base}/api/schema/", headers={"Accept": "application/json"}).json()
+            schema = httpx.get(f"{base}/api/schema/", headers={"Accept": "application/json"}, timeout=30).json()
             assert "/api/v1/invoices/" in schema["paths"]
 
 

@@ -76,8 +76,10 @@ def test_a_kept_alive_connection_reads_the_request_after_a_chunked_one(devserver
 
 def test_unknown_api_urls_are_problem_404s_under_debug(devserver: str) -> None:
     for method, path in [("GET", "/api/v1/nope/"), ("POST", "/api/v1/documents"), ("DELETE", "/api/nothing")]:
-        response = httpx.request(method, f"{devserver}{path}")
+        response = httpx.request(method, f"{devserver}{path}", timeout=30)
         assert response.status_code == 404, (method, path)
         assert response.headers["Content-Type"] == "application/problem+json"
         assert response.json()["instance"] == path
-    assert "text/html" in httpx.get(f"{devserver}/nope/").headers["Content-Type"], "outside /api/: Django's page"
+    assert "text/html" in httpx.get(f"{devserver}/nope/", timeout=30).headers["Content-Type"], (
+        "outside /api/: Django's page"
+    )

@@ -48,7 +48,7 @@ def limited_server(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_the_per_ip_limit_is_exact_under_parallel_requests_across_workers(limited_server: str) -> None:
     statuses = _parallel_statuses(f"{limited_server}/api/v1/documents/", REQUESTS)
     assert statuses == Counter({401: LIMIT, 429: REQUESTS - LIMIT})
-    refused = httpx.get(f"{limited_server}/api/v1/documents/")
+    refused = httpx.get(f"{limited_server}/api/v1/documents/", timeout=30)
     assert refused.status_code == 429
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert refused.json()["code"] == "rate_limited"
@@ -56,7 +56,7 @@ def test_the_per_ip_limit_is_exact_under_parallel_requests_across_workers(limite
     assert refused.headers["RateLimit-Limit"] == str(LIMIT)
     assert refused.headers["RateLimit-Remaining"] == "0"
     assert refused.headers["RateLimit-Policy"] == f"{LIMIT};w=60"
-    assert httpx.get(f"{limited_server}/health/live").status_code == 200, "probes are never limited"
+    assert httpx.get(f"{limited_server}/health/live", timeout=30).status_code == 200, "probes are never limited"
 
 
 def test_drf_own_throttle_lets_more_than_its_limit_through(redis_url: str) -> None:
@@ -100,13 +100,15 @@ def test_a_chunked_body_within_the_limit_reaches_the_view_whole(small_body_serve
 
 
 def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(small_body_server: str) -> None:
-    response = httpx.post(f"{small_body_server}/api/v1/documents/", content=b"{" + b" " * 4000 + b"}")
+    response = httpx.post(f"{small_body_server}/api/v1/documents/", content=b"{" + b" " * 4000 + b"}", timeout=30)
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "request_too_large"
     with httpx.stream("POST", f"{small_body_server}/test/echo-body/", content=iter([b"a" * 1000] * 3)) as streamed:
         assert streamed.status_code == 413, "httpx sends an iterator chunked"
-    assert httpx.post(f"{small_body_server}/test/echo-body/", content=b"z" * 2048).json() == {"received": 2048}
+    assert httpx.post(f"{small_body_server}/test/echo-body/", content=b"z" * 2048, timeout=30).json() == {
+        "received": 2048
+    }
 
 
 MALFORMED_CHUNKS = {
@@ -129,18 +131,20 @@ def test_a_malformed_chunked_body_is_a_400_problem(small_body_server: str, body:
 
 def test_json_nested_beyond_the_limit_is_a_400_problem_not_a_recursion_error(small_body_server: str) -> None:
     deep = b"[" * 1000 + b"]" * 1000  # 2 KB: within the body limit
-    response = httpx.post(f"{small_body_server}/api/test/echo-json/", content=deep, headers=JSON)
+    response = httpx.post(f"{small_body_server}/api/test/echo-json/", content=deep, headers=JSON, timeout=30)
     assert response.status_code == 400, response.text[:300]
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "malformed_request"
-    shallow = httpx.post(f"{small_body_server}/api/test/echo-json/", content=b"[[[]]]", headers=JSON)
+    shallow = httpx.post(f"{small_body_server}/api/test/echo-json/", content=b"[[[]]]", headers=JSON, timeout=30)
     assert shallow.json() == {"received": [[[]]]}
 
 
 def test_a_host_outside_allowed_hosts_is_a_400_problem_on_the_api(small_body_server: str) -> None:
     for path in ("/api/v1/documents/", "/api/v1/nope/", "/api/schema/"):
-        response = httpx.get(f"{small_body_server}{path}", headers={"Host": "evil.example"})
+        response = httpx.get(f"{small_body_server}{path}", headers={"Host": "evil.example"}, timeout=30)
         assert response.status_code == 400, path
         assert response.headers["Content-Type"] == "application/problem+json", path
         assert response.json()["code"] == "disallowed_host"
-    assert httpx.get(f"{small_body_server}/admin/login/", headers={"Host": "evil.example"}).status_code == 400
+    assert (
+        httpx.get(f"{small_body_server}/admin/login/", headers={"Host": "evil.example"}, timeout=30).status_code == 400
+    )
