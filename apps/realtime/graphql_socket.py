@@ -54,6 +54,7 @@ logger = structlog.get_logger(__name__)
 CLOSE_SLOW_SUBSCRIBER = 1008  # RFC 6455 policy violation; graphql-transport-ws's 4429 is "too many connection_init"
 _FORBIDDEN = 4403  # graphql-transport-ws: the server refuses the connection (`connection_init`)
 _BAD_REQUEST = 4400  # graphql-transport-ws: a malformed message
+_INTERNAL_ERROR = 1011  # RFC 6455: the server met an unexpected condition
 
 
 def connection_refusal_code(error: ServiceError) -> int:
@@ -162,10 +163,16 @@ def _malformed(message: object) -> str | None:
 class _ProtocolHandler(BaseGraphQLTransportWSHandler[SocketCaller, None]):
     async def handle_message(self, message: Message) -> None:
         reason = _malformed(message)
-        if reason is not None:
-            await self.handle_invalid_message(reason)
-        else:
-            await super().handle_message(message)
+        try:
+            if reason is not None:
+                await self.handle_invalid_message(reason)
+            else:
+                await super().handle_message(message)
+        except Exception:
+            # A bug (strawberry would end its protocol loop and leave the socket open with no one
+            # reading it): the client is told at once, and its disconnect releases the rest.
+            logger.exception("realtime_handler_failed", protocol=GRAPHQL_TRANSPORT_WS_PROTOCOL)
+            await self.websocket.close(_INTERNAL_ERROR, "internal error")
 
 
 class GraphQLSocket(TokenLife, GraphQLWSConsumer[SocketCaller, None]):

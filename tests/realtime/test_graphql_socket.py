@@ -34,6 +34,7 @@ from tests.realtime.test_consumer import (
     acl_of,
     document_event,
     fan_out_now,
+    open_sockets,
     run,
 )
 
@@ -487,4 +488,27 @@ def test_a_subscription_whose_acl_is_withdrawn_ends_with_the_error_and_the_socke
             await caller.send_json_to({"type": "ping"})
             assert await caller.receive_json_from(timeout=5) == {"type": "pong"}
 
+    run(scenario)
+
+
+def test_a_handler_that_crashes_closes_the_socket_with_1011_and_releases_it(
+    accent_auth: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a message's handling (here: authentication raising what it never should) closes the socket
+    at once instead of leaving it open with nobody reading it; its disconnect releases the gauge."""
+    token = accent_auth.login("alice")
+
+    async def broken(**_: object) -> None:
+        raise RuntimeError("a bug")
+
+    async def scenario() -> None:
+        before = open_sockets()
+        async with graphql_socket() as alice:
+            assert open_sockets() == before + 1
+            await alice.send_json_to({"type": "connection_init", "payload": {"token": token}})
+            assert await closed_with(alice) == (1011, "internal error")
+        await asyncio.sleep(0)
+        assert open_sockets() == before
+
+    monkeypatch.setattr("apps.realtime.graphql_socket.authenticate", broken)
     run(scenario)
