@@ -143,8 +143,20 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
         # WAL lets the dev server and a Celery worker share the file without "database is locked".
         options.setdefault("init_command", "PRAGMA journal_mode=WAL;")
         options.setdefault("transaction_mode", "IMMEDIATE")
-    replica = _replica_settings(env, config, connect_timeout=replica_connect_timeout)
-    direct = _direct_settings(env, config)
+    replica = _beside_primary(
+        env,
+        "DATABASE_REPLICA_URL",
+        config,
+        refusal="a read replica needs PostgreSQL for both it and DATABASE_URL (a streaming standby)",
+        connect_timeout=replica_connect_timeout,
+    )
+    direct = _beside_primary(
+        env,
+        "DATABASE_DIRECT_URL",
+        config,
+        refusal="a direct connection is to the PostgreSQL server behind DATABASE_URL",
+        connect_timeout=options.get("connect_timeout", connect_timeout),  # the primary's, from its URL too
+    )
     config["ENGINE"] = METERED_DATABASE_ENGINES.get(config["ENGINE"], config["ENGINE"])
     databases = {"default": config}
     for alias, entry in ((REPLICA_ALIAS, replica), (DIRECT_ALIAS, direct)):
@@ -154,44 +166,24 @@ def database_settings(env: EnvReader, base_dir: Path) -> dict[str, Any]:
     return databases
 
 
-def _direct_settings(env: EnvReader, primary: dict[str, Any]) -> dict[str, Any] | None:
-    """The `direct` alias: the primary's server without the pooler in front of it, same tuning."""
-    if not env.is_set("DATABASE_DIRECT_URL"):
+def _beside_primary(
+    env: EnvReader, setting: str, primary: dict[str, Any], *, refusal: str, connect_timeout: int
+) -> dict[str, Any] | None:
+    """A second PostgreSQL entry beside `default` (the replica; the server behind the pooler): its own
+    URL, the primary's tuning, and under test the primary's database (Django neither creates,
+    migrates nor flushes it: a physical standby and the server behind PgBouncer both hold it)."""
+    if not env.is_set(setting):
         return None
-    direct = env.database("DATABASE_DIRECT_URL", "")
-    if primary["ENGINE"] != _POSTGRESQL or direct["ENGINE"] != _POSTGRESQL:
-        raise ConfigurationError(
-            "DATABASE_DIRECT_URL", "a direct connection is to the PostgreSQL server behind DATABASE_URL"
-        )
+    entry = env.database(setting, "")
+    if primary["ENGINE"] != _POSTGRESQL or entry["ENGINE"] != _POSTGRESQL:
+        raise ConfigurationError(setting, refusal)
     for name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "ATOMIC_REQUESTS"):
-        direct[name] = primary[name]
-    # The same database as `default` (under test too: the test database's name, never created twice).
-    direct["TEST"] = {"MIRROR": "default"}
-    options = direct.setdefault("OPTIONS", {})
-    for name in ("connect_timeout", "application_name"):
-        options.setdefault(name, primary["OPTIONS"][name])
-    return direct
-
-
-def _replica_settings(env: EnvReader, primary: dict[str, Any], *, connect_timeout: int) -> dict[str, Any] | None:
-    """The replica's entry: the primary's tuning, its own URL, and, under test, the primary's database."""
-    if not env.is_set("DATABASE_REPLICA_URL"):
-        return None
-    replica = env.database("DATABASE_REPLICA_URL", "")
-    if primary["ENGINE"] != _POSTGRESQL or replica["ENGINE"] != _POSTGRESQL:
-        raise ConfigurationError(
-            "DATABASE_REPLICA_URL", "a read replica needs PostgreSQL for both it and DATABASE_URL (a streaming standby)"
-        )
-    replica["CONN_MAX_AGE"] = primary["CONN_MAX_AGE"]
-    replica["CONN_HEALTH_CHECKS"] = True
-    replica["ATOMIC_REQUESTS"] = False  # nothing writes there: a transaction belongs on the primary
-    # A physical standby holds exactly the primary's databases, the test database included: tests
-    # use the primary's, and Django neither creates, migrates nor flushes the replica.
-    replica["TEST"] = {"MIRROR": "default"}
-    options = replica.setdefault("OPTIONS", {})
+        entry[name] = primary[name]
+    entry["TEST"] = {"MIRROR": "default"}
+    options = entry.setdefault("OPTIONS", {})
     options.setdefault("connect_timeout", connect_timeout)
     options.setdefault("application_name", primary["OPTIONS"]["application_name"])
-    return replica
+    return entry
 
 
 def cache_settings(env: EnvReader) -> dict[str, Any]:
