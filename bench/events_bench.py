@@ -193,7 +193,7 @@ class Drain(NamedTuple):
     cpu_ms: float  # the worker's CPU per event
 
 
-def worker_drain(count: int, suffix: str, pool: str, concurrency: int, prefetch: int, quiet: bool) -> Drain:
+def worker_drain(count: int, suffix: str, pool: str, concurrency: int, prefetch: int) -> Drain:
     """`count` events queued with no worker running, then a worker started: how fast it drains them, at what CPU.
 
     Timed from the first handled event (the worker's start-up is not counted) to the last.
@@ -211,8 +211,6 @@ def worker_drain(count: int, suffix: str, pool: str, concurrency: int, prefetch:
     with tempfile.TemporaryDirectory() as directory:
         latency_file = Path(directory) / "latency.txt"
         env = _subprocess_env(suffix, str(latency_file))
-        if quiet:
-            env["EVENTS_BENCH_QUIET_TASKS"] = "1"
         with running(_worker_command(env, suffix, pool, concurrency, prefetch), env, ready="ready.") as worker:
             deadline = time.monotonic() + 120
             while (first := _lines(latency_file)) == 0 and time.monotonic() < deadline:
@@ -239,7 +237,6 @@ def commit_to_handler_latency(
     pool: str = "threads",
     concurrency: int = 8,
     prefetch: int = 1,
-    quiet_task_logs: bool = False,
 ) -> list[Latency]:
     """Each event's latency, `count` events paced at `rate`/s.
 
@@ -254,8 +251,6 @@ def commit_to_handler_latency(
     with tempfile.TemporaryDirectory() as directory:
         latency_file = str(Path(directory) / "latency.txt")
         env = _subprocess_env(suffix, latency_file)
-        if quiet_task_logs:
-            env["EVENTS_BENCH_QUIET_TASKS"] = "1"
         worker = _worker_command(env, suffix, pool, concurrency, prefetch)
         relay_loop = [sys.executable, "manage.py", "events_relay"]
         with running(relay_loop, env), running(worker, env, ready="ready."):
@@ -393,11 +388,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="the latency case's worker concurrency")
     parser.add_argument("--prefetch", type=int, default=1, help="the latency case's worker prefetch multiplier")
     parser.add_argument(
-        "--quiet-task-logs",
-        action="store_true",
-        help="the latency case's worker without Celery's received/succeeded INFO lines (event_handled stays)",
-    )
-    parser.add_argument(
         "--latency-events", type=int, default=2500, help="events of the latency case (at most --events)"
     )
     args = parser.parse_args()
@@ -412,18 +402,15 @@ def main() -> None:
         if args.cases in ("all", "throughput"):
             throughput(args.events)
         worker = f"{args.pool} pool, concurrency {args.concurrency}, prefetch {args.prefetch}"
-        logs = "one INFO line a task" if args.quiet_task_logs else "three INFO lines a task"
         if args.cases in ("all", "drain"):
             wanted = min(args.events, args.latency_events)
-            drain = worker_drain(wanted, suffix, args.pool, args.concurrency, args.prefetch, args.quiet_task_logs)
+            drain = worker_drain(wanted, suffix, args.pool, args.concurrency, args.prefetch)
             reset_outbox_table()
-            print_drain(drain, wanted, args.rate, f"{worker}, {logs}")
+            print_drain(drain, wanted, args.rate, worker)
         if args.cases in ("all", "latency"):
             wanted = min(args.events, args.latency_events)
-            latencies = commit_to_handler_latency(
-                wanted, args.rate, suffix, args.pool, args.concurrency, args.prefetch, args.quiet_task_logs
-            )
-            print_latency(latencies, wanted, args.rate, f"{worker}, {logs}")
+            latencies = commit_to_handler_latency(wanted, args.rate, suffix, args.pool, args.concurrency, args.prefetch)
+            print_latency(latencies, wanted, args.rate, worker)
     finally:
         delete_declared()
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)

@@ -3,24 +3,16 @@
 It appends, per event, the seconds from the publishing commit (the payload's `committed_at`,
 taken right before the commit) to the handler, the handler's wall-clock time and the event id,
 to `EVENTS_BENCH_LATENCY_FILE` (the bench splits the latency at the relay's `sent_at`).
-With `EVENTS_BENCH_QUIET_TASKS` (the bench's `--quiet-task-logs`) Celery's two per-task INFO lines are off.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 
 from apps.events import Event, handles
 
 LATENCY_EVENT = "bench.latency"
-
-if os.environ.get("EVENTS_BENCH_QUIET_TASKS"):
-    # Celery's "Task ... received" and "... succeeded" INFO lines (the consumer's `event_handled` stays):
-    # read by Celery when it builds its task strategy and tracer, after this module is included.
-    for name in ("celery.worker.strategy", "celery.app.trace"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @handles(LATENCY_EVENT)

@@ -416,6 +416,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"structlog": {"()": "apps.observability.logging.structlog_formatter", "json": LOG_FORMAT == "json"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+    # Celery's "received"/"succeeded" INFO lines of an event delivery: `event_handled` says it once.
+    "filters": {"without_delivery_lines": {"()": "apps.events.task_logs.WithoutDeliveryLines"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's own handlers (its DEFAULT_LOGGING, applied first) are replaced: one rendering, masked.
     "loggers": {
@@ -424,6 +426,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # Our RequestLoggingMiddleware writes one line per request, with context.
         "gunicorn.access": {"level": "WARNING"},
+        "celery.worker.strategy": {"filters": ["without_delivery_lines"]},
+        "celery.app.trace": {"filters": ["without_delivery_lines"]},
     },
 }
 # Metrics at /metrics (apps.observability); never query the database at start-up.

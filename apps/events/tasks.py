@@ -21,11 +21,10 @@ from apps.events.consumer import consume
 from apps.events.errors import TRANSIENT_ERRORS
 from apps.events.event import Event, JSONValue
 from apps.events.metrics import CONSUMED
+from apps.events.task_logs import DELIVER_TASK, RELAY_TASK
 
 __all__ = ["DELIVER_TASK", "RELAY_TASK", "deliver_event", "relay_outbox_task"]
 
-DELIVER_TASK = "apps.events.deliver"
-RELAY_TASK = "apps.events.relay_outbox"
 logger = structlog.get_logger(__name__)
 
 

@@ -30,6 +30,7 @@ from apps.events import Event, background_relay, publish
 from apps.events.dead_letters import DeadLetter, dead_letters, declare_topology
 from apps.events.models import OutboxEvent, OutboxStatus, ProcessedEvent
 from apps.events.relay import broker_marked_down, relay_outbox
+from apps.events.task_logs import DELIVER_TASK
 from project.celery import app
 from tests import broker_channel
 from tests.conftest import REQUIRE_SERVICES
@@ -269,6 +270,17 @@ def test_a_redelivered_message_is_processed_once(worker: Worker, names: dict[str
     assert (line["request_id"], line["actor"], line["tenant"]) == ("req-redelivery", "user-7", str(tenant))
     assert effects(event) == 1
     assert ProcessedEvent.objects.filter(event_id=event.id).count() == 1
+
+
+def test_a_delivery_is_logged_once_by_the_consumer_and_not_again_by_celery(
+    worker: Worker, names: dict[str, str]
+) -> None:
+    first = publish_record(step="logged-once")
+    worker.wait_for_log("event_handled", str(first.id))
+    second = publish_record(step="logged-once, after")  # by its line, the first task's own lines are out
+    worker.wait_for_log("event_handled", str(second.id))
+    celerys = [line for line in worker.seen if f"{DELIVER_TASK}[{first.id}]" in line]
+    assert celerys == [], "Celery's received/succeeded lines repeat event_handled (apps.events.task_logs)"
 
 
 def _dead_letter(event: Event) -> DeadLetter:
