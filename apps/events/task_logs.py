@@ -2,10 +2,10 @@
 
 Celery writes two INFO lines for every task it runs ("Task ... received", "Task ... succeeded
 in ..."). For an event delivery the consumer's own `event_handled` line says the same, with the
-event's id, type, handlers, request id and tenant; the other two cost a worker a fifth of its
-CPU per event (`bench/events_bench.py --cases drain`, docs/benchmarks.md) and triple the log
-volume of a busy service. `WithoutDeliveryLines` drops Celery's INFO lines of `DELIVER_TASK`
-only: every other task keeps them, and a delivery's warnings and errors are kept.
+event's id, type, handlers, request id and tenant; the other two triple the log volume of a
+busy service (their CPU cost is within the noise of `bench/events_bench.py --cases drain`).
+`WithoutDeliveryLines` drops Celery's INFO lines of `DELIVER_TASK` only: every other task keeps
+them, and a delivery's warnings and errors are kept.
 
 Importable before the app registry is ready: `LOGGING` names the filter, and Django configures
 logging before it loads any app.
